@@ -1,0 +1,70 @@
+"""The index schema, as sqlite-utils migrations: one small function per change.
+
+Never edit a migration that has shipped; add the next one. The wheel installs
+this folder as treeship_store.migrations. index.py's SCHEMA_VERSION must equal
+the number of migrations (a test checks it): it lets a hook tell from one
+PRAGMA that nothing needs doing, without importing sqlite-utils.
+"""
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("treeship_store")
+
+
+@migrations()
+def m001_sessions_events_damage(db: Database) -> None:
+    # Per session: how far into events.jsonl the index has read, and what the
+    # file was (device, inode, last bytes read) so a replaced, truncated or
+    # rewritten file is noticed and that session rebuilt.
+    db["sessions"].create(
+        {"session_key": int, "session_id": str, "indexed_bytes": int, "indexed_lines": int,
+         "file_dev": int, "file_ino": int, "tail": bytes},
+        pk="session_key",
+        not_null=["session_id", "indexed_bytes", "indexed_lines", "tail"],
+        defaults={"indexed_bytes": 0, "indexed_lines": 0, "tail": b""},
+    )
+    db["sessions"].create_index(["session_id"], unique=True)
+    # One row per event line, clustered by (session, line) so a session reads in
+    # file order. offset/length point at the line's bytes in events.jsonl: the
+    # index is an index, the JSONL keeps the event itself.
+    db.execute("""
+        CREATE TABLE events (
+            session_key INTEGER NOT NULL,
+            line_no INTEGER NOT NULL,
+            sequence_no INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            timestamp_us INTEGER,
+            type TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            agent_instance_id TEXT NOT NULL,
+            agent_name TEXT NOT NULL,
+            host_id TEXT NOT NULL,
+            offset INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            tool_name TEXT,
+            file_path TEXT,
+            model TEXT,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            duration_ms INTEGER,
+            exit_code INTEGER,
+            note TEXT,
+            PRIMARY KEY (session_key, line_no)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        CREATE TABLE damaged_lines (
+            session_key INTEGER NOT NULL,
+            line_no INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (session_key, line_no)
+        ) WITHOUT ROWID""")
+    events = db["events"]
+    events.create_index(["session_key", "sequence_no"], index_name="events_by_session_seq")
+    # "What did agent X do": X may be an agent id, name or instance id.
+    events.create_index(["agent_id", "type", "timestamp_us"], index_name="events_by_agent_id")
+    events.create_index(["agent_name", "type", "timestamp_us"], index_name="events_by_agent_name")
+    events.create_index(["agent_instance_id", "type", "timestamp_us"], index_name="events_by_agent_instance")
+    events.create_index(["type", "timestamp_us"], index_name="events_by_type")
+    events.create_index(["timestamp_us"], index_name="events_by_time")

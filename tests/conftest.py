@@ -1,0 +1,41 @@
+import pytest
+
+from treeship_store import Store
+
+SESSION = "ssn_42e740bd9eb238f6"
+AGENT = {"agent_id": "agent://claude-code", "agent_instance_id": "ai_cc_1",
+         "agent_name": "claude-code", "host_id": "host_macbook"}
+
+
+def make_event(event_type="agent.called_tool", **fields):
+    """A valid event to append: agent fields plus the type's required fields."""
+    required = {"agent.called_tool": {"tool_name": "Read"}, "agent.wrote_file": {"file_path": "src/app.py"},
+                "agent.read_file": {"file_path": "README.md"},
+                "agent.completed_process": {"process_name": "pytest"}}
+    return {**AGENT, "type": event_type, **required.get(event_type, {}), **fields}
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path / ".treeship"
+
+
+@pytest.fixture
+def store(root):
+    with Store(root) as opened:
+        yield opened
+
+
+def index_contents(root):
+    """Everything the index holds, to compare an index with a fresh rebuild."""
+    import sqlite3
+    conn = sqlite3.connect(root / "index.db")
+    try:
+        sessions = dict(conn.execute("SELECT session_key, session_id FROM sessions"))
+        return {
+            "sessions": sorted(conn.execute("SELECT session_id, indexed_bytes, indexed_lines, tail FROM sessions")),
+            "events": sorted((sessions[row[0]],) + row[1:] for row in conn.execute("SELECT * FROM events")),
+            "damaged": sorted((sessions[row[0]],) + row[1:] for row in conn.execute("SELECT * FROM damaged_lines")),
+        }
+    finally:
+        conn.close()

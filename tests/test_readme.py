@@ -1,0 +1,28 @@
+"""README.md's commands stay true: CI runs the test command it gives, and the
+demo it gives writes a store that reads back."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def readme_commands():
+    return re.findall(r"^    (python3 -m venv .*)$", (REPO / "README.md").read_text(), re.MULTILINE)
+
+
+def test_ci_runs_the_readme_test_command():
+    demo, tests = readme_commands()
+    assert "pytest" in tests and "demo" in demo
+    assert tests in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_demo_runs(tmp_path):
+    demo = readme_commands()[0]
+    module_and_args = demo.split(".venv/bin/python -m ")[1].split()
+    result = subprocess.run([sys.executable, "-m", module_and_args[0], str(tmp_path)], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 events, 1 damaged" in result.stdout and "cargo test exited 101" in result.stdout

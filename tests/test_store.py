@@ -1,0 +1,276 @@
+"""Store: append and query in-process, the index kept current and rebuildable."""
+
+import os
+import sqlite3
+
+import orjson
+import pytest
+
+from treeship_store import (IndexTooNew, SessionIdError, Store, StoreNotFound, ValidationError)
+from treeship_store.event import prepare
+
+from conftest import AGENT, SESSION, index_contents, make_event
+
+
+def events_file(root, session=SESSION):
+    return root / "sessions" / session / "events.jsonl"
+
+
+def raw_treeship_line(session, seq, event_type="agent.called_tool", **fields):
+    """A line as Treeship's own CLI would append it (not through our Store)."""
+    event = prepare(make_event(event_type, **fields), session)
+    event["sequence_no"] = seq
+    return orjson.dumps(event) + b"\n"
+
+
+def test_append_assigns_positions_and_returns_the_stored_line(store, root):
+    first = store.append(SESSION, make_event(sequence_no=99))  # the caller's sequence_no is ignored
+    second, third = store.append_many(SESSION, [make_event(), make_event("agent.wrote_file")])
+    assert [first["sequence_no"], second["sequence_no"], third["sequence_no"]] == [0, 1, 2]
+    assert events_file(root).read_bytes() == first.raw + b"\n" + second.raw + b"\n" + third.raw + b"\n"
+    assert orjson.loads(third.raw) == third
+
+
+def test_append_many_writes_nothing_if_one_event_is_bad(store, root):
+    store.append(SESSION, make_event())
+    before = events_file(root).read_bytes()
+    with pytest.raises(ValidationError, match="event 2: field 'port'"):
+        store.append_many(SESSION, [make_event(), make_event(), {**AGENT, "type": "agent.opened_port", "port": -1}])
+    assert events_file(root).read_bytes() == before
+    assert [e["sequence_no"] for e in store.events(SESSION)] == [0]
+
+
+def test_filters_combine_with_and(store):
+    store.append_many("ssn_a", [
+        make_event("agent.wrote_file", file_path="a.py", timestamp="2026-04-05T08:00:00Z"),
+        make_event("agent.read_file", timestamp="2026-04-05T08:01:00Z"),
+        make_event("agent.wrote_file", file_path="b.py", agent_name="codex", agent_id="agent://codex",
+                   agent_instance_id="ai_cx_1", timestamp="2026-04-05T08:02:00Z"),
+    ])
+    store.append("ssn_b", make_event("agent.wrote_file", file_path="c.py", timestamp="2026-04-05T09:00:00Z"))
+
+    def paths(**filters):
+        return [e.get("file_path") for e in store.events(**filters)]
+    assert paths(type="agent.wrote_file") == ["a.py", "b.py", "c.py"]
+    assert paths(type="agent.wrote_file", agent="claude-code") == ["a.py", "c.py"]
+    assert paths(agent="agent://codex") == ["b.py"]
+    assert paths(agent="ai_cx_1") == ["b.py"]
+    assert paths(agent=["ai_cx_1", "claude-code"], type="agent.wrote_file", newest_first=True) == \
+        ["c.py", "b.py", "a.py"]
+    assert paths(type=["agent.read_file", "agent.wrote_file"], session="ssn_a", after_seq=0) == ["README.md", "b.py"]
+    assert paths(since="2026-04-05T08:01:00Z", until="2026-04-05T09:00:00Z") == ["README.md", "b.py"]
+    assert paths(type="agent.wrote_file", limit=1, newest_first=True) == ["c.py"]
+    assert paths(agent="nobody") == []
+    assert paths(session="ssn_missing") == []
+
+
+def test_query_filters_are_plain_values_not_sql(store):
+    store.append(SESSION, make_event())
+    for hostile in ["' OR 1=1 --", "%", "_", "claude%", "\x00", "\n"]:
+        assert list(store.events(agent=hostile)) == []
+        assert list(store.events(type=hostile)) == []
+
+
+def test_bad_query_arguments_are_validation_errors(store):
+    store.append(SESSION, make_event())
+    for bad in [dict(since="last tuesday"), dict(limit=-1), dict(limit="5"), dict(after_seq=1.5),
+                dict(type=[]), dict(session="../x")]:
+        with pytest.raises(ValidationError):
+            store.events(**bad)
+
+
+def test_reads_of_a_missing_store_say_so(tmp_path):
+    store = Store(tmp_path / "nowhere")
+    for read in (store.sessions, store.stats, store.verify, lambda: store.events()):
+        with pytest.raises(StoreNotFound, match="no treeship store"):
+            read()
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_reopen_sees_everything_and_continues_numbering(root):
+    with Store(root) as store:
+        store.append_many(SESSION, [make_event()] * 3)
+    with Store(root) as store:
+        assert store.append(SESSION, make_event())["sequence_no"] == 3
+        assert [e["sequence_no"] for e in store.events(SESSION)] == [0, 1, 2, 3]
+
+
+def test_line_appended_behind_the_index_is_found_by_the_next_query(store, root):
+    store.append(SESSION, make_event())
+    with open(events_file(root), "ab") as file:  # Treeship's own CLI, or a crash before our index commit
+        file.write(raw_treeship_line(SESSION, 1, "agent.wrote_file", file_path="late.py"))
+    assert [e.get("file_path") for e in store.events(type="agent.wrote_file")] == ["late.py"]
+    assert store.append(SESSION, make_event())["sequence_no"] == 2
+
+
+def test_new_session_written_by_treeship_is_indexed_by_the_next_query(store, root):
+    store.append(SESSION, make_event())
+    directory = root / "sessions" / "ssn_from_treeship"
+    directory.mkdir()
+    (directory / "events.jsonl").write_bytes(raw_treeship_line("ssn_from_treeship", 0))
+    assert {s["session_id"] for s in store.sessions()} == {SESSION, "ssn_from_treeship"}
+
+
+def test_torn_tail_is_sealed_not_truncated(store, root):
+    store.append(SESSION, make_event())
+    torn = raw_treeship_line(SESSION, 1)[:57]  # a writer died mid-line
+    with open(events_file(root), "ab") as file:
+        file.write(torn)
+    before = events_file(root).read_bytes()
+    # A reader never treats the line still being written as damage.
+    assert store.stats()["damaged_lines"] == 0
+    event = store.append(SESSION, make_event())
+    assert event["sequence_no"] == 2  # the sealed line keeps position 1
+    assert events_file(root).read_bytes() == before + b"\n" + event.raw + b"\n"
+    contents = store.read_session(SESSION)
+    assert [d.offset for d in contents.damaged] == [len(before) - len(torn)]
+    assert [e["sequence_no"] for e in contents.events] == [0, 2]
+    assert store.stats()["damaged_lines"] == 1
+
+
+def test_damaged_lines_are_counted_and_good_events_stay_queryable(store, root):
+    store.append(SESSION, make_event())
+    with open(events_file(root), "ab") as file:
+        file.write(b"garbage\n" + b'{"a":"\xff\xfe"}\n' + b"[]\n")
+        file.write(raw_treeship_line(SESSION, 4, "agent.wrote_file", file_path="ok.py"))
+    assert store.append(SESSION, make_event())["sequence_no"] == 5
+    assert [e["sequence_no"] for e in store.events(SESSION)] == [0, 4, 5]
+    assert store.stats()["damaged_lines"] == 3
+    assert [s["damaged_lines"] for s in store.sessions()] == [3]
+    report = store.verify()
+    assert [(d.line_no, d.reason.split(" ")[0]) for d in report.damaged] == [(1, "not"), (2, "not"), (3, "not")]
+    assert not report.ok
+    assert len(store.read_session(SESSION).damaged) == 3
+
+
+def test_unknown_types_and_fields_are_indexed_and_returned(store, root):
+    store.append(SESSION, make_event())
+    line = raw_treeship_line(SESSION, 1)[:-2] + b',"future_field":1}\n'
+    with open(events_file(root), "ab") as file:
+        file.write(line + line.replace(b'"agent.called_tool"', b'"agent.dreamed"').replace(b'"sequence_no":1',
+                                                                                           b'"sequence_no":2'))
+    assert [e["future_field"] for e in store.events(SESSION, after_seq=0)] == [1, 1]
+    assert store.stats()["by_type"]["agent.dreamed"] == 1
+    report = store.verify()
+    assert report.ok
+    assert any("unknown type agent.dreamed" in note for note in report.notes)
+    assert any("unknown fields future_field" in note for note in report.notes)
+
+
+def test_deleting_the_index_loses_nothing(store, root):
+    store.append_many(SESSION, [make_event(), make_event("agent.wrote_file")])
+    expected = [e.raw for e in store.events()]
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(str(root / "index.db") + suffix):
+            os.unlink(str(root / "index.db") + suffix)
+    assert [e.raw for e in store.events()] == expected
+    assert store.append(SESSION, make_event())["sequence_no"] == 2
+
+
+@pytest.mark.parametrize("damage", [b"", b"this is not a sqlite database" * 100])
+def test_index_overwritten_with_garbage_is_rebuilt(store, root, damage):
+    store.append_many(SESSION, [make_event()] * 3)
+    store.close()
+    (root / "index.db").write_bytes(damage)
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(str(root / "index.db") + suffix):
+            os.unlink(str(root / "index.db") + suffix)
+    assert [e["sequence_no"] for e in store.events(SESSION)] == [0, 1, 2]
+    assert store.append(SESSION, make_event())["sequence_no"] == 3
+
+
+def test_index_from_a_newer_version_is_refused_by_name(store, root):
+    store.append(SESSION, make_event())
+    store.close()
+    conn = sqlite3.connect(root / "index.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = events_file(root).read_bytes()
+    with pytest.raises(IndexTooNew, match="schema version 99"):
+        Store(root).append(SESSION, make_event())
+    with pytest.raises(IndexTooNew, match="schema version 99"):
+        list(Store(root).events())
+    assert events_file(root).read_bytes() == before
+
+
+def test_replaced_or_truncated_file_is_detected_and_reindexed(store, root):
+    store.append_many(SESSION, [make_event()] * 3)
+    path = events_file(root)
+    replacement = path.with_name("new")
+    replacement.write_bytes(raw_treeship_line(SESSION, 0, "agent.wrote_file", file_path="only.py"))
+    os.replace(replacement, path)
+    assert [e.get("file_path") for e in store.events(SESSION)] == ["only.py"]
+    with open(path, "r+b") as file:  # rewritten in place, same inode, longer
+        file.write(raw_treeship_line(SESSION, 0, "agent.read_file") + raw_treeship_line(SESSION, 1))
+    assert [e["type"] for e in store.events(SESSION)] == ["agent.read_file", "agent.called_tool"]
+
+
+def test_verify_reports_what_changed_behind_the_index_and_changes_nothing(store, root):
+    store.append_many(SESSION, [make_event()] * 3)
+    path = events_file(root)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"sequence_no":1', b'"sequence_no":2'))  # same length, same inode
+    index_before = index_contents(root)
+    report = store.verify()
+    assert not report.ok
+    joined = "\n".join(report.problems)
+    assert "duplicate sequence_no 2" in joined and "missing sequence_no 1" in joined
+    assert "line 1 (offset 363): the index has event" in joined
+    assert index_contents(root) == index_before and path.read_bytes() == data.replace(b'"sequence_no":1',
+                                                                                      b'"sequence_no":2')
+
+
+def test_reindex_full_equals_the_incremental_index(store, root):
+    for i in range(5):
+        store.append_many(f"ssn_{i}", [make_event(), make_event("agent.wrote_file")] * (i + 1))
+    with open(events_file(root, "ssn_2"), "ab") as file:
+        file.write(b"not json\n")
+    list(store.events())
+    incremental = index_contents(root)
+    progress = []
+    report = store.reindex(full=True, progress=lambda done, total: progress.append((done, total)))
+    assert index_contents(root) == incremental
+    assert (report.sessions, report.events, report.damaged_lines) == (5, 30, 1)
+    assert progress[-1][0] == progress[-1][1] == sum(events_file(root, f"ssn_{i}").stat().st_size for i in range(5))
+
+
+def test_session_ids_that_escape_the_root_are_refused(store, root):
+    for bad in ["../x", "a/b", "..", "", "/etc/passwd", "x\x00"]:
+        with pytest.raises(SessionIdError):
+            store.append(bad, make_event())
+    assert not root.exists()
+
+
+def test_stats_counts_types_agents_tokens_failures_files(store):
+    store.append_many(SESSION, [
+        make_event("agent.decision", model="opus", tokens_in=100, tokens_out=10),
+        make_event("agent.decision", model="opus", tokens_in=50, tokens_out=5),
+        make_event("agent.completed_process", exit_code=1),
+        make_event("agent.completed_process", exit_code=0),
+        make_event("agent.wrote_file", file_path="a"), make_event("agent.wrote_file", file_path="a"),
+        make_event("agent.wrote_file", file_path="b"),
+    ])
+    stats = store.stats(SESSION)
+    assert stats["tokens_by_model"] == {"opus": {"decisions": 2, "tokens_in": 150, "tokens_out": 15}}
+    assert (stats["failed_processes"], stats["files_written"], stats["events"]) == (1, 2, 7)
+    assert stats["by_type"]["agent.wrote_file"] == 3 and stats["by_agent"] == {"claude-code": 7}
+
+
+def test_queries_are_answered_from_indexes_not_scans(store):
+    store.append_many(SESSION, [make_event()] * 3)
+    index = store._index
+    keys = list(index.session_keys().values())
+    # Selective questions walk an index in result order and stop at the limit.
+    for filters in [dict(agents=["claude-code"], types=["agent.wrote_file"]),
+                    dict(agents=["ai_cc_1"], types=["agent.decision"]),
+                    dict(session_keys=keys, after_seq=1),
+                    dict(types=["agent.called_tool"], since_us=0, until_us=2**60),
+                    dict(since_us=0)]:
+        sql, params = index.events_query(limit=50, newest_first=True, **filters)
+        plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        assert not any(step.startswith("SCAN") or "TEMP B-TREE" in step for step in plan), (filters, plan)
+    # An agent with no type is found by index, then sorted by time.
+    sql, params = index.events_query(agents=["ai_cc_1"], limit=50)
+    plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    assert not any(step.startswith("SCAN") for step in plan), plan

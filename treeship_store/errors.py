@@ -1,0 +1,38 @@
+"""The store's exceptions: one base class, a subclass for each thing a caller
+would handle differently. Every message is meant to be shown to a user as is."""
+
+
+class StoreError(Exception):
+    """Base class of every error treeship-store raises on purpose."""
+
+
+class ValidationError(StoreError, ValueError):
+    """An event, session id or query argument is not acceptable; nothing was written."""
+
+
+class SessionIdError(ValidationError):
+    """A session id that is empty, too long, or could escape the store root."""
+
+
+class StoreNotFound(StoreError):
+    """A read was asked of a store root that does not exist."""
+
+
+class LockTimeout(StoreError):
+    """The session's lock was held by someone else for longer than the timeout."""
+
+
+class LockUnsupported(StoreError):
+    """The filesystem does not support flock(2); we refuse rather than write unlocked."""
+
+
+class UnsafePath(StoreError):
+    """A symlink (or other non-regular file) sits where the store expects its own file."""
+
+
+class WriteError(StoreError):
+    """The JSONL line could not be written (disk full, I/O error); the event was not stored."""
+
+
+class IndexTooNew(StoreError):
+    """index.db was written by a newer treeship-store whose schema this one does not know."""

@@ -1,0 +1,326 @@
+"""The session event format, field for field as Treeship writes it.
+
+See shared/reference/event-schema.md. This module knows the event types, checks
+events before they are written, generates ids, serialises in Treeship's field
+order, and decides whether a stored line is a usable event or damage.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+import orjson
+
+from .errors import SessionIdError, ValidationError
+
+# Field kinds. Integers are unsigned 64-bit unless "int" (signed 64-bit).
+STR, UINT, INT, PORT, FLOAT, STRS, ANY, OPERATION = (
+    "string", "unsigned integer", "integer", "port", "number", "list of strings", "any", "operation")
+TIMESTAMP, EVENT_ID, HEX32, HEX16 = "timestamp", "event id", "hex32", "hex16"
+
+# (name, kind, required), in Treeship's order. sequence_no sits between the
+# head and the tail; the type's own fields follow "type"; the trailer ends the line.
+ENVELOPE_HEAD = (("session_id", STR, True), ("event_id", EVENT_ID, True),
+                 ("timestamp", TIMESTAMP, True), ("sequence_no", UINT, True))
+ENVELOPE_TAIL = (("trace_id", HEX32, True), ("span_id", HEX16, True),
+                 ("parent_span_id", HEX16, False), ("agent_id", STR, True),
+                 ("agent_instance_id", STR, True), ("agent_name", STR, True),
+                 ("agent_role", STR, False), ("host_id", STR, True),
+                 ("tool_runtime_id", STR, False), ("type", STR, True))
+TRAILER = (("artifact_ref", STR, False), ("meta", ANY, False))
+
+EVENT_TYPES: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "session.started": (),
+    "session.closed": (("summary", STR, False), ("duration_ms", UINT, False)),
+    "agent.started": (("parent_agent_instance_id", STR, False),),
+    "agent.spawned": (("spawned_by_agent_instance_id", STR, True), ("reason", STR, False)),
+    "agent.handoff": (("from_agent_instance_id", STR, True), ("to_agent_instance_id", STR, True),
+                      ("artifacts", STRS, False)),
+    "agent.collaborated": (("collaborator_agent_instance_ids", STRS, False),),
+    "agent.returned": (("returned_to_agent_instance_id", STR, True),),
+    "agent.completed": (("termination_reason", STR, False),),
+    "agent.failed": (("reason", STR, False),),
+    "agent.called_tool": (("tool_name", STR, True), ("tool_input_digest", STR, False),
+                          ("tool_output_digest", STR, False), ("duration_ms", UINT, False)),
+    "agent.read_file": (("file_path", STR, True), ("digest", STR, False)),
+    "agent.wrote_file": (("file_path", STR, True), ("digest", STR, False),
+                         ("operation", OPERATION, False), ("additions", UINT, False),
+                         ("deletions", UINT, False)),
+    "agent.opened_port": (("port", PORT, True), ("protocol", STR, False)),
+    "agent.connected_network": (("destination", STR, True), ("port", PORT, False)),
+    "agent.started_process": (("process_name", STR, True), ("pid", UINT, False),
+                              ("command", STR, False)),
+    "agent.completed_process": (("process_name", STR, True), ("exit_code", INT, False),
+                                ("duration_ms", UINT, False), ("command", STR, False)),
+    "agent.decision": (("model", STR, False), ("tokens_in", UINT, False), ("tokens_out", UINT, False),
+                       ("provider", STR, False), ("summary", STR, False), ("confidence", FLOAT, False)),
+}
+
+ENVELOPE_NAMES = frozenset(name for name, _, _ in ENVELOPE_HEAD + ENVELOPE_TAIL + TRAILER)
+# Which fields a line may carry for each known type; anything else is "unknown".
+FIELDS_BY_TYPE = {t: ENVELOPE_NAMES | {name for name, _, _ in fields} for t, fields in EVENT_TYPES.items()}
+# What a stored line needs to be an event at all (rather than a damaged line).
+REQUIRED_STRINGS = tuple(name for name, kind, required in ENVELOPE_HEAD + ENVELOPE_TAIL
+                         if required and kind != UINT)
+
+SESSION_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_RFC3339_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+_FORMATS = {EVENT_ID: re.compile(r"evt_[0-9a-f]{16}"), HEX32: re.compile(r"[0-9a-f]{32}"),
+            HEX16: re.compile(r"[0-9a-f]{16}")}
+_RANGES = {UINT: (0, 2**64 - 1), INT: (-(2**63), 2**63 - 1), PORT: (0, 65535)}
+_OPERATIONS = ("created", "modified", "deleted")
+
+
+class Event(dict):
+    """One stored event: the JSON object as a dict (field order as stored),
+    plus `raw`, the exact bytes of its line without the newline."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, fields: dict, raw: bytes):
+        super().__init__(fields)
+        self.raw = raw
+
+
+def check_session_id(session_id: object) -> str:
+    """Return the id if it is safe as one directory name under sessions/, else raise.
+
+    ASCII letters, digits, '_', '.', '-'; 1 to 128 characters; not starting
+    with '.', so '.', '..', paths, NUL and look-alike unicode never reach the disk."""
+    if not isinstance(session_id, str) or not SESSION_ID_RE.fullmatch(session_id):
+        shown = repr(session_id) if not isinstance(session_id, str) or len(session_id) <= 60 \
+            else repr(session_id[:60]) + "..."
+        raise SessionIdError(
+            f"invalid session id {shown}: use 1-128 ASCII letters, digits, '_', '.' or '-', "
+            "not starting with '.'")
+    return session_id
+
+
+def new_event_id() -> str:
+    return "evt_" + os.urandom(8).hex()
+
+
+def now_timestamp() -> str:
+    """Current UTC time, RFC 3339 with milliseconds: 2026-04-05T08:00:00.123Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def parse_time(value: str) -> int:
+    """Microseconds since the epoch for an RFC 3339 (or ISO 8601) time; naive means UTC.
+    Raises ValueError if it is not a time."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def format_time(micros: int) -> str:
+    """RFC 3339 UTC for microseconds since the epoch (the inverse of parse_time)."""
+    moment = datetime.fromtimestamp(micros / 1e6, timezone.utc)
+    text = moment.isoformat(timespec="milliseconds" if micros % 1000 == 0 else "microseconds")
+    return text.replace(".000+00:00", "Z").replace("+00:00", "Z")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = datetime.resolution
+
+
+def _field_problem(kind: str, value: object, required: bool) -> str | None:
+    """Why `value` is not a valid field of `kind`, or None if it is."""
+    if kind in (STR, TIMESTAMP, EVENT_ID, HEX32, HEX16):
+        if type(value) is not str:
+            return "must be a string"
+        if required and not value:
+            return "must not be empty"
+        if kind == TIMESTAMP and not _is_rfc3339(value):
+            return "must be an RFC 3339 time such as 2026-04-05T08:00:00Z"
+        if kind in _FORMATS and not _FORMATS[kind].fullmatch(value):
+            return {EVENT_ID: "must be 'evt_' and 16 lowercase hex digits",
+                    HEX32: "must be 32 lowercase hex digits", HEX16: "must be 16 lowercase hex digits"}[kind]
+        return None
+    if kind in _RANGES:
+        low, high = _RANGES[kind]
+        if type(value) is not int:
+            return f"must be an integer {low}..{high}" if kind == PORT else f"must be an {kind}"
+        if not low <= value <= high:
+            return f"must be between {low} and {high}, got {value}"
+        return None
+    if kind == FLOAT:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            return "must be a finite number"
+        return None
+    if kind == STRS:
+        if type(value) is not list or not all(type(item) is str for item in value):
+            return "must be a list of strings"
+        return None
+    if kind == OPERATION:
+        return None if value in _OPERATIONS else f"must be one of {', '.join(_OPERATIONS)}"
+    return _json_problem(value)  # ANY
+
+
+def _is_rfc3339(value: str) -> bool:
+    if not _RFC3339_RE.fullmatch(value):
+        return False
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _json_problem(value: object) -> str | None:
+    """orjson writes NaN and infinity as null, silently changing the data; refuse them.
+    Iterative so that deeply nested input cannot exhaust Python's stack."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is float and not math.isfinite(item):
+            return "must not contain NaN or infinity"
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return None
+
+
+def prepare(event: object, session_id: str, *, position: int = 0, allow_unknown: bool = False,
+            max_line_bytes: int | None = None) -> dict:
+    """Check an event to be appended to `session_id` and return it complete, in
+    Treeship's field order, with ids and timestamp filled in when absent.
+
+    `sequence_no` is set to 0: the real one is decided under the lock. `position`
+    only names the event in error messages. Raises ValidationError naming the
+    event and the field; nothing is written by this function.
+    """
+    def fail(message: str) -> ValidationError:
+        return ValidationError(f"event {position}: {message}")
+
+    if not isinstance(event, Mapping):
+        raise fail(f"must be a JSON object, got {type(event).__name__}")
+    # None means absent: optional fields are omitted, never written as null.
+    given = {key: value for key, value in event.items() if value is not None}
+    for key in given:
+        if type(key) is not str:
+            raise fail(f"field names must be strings, got {key!r}")
+    if given.get("session_id", session_id) != session_id:
+        raise fail(f"field 'session_id': {given['session_id']!r} does not match the target session {session_id!r}")
+    given["session_id"] = session_id
+    given.setdefault("event_id", new_event_id())
+    given.setdefault("timestamp", now_timestamp())
+    given["sequence_no"] = 0
+    given.setdefault("trace_id", os.urandom(16).hex())
+    given.setdefault("span_id", os.urandom(8).hex())
+
+    event_type = given.get("type")
+    if type(event_type) is not str or not event_type:
+        raise fail("field 'type': required, a non-empty string")
+    type_fields = EVENT_TYPES.get(event_type)
+    if type_fields is None and not allow_unknown:
+        raise fail(f"unknown event type {event_type!r} (known: {', '.join(EVENT_TYPES)})")
+    for name, kind, required in type_fields or ():
+        if kind == STRS and given.get(name) == []:
+            del given[name]  # Treeship omits empty lists
+    for name, kind, required in ENVELOPE_HEAD + ENVELOPE_TAIL + (type_fields or ()) + TRAILER:
+        if name not in given:
+            if required:
+                raise fail(f"field {name!r}: required for {event_type}")
+            continue
+        problem = _field_problem(kind, given[name], required)
+        if problem:
+            raise fail(f"field {name!r}: {problem}")
+    ordered = canonical_order(given)
+    unknown = [name for name in ordered if name not in FIELDS_BY_TYPE.get(event_type, ENVELOPE_NAMES)]
+    if type_fields is not None and unknown and not allow_unknown:
+        raise fail(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                   f"for {event_type}")
+    for name in unknown:
+        problem = _json_problem(ordered[name])
+        if problem:
+            raise fail(f"field {name!r}: {problem}")
+    try:
+        size = len(orjson.dumps(ordered)) + 21  # room for any sequence_no and the newline
+    except (orjson.JSONEncodeError, TypeError) as error:
+        raise fail(f"cannot be written as JSON: {error}") from None
+    if max_line_bytes is not None and size > max_line_bytes:
+        raise fail(f"is {size} bytes as a line, over the {max_line_bytes}-byte line limit")
+    return ordered
+
+
+def canonical_order(event: Mapping) -> dict:
+    """The event's fields in Treeship's order. Fields this version does not know
+    (a newer Treeship's) keep their relative order, after the type's own fields."""
+    type_fields = EVENT_TYPES.get(event.get("type"), ())
+    ordered = {name: event[name] for name, _, _ in ENVELOPE_HEAD + ENVELOPE_TAIL + type_fields
+               if name in event}
+    trailer_names = tuple(name for name, _, _ in TRAILER)
+    for name, value in event.items():
+        if name not in ordered and name not in trailer_names:
+            ordered[name] = value
+    for name in trailer_names:
+        if name in event:
+            ordered[name] = event[name]
+    return ordered
+
+
+def serialise(event: Mapping) -> bytes:
+    """One event as Treeship writes it: compact JSON in its field order, no newline."""
+    return orjson.dumps(canonical_order(event))
+
+
+def decode_line(line: bytes) -> tuple[dict | None, str | None]:
+    """Decide what a stored line (without its newline) is.
+
+    Returns (event, None) for an event, including one of a type or with fields this
+    version does not know, or (None, reason) for a damaged line: not UTF-8, not
+    JSON, not an object, or missing/mistyped envelope fields."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        if not line.strip():
+            return None, "empty line"
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return None, f"not UTF-8 (byte {bad.start})"
+        return None, f"not JSON: {error}"
+    if type(event) is not dict:
+        return None, "not a JSON object"
+    for name in REQUIRED_STRINGS:
+        if type(event.get(name)) is not str:
+            return None, f"envelope field {name!r} missing or not a string"
+    sequence_no = event.get("sequence_no")
+    if type(sequence_no) is not int or not 0 <= sequence_no < 2**63:
+        return None, "envelope field 'sequence_no' missing or not a non-negative integer"
+    return event, None
+
+
+def unknown_fields_note(event: dict) -> str | None:
+    """'unknown type X' or 'unknown fields a, b' for events from a newer writer; else None."""
+    allowed = FIELDS_BY_TYPE.get(event["type"])
+    if allowed is None:
+        return f"unknown type {event['type']}"
+    if event.keys() <= allowed:
+        return None
+    return "unknown fields " + ", ".join(sorted(event.keys() - allowed))
+
+
+def field_problems(event: dict) -> list[str]:
+    """Every way a stored event breaks the schema for its (known) type: a wrong
+    JSON type, a missing required field, an out-of-range value. Used by verify."""
+    fields = EVENT_TYPES.get(event["type"])
+    if fields is None:
+        return []
+    problems = []
+    for name, kind, required in ENVELOPE_HEAD + ENVELOPE_TAIL + fields + TRAILER:
+        if name not in event:
+            if required:
+                problems.append(f"field {name!r} missing")
+        elif problem := _field_problem(kind, event[name], required):
+            problems.append(f"field {name!r}: {problem}")
+    return problems

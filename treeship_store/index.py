@@ -1,0 +1,427 @@
+"""The SQLite index: derived from the JSONL files, never the record itself.
+
+One database for all sessions. Each session row holds a watermark (how many
+bytes and lines of events.jsonl are indexed) and what identifies the file. A
+single mechanism, `catch_up`, moves a watermark forward: it parses the file
+from the watermark to the last complete line and inserts the rows, all in one
+transaction. Append, queries and reindex all go through it.
+
+This module imports sqlite-utils only when the schema has to be created or
+upgraded, so a hook's cold append does not pay for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from filelock import UnixFileLock
+
+from .errors import IndexTooNew, UnsafePath
+from .event import decode_line, format_time, parse_time, unknown_fields_note
+from .log import complete_lines, tighten_mode
+
+logger = logging.getLogger("treeship_store")
+
+SCHEMA_VERSION = 1  # the number of migrations in migrations/
+TAIL_BYTES = 32  # the last indexed bytes of a file, kept to notice a rewrite
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+_INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 20) + ")"
+_INSERT_DAMAGED = "INSERT INTO damaged_lines VALUES (?, ?, ?, ?, ?)"
+AGENT_COLUMNS = ("agent_id", "agent_name", "agent_instance_id")
+
+
+class Watermark(NamedTuple):
+    session_key: int
+    indexed_bytes: int
+    indexed_lines: int
+    tail: bytes
+
+
+def is_corrupt(error: sqlite3.DatabaseError) -> bool:
+    """SQLite says the file is not a database, or a damaged one."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def file_change(fd: int, info: os.stat_result, mark: Watermark, dev: int | None, ino: int | None) -> str | None:
+    """How events.jsonl differs from the file the index read, or None if it is
+    the same file, grown or not. Append-only means the inode stays and the
+    bytes already read never change."""
+    if ino is not None and (info.st_dev, info.st_ino) != (dev, ino):
+        return "events.jsonl was replaced by another file"
+    if info.st_size < mark.indexed_bytes:
+        return f"events.jsonl shrank from {mark.indexed_bytes} to {info.st_size} bytes"
+    if mark.tail and os.pread(fd, len(mark.tail), mark.indexed_bytes - len(mark.tail)) != mark.tail:
+        return f"events.jsonl was rewritten: the bytes before offset {mark.indexed_bytes} changed"
+    return None
+
+
+class Index:
+    """index.db under a store root. Not shared between threads."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 60.0, read_only: bool = False):
+        self.path = path
+        self.busy_timeout = busy_timeout
+        # read_only (for verify): never creates, migrates or writes anything;
+        # `outdated` then says the schema is older than this version's.
+        self.read_only = read_only
+        self.outdated = False
+        self._conn: sqlite3.Connection | None = None
+        self._inode: int | None = None
+
+    # -- connection and schema ------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
+                                   timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            try:
+                version = schema_version(conn)
+                self._refuse_newer(version)
+            except BaseException:
+                conn.close()
+                raise
+            self.outdated = version < SCHEMA_VERSION
+            return conn
+        # Create it ourselves, owner-only and never through a symlink; SQLite
+        # gives its -wal and -shm files the same mode.
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise UnsafePath(f"{self.path} is a symlink; refusing to follow it") if error.errno == errno.ELOOP else error
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafePath(f"{self.path} is not a regular file; refusing to use it")
+            tighten_mode(fd)
+            self._inode = info.st_ino
+        finally:
+            os.close(fd)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a writer
+        # waits for the write lock up front (busy timeout) instead of failing
+        # with SQLITE_BUSY when it upgrades a read transaction.
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            # The JSONL is the record: a commit lost to power failure is redone
+            # by catch-up, so the index need not fsync every transaction.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if schema_version(conn) != SCHEMA_VERSION:
+                self._set_up_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _set_up_schema(self, conn: sqlite3.Connection) -> None:
+        with self._setup_lock():  # two processes must not both create the tables
+            version = schema_version(conn)
+            self._refuse_newer(version)
+            if version == SCHEMA_VERSION:
+                return
+            from sqlite_utils import Database  # noqa: PLC0415 - only when the schema changes
+
+            from .migrations import migrations  # noqa: PLC0415
+            conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+            migrations.apply(Database(conn, execute_plugins=False, recursive_triggers=False))
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise IndexTooNew(
+                f"{self.path} has schema version {version}, newer than this treeship-store knows "
+                f"({SCHEMA_VERSION}); upgrade treeship-store, or delete index.db to rebuild it from the JSONL")
+
+    @contextmanager
+    def _setup_lock(self):
+        lock = UnixFileLock(self.path.with_name(self.path.name + ".lock"), timeout=self.busy_timeout,
+                            mode=0o600, fallback_to_soft=False, preserve_lock_file=True)
+        with lock:
+            yield
+
+    def discard_corrupt(self) -> None:
+        """Delete an index.db that SQLite reports as corrupt: it is derived, and
+        catch-up rebuilds it from the JSONL. Another process may have replaced
+        it already; only the file this connection found corrupt is removed."""
+        inode = self._inode
+        self.close()
+        with self._setup_lock():
+            try:
+                if os.lstat(self.path).st_ino != inode:
+                    return
+            except FileNotFoundError:
+                return
+            logger.warning("%s is corrupt; deleting it to rebuild it from the JSONL files", self.path)
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(str(self.path) + suffix)
+                except FileNotFoundError:
+                    pass
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def _write(self):
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self):
+        """A read transaction: every query inside sees the same state."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    # -- catch-up: the one way rows get in -----------------------------------
+
+    def catch_up(self, session_id: str, fd: int,
+                 progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+        """Index every complete line of the session's file (open as `fd`) that the
+        index lacks; return (indexed bytes, indexed lines). Each chunk is one
+        transaction that re-reads the watermark first, so concurrent catch-ups of
+        the same session never index a line twice."""
+        while True:
+            with self._write() as conn:
+                mark = self._resume_point(conn, session_id, fd)
+                data = complete_lines(fd, mark.indexed_bytes)
+                if not data:
+                    return mark.indexed_bytes, mark.indexed_lines
+                lines = self._insert_lines(conn, mark, data)
+                end = mark.indexed_bytes + len(data)
+                conn.execute("UPDATE sessions SET indexed_bytes = ?, indexed_lines = ?, tail = ? "
+                             "WHERE session_key = ?",
+                             (end, lines, (mark.tail + data)[-TAIL_BYTES:], mark.session_key))
+            if progress:
+                progress(len(data))
+
+    def _resume_point(self, conn: sqlite3.Connection, session_id: str, fd: int) -> Watermark:
+        info = os.fstat(fd)
+        row = conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "
+                           "FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        if row is None:
+            key = conn.execute("INSERT INTO sessions (session_id, file_dev, file_ino) VALUES (?, ?, ?)",
+                               (session_id, info.st_dev, info.st_ino)).lastrowid
+            return Watermark(key, 0, 0, b"")
+        mark = Watermark(*row[:4])
+        change = file_change(fd, info, mark, row[4], row[5])
+        if change is None:
+            return mark
+        logger.warning("session %s: %s; re-indexing it from the start", session_id, change)
+        self._forget_rows(conn, mark.session_key)
+        conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', file_dev = ?, "
+                     "file_ino = ? WHERE session_key = ?", (info.st_dev, info.st_ino, mark.session_key))
+        return Watermark(mark.session_key, 0, 0, b"")
+
+    @staticmethod
+    def _insert_lines(conn: sqlite3.Connection, mark: Watermark, data: bytes) -> int:
+        key, offset, line_no = mark.session_key, mark.indexed_bytes, mark.indexed_lines
+        events, damaged = [], []
+        for line in data.split(b"\n")[:-1]:
+            event, reason = decode_line(line)
+            if event is None:
+                damaged.append((key, line_no, offset, len(line), reason))
+            else:
+                events.append(_event_row(key, line_no, offset, len(line), event))
+            offset += len(line) + 1
+            line_no += 1
+        conn.executemany(_INSERT_EVENT, events)
+        conn.executemany(_INSERT_DAMAGED, damaged)
+        return line_no
+
+    # -- sessions -------------------------------------------------------------
+
+    def file_states(self) -> dict[str, tuple[int, int | None, int | None]]:
+        """{session_id: (indexed bytes, device, inode)} for every indexed session."""
+        return {sid: (end, dev, ino) for sid, end, dev, ino in self.conn.execute(
+            "SELECT session_id, indexed_bytes, file_dev, file_ino FROM sessions")}
+
+    def session_keys(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT session_id, session_key FROM sessions"))
+
+    def forget(self, session_ids: Iterable[str], *, keep_session: bool = False) -> None:
+        """Drop what the index holds for these sessions, in one transaction. With
+        keep_session, the watermark goes back to 0 (a full reindex); without, the
+        session is gone (its directory was removed)."""
+        with self._write() as conn:
+            for session_id in session_ids:
+                row = conn.execute("SELECT session_key FROM sessions WHERE session_id = ?",
+                                   (session_id,)).fetchone()
+                if row is None:
+                    continue
+                self._forget_rows(conn, row[0])
+                if keep_session:
+                    conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'' "
+                                 "WHERE session_key = ?", row)
+                else:
+                    conn.execute("DELETE FROM sessions WHERE session_key = ?", row)
+
+    @staticmethod
+    def _forget_rows(conn: sqlite3.Connection, session_key: int) -> None:
+        conn.execute("DELETE FROM events WHERE session_key = ?", (session_key,))
+        conn.execute("DELETE FROM damaged_lines WHERE session_key = ?", (session_key,))
+
+    # -- queries (all parameterised; column names come from fixed lists) -------
+
+    def select_events(self, **filters) -> sqlite3.Cursor | None:
+        """A cursor of (session_key, offset, length) for matching events, or None
+        when nothing can match. One session comes in sequence order, several in
+        time order (then session, then line). Filters as for events_query."""
+        query = self.events_query(**filters)
+        return None if query is None else self.conn.execute(*query)
+
+    def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
+                     types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
+                     after_seq: int | None = None, limit: int | None = None,
+                     newest_first: bool = False) -> tuple[str, list] | None:
+        """The SQL and parameters select_events runs, or None if nothing can match."""
+        where, params = [], []
+
+        def condition(sql: str, values: Sequence) -> None:
+            where.append(sql.replace("??", ", ".join("?" * len(values))))
+            params.extend(values)
+
+        if session_keys is not None:
+            condition("e.session_key IN (??)", session_keys)
+        if agents:
+            columns = self._agent_columns(agents)
+            if not columns:
+                return None
+            where.append("(" + " OR ".join(f"e.{c} IN ({', '.join('?' * len(agents))})" for c in columns) + ")")
+            params.extend(list(agents) * len(columns))
+        if types:
+            condition("e.type IN (??)", types)
+        if since_us is not None:
+            condition("e.timestamp_us >= ?", [since_us])
+        if until_us is not None:
+            condition("e.timestamp_us < ?", [until_us])
+        if after_seq is not None:
+            condition("e.sequence_no > ?", [after_seq])
+        order = ("e.sequence_no", "e.line_no") if session_keys is not None and len(session_keys) == 1 \
+            else ("e.timestamp_us", "e.session_key", "e.line_no")
+        direction = " DESC" if newest_first else ""
+        sql = ("SELECT e.session_key, e.offset, e.length FROM events e"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY " + ", ".join(column + direction for column in order))
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return sql, params
+
+    def _agent_columns(self, agents: Sequence[str]) -> list[str]:
+        """Which of agent_id / agent_name / agent_instance_id hold any of `agents`.
+        Filtering on those alone keeps the query on one index in the usual case."""
+        marks = ", ".join("?" * len(agents))
+        return [column for column in AGENT_COLUMNS
+                if self.conn.execute(f"SELECT 1 FROM events WHERE {column} IN ({marks}) LIMIT 1",
+                                     list(agents)).fetchone()]
+
+    def session_summaries(self) -> list[dict]:
+        rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [], "first": None,
+                      "last": None, "indexed_lines": lines}
+                for key, sid, lines in self.conn.execute(
+                    "SELECT session_key, session_id, indexed_lines FROM sessions ORDER BY session_id")}
+        for key, count, first, last in self.conn.execute(
+                "SELECT session_key, count(*), min(timestamp_us), max(timestamp_us) FROM events "
+                "GROUP BY session_key"):
+            rows[key].update(events=count, first=first and format_time(first), last=last and format_time(last))
+        for key, name in self.conn.execute(
+                "SELECT DISTINCT session_key, agent_name FROM events ORDER BY session_key, agent_name"):
+            rows[key]["agents"].append(name)
+        for key, count in self.conn.execute("SELECT session_key, count(*) FROM damaged_lines GROUP BY session_key"):
+            rows[key]["damaged_lines"] = count
+        return list(rows.values())
+
+    def stats(self, session_keys: Sequence[int] | None) -> dict:
+        scope, params = "", []
+        if session_keys is not None:
+            scope = f" AND session_key IN ({', '.join('?' * len(session_keys))})"
+            params = list(session_keys)
+
+        def rows(sql: str) -> list[tuple]:
+            return self.conn.execute(sql.replace("{scope}", scope), params).fetchall()
+
+        by_type = dict(rows("SELECT type, count(*) FROM events WHERE 1{scope} GROUP BY type ORDER BY 2 DESC, 1"))
+        return {
+            "events": sum(by_type.values()),
+            "damaged_lines": rows("SELECT count(*) FROM damaged_lines WHERE 1{scope}")[0][0],
+            "by_type": by_type,
+            "by_agent": dict(rows("SELECT agent_name, count(*) FROM events WHERE 1{scope} "
+                                  "GROUP BY agent_name ORDER BY 2 DESC, 1")),
+            "tokens_by_model": {
+                model: {"decisions": n, "tokens_in": tin, "tokens_out": tout}
+                for model, n, tin, tout in rows(
+                    "SELECT model, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) "
+                    "FROM events WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY 1")},
+            "failed_processes": rows("SELECT count(*) FROM events WHERE type = 'agent.completed_process' "
+                                     "AND exit_code != 0{scope}")[0][0],
+            "files_written": rows("SELECT count(DISTINCT file_path) FROM events "
+                                  "WHERE type = 'agent.wrote_file'{scope}")[0][0],
+        }
+
+    def indexed_lines(self, session_key: int) -> sqlite3.Cursor:
+        """(line_no, offset, length, event_id or None, sequence_no or None) for
+        every indexed line of a session, events and damaged lines, in file order."""
+        return self.conn.execute(
+            "SELECT line_no, offset, length, event_id, sequence_no FROM events WHERE session_key = ? "
+            "UNION ALL SELECT line_no, offset, length, NULL, NULL FROM damaged_lines WHERE session_key = ? "
+            "ORDER BY line_no", (session_key, session_key))
+
+    def watermark(self, session_id: str) -> tuple[Watermark, int | None, int | None] | None:
+        row = self.conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "
+                                "FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return None if row is None else (Watermark(*row[:4]), row[4], row[5])
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> tuple:
+    note = unknown_fields_note(event)
+    try:
+        micros = parse_time(event["timestamp"])
+    except (ValueError, OverflowError):
+        micros = None
+        note = "; ".join(filter(None, (note, "timestamp is not RFC 3339")))
+    get = event.get
+    return (key, line_no, event["sequence_no"], event["event_id"], micros, event["type"], event["agent_id"],
+            event["agent_instance_id"], event["agent_name"], event["host_id"], offset, length,
+            _text(get("tool_name")), _text(get("file_path")), _text(get("model")), _integer(get("tokens_in")),
+            _integer(get("tokens_out")), _integer(get("duration_ms")), _integer(get("exit_code")), note)
+
+
+def _text(value: object) -> str | None:
+    return value if type(value) is str else None
+
+
+def _integer(value: object) -> int | None:
+    # Columns hold what SQLite can: a u64 above 2**63 - 1 stays only in the JSONL.
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None

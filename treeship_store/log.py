@@ -1,0 +1,192 @@
+"""One session's events.jsonl: the authoritative, append-only record.
+
+Writers hold an exclusive flock(2) on the sidecar events.jsonl.lock, the same
+lock Treeship's own writers take, while they decide the next sequence_no and
+write. Nothing here ever truncates, rewrites or deletes the JSONL file or the
+lock file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import Timeout, UnixFileLock
+
+from .errors import LockTimeout, LockUnsupported, UnsafePath, WriteError
+from .event import check_session_id
+
+# How much of the file one read (and one index transaction) takes at most; a
+# single longer line is still read whole.
+READ_CHUNK = 4 << 20
+# Waiters poll the flock; a short interval keeps a busy session's hand-over fast.
+LOCK_POLL_SECONDS = 0.002
+
+
+class SessionLog:
+    """events.jsonl and events.jsonl.lock of one session under `sessions_dir`."""
+
+    def __init__(self, sessions_dir: Path, session_id: str):
+        self.session_id = check_session_id(session_id)
+        self.directory = sessions_dir / session_id
+        self.path = self.directory / "events.jsonl"
+        self.lock_path = self.directory / "events.jsonl.lock"
+
+    @contextmanager
+    def locked(self, timeout: float) -> Iterator[None]:
+        """Hold the session's exclusive flock, waiting up to `timeout` seconds.
+
+        Never falls back to another kind of lock: Treeship's writers flock the
+        same file, and a lock they cannot see would let both write at once."""
+        make_private_directory(self.directory.parent)
+        make_private_directory(self.directory)
+        lock = UnixFileLock(self.lock_path, timeout=timeout, mode=0o600, poll_interval=LOCK_POLL_SECONDS,
+                            fallback_to_soft=False, preserve_lock_file=True, on_acquired=tighten_mode)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockTimeout(f"session {self.session_id}: lock {self.lock_path} still held by another "
+                              f"process after {timeout:g}s; nothing was written") from None
+        except OSError as error:
+            if error.errno == errno.ENOSYS:
+                raise LockUnsupported(f"{self.lock_path}: this filesystem does not support flock; "
+                                      "refusing to write without the lock Treeship's writers use") from None
+            raise _unsafe_or(error, self.lock_path) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def open_for_append(self, *, fsync: bool) -> int:
+        """Open events.jsonl for appending (created 0600), refusing a symlink or a
+        non-regular file in its place. The caller holds the lock."""
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            try:
+                fd = os.open(self.path, flags | os.O_EXCL, 0o600)
+                created = True
+            except FileExistsError:
+                fd = os.open(self.path, flags, 0o600)
+                created = False
+        except OSError as error:
+            raise _unsafe_or(error, self.path) from None
+        try:
+            _require_regular(fd, self.path)
+            tighten_mode(fd)
+            if created and fsync:
+                # The new file's name must survive a crash too, not only its data.
+                fsync_directory(self.directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def open_for_reading(self) -> int | None:
+        """A read-only descriptor on events.jsonl, or None if there is no file yet."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise _unsafe_or(error, self.path) from None
+        try:
+            _require_regular(fd, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def write(self, fd: int, data: bytes, *, fsync: bool) -> None:
+        """Write `data` (whole lines) at the end of the file. On failure raise
+        WriteError: a partial line left behind is sealed by the next appender."""
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if fsync:
+                os.fsync(fd)
+        except OSError as error:
+            raise WriteError(f"session {self.session_id}: could not write {self.path}: "
+                             f"{error.strerror or error}; the event was not stored") from None
+
+
+def make_private_directory(path: Path) -> None:
+    """Create `path` owner-only (0700) if missing; refuse a symlink or a file in its place."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise WriteError(f"cannot create {path}: {error.strerror or error}") from None
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISDIR(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
+        raise UnsafePath(f"{path} is {kind}; refusing to use it")
+
+
+def tighten_mode(fd: int) -> None:
+    """Make a file we own owner-only (0600). A file another account owns
+    (Treeship run as another user) is left as it is: we could not change it."""
+    info = os.fstat(fd)
+    if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+
+
+def fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _require_regular(fd: int, path: Path) -> None:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise UnsafePath(f"{path} is not a regular file; refusing to use it")
+
+
+def _unsafe_or(error: OSError, path: Path) -> Exception:
+    if error.errno == errno.ELOOP:
+        return UnsafePath(f"{path} is a symlink; refusing to follow it")
+    return WriteError(f"cannot open {path}: {error.strerror or error}")
+
+
+def complete_lines(fd: int, start: int, limit: int = READ_CHUNK) -> bytes:
+    """The bytes from `start` to the end of the last complete ('\\n'-ended) line
+    within `limit` bytes, reading further if a single line is longer; b"" if no
+    complete line follows `start`. A line still being written (no newline yet)
+    is never returned, so a reader never mistakes it for damage."""
+    size = limit
+    while True:
+        data = os.pread(fd, size, start)
+        cut = data.rfind(b"\n")
+        if cut >= 0:
+            return data if cut == len(data) - 1 else data[:cut + 1]
+        if len(data) < size:
+            return b""
+        size *= 2
+
+
+def iter_lines(fd: int, start: int = 0, line_no: int = 0) -> Iterator[tuple[int, int, bytes]]:
+    """(line_no, offset, line without newline) for every complete line from `start`."""
+    offset = start
+    while data := complete_lines(fd, offset):
+        for line in data.split(b"\n")[:-1]:
+            yield line_no, offset, line
+            offset += len(line) + 1
+            line_no += 1
+
+
+def count_lines(fd: int) -> tuple[int, int]:
+    """(end of the last complete line, number of complete lines), by reading the
+    whole file. Only for when the index cannot say; O(file size)."""
+    end = lines = 0
+    while data := complete_lines(fd, end):
+        end += len(data)
+        lines += data.count(b"\n")
+    return end, lines

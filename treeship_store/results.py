@@ -1,0 +1,50 @@
+"""What the store hands back besides events: damaged lines and reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .event import Event
+
+
+@dataclass(frozen=True)
+class DamagedLine:
+    """A line of events.jsonl that is not an event. It stays in the file."""
+    session_id: str
+    line_no: int  # 0-based position in the file: the sequence_no it occupies
+    offset: int  # byte offset of the line in events.jsonl
+    length: int  # bytes, without the newline
+    reason: str
+
+
+@dataclass
+class SessionContents:
+    """A session read straight from its JSONL, without the index."""
+    session_id: str
+    events: list[Event]
+    damaged: list[DamagedLine]
+
+
+@dataclass
+class ReindexReport:
+    sessions: int = 0
+    events: int = 0
+    damaged_lines: int = 0
+    seconds: float = 0.0
+    bytes_read: int = 0
+
+
+@dataclass
+class VerifyReport:
+    """What verify found. `problems` (and damaged lines) make it fail; `notes`
+    are facts worth knowing that are not wrong (a newer writer's event types,
+    lines not yet indexed)."""
+    sessions: int = 0
+    events: int = 0
+    damaged: list[DamagedLine] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.damaged

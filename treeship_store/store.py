@@ -1,0 +1,344 @@
+"""Store: a Treeship root of sessions, each an append-only events.jsonl, plus
+one SQLite index derived from them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from .errors import StoreError, StoreNotFound, ValidationError
+from .event import Event, check_session_id, decode_line, parse_time, prepare
+from .index import Index, is_corrupt
+from .log import SessionLog, count_lines, iter_lines
+from .results import DamagedLine, ReindexReport, SessionContents, VerifyReport
+
+logger = logging.getLogger("treeship_store")
+
+FSYNC_ENV = "TREESHIP_STORE_FSYNC"
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+_RELATIVE_TIME = re.compile(r"(\d+)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_OPEN_FILES = 64  # session files kept open while reading query results
+
+
+class Store:
+    """A Treeship root (usually a project's `.treeship/`), created on first write.
+
+    Appends are safe across processes: each holds the session's flock while it
+    decides sequence numbers and writes. A Store object itself is meant for one
+    thread; give each thread or process its own.
+    """
+
+    def __init__(self, root: str | os.PathLike = ".treeship", *, fsync: bool | None = None,
+                 lock_timeout: float = 60.0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                 allow_unknown: bool = False):
+        self.root = Path(root)
+        self.sessions_dir = self.root / "sessions"
+        self.fsync = os.environ.get(FSYNC_ENV, "").lower() in ("1", "true", "yes") if fsync is None else fsync
+        self.lock_timeout = lock_timeout
+        self.max_line_bytes = max_line_bytes
+        self.allow_unknown = allow_unknown
+        self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0))
+
+    def close(self) -> None:
+        self._index.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- writing --------------------------------------------------------------
+
+    def append(self, session_id: str, event: Mapping, *, allow_unknown: bool | None = None) -> Event:
+        """Append one event; return it as stored, with sequence_no and ids filled in."""
+        return self.append_many(session_id, [event], allow_unknown=allow_unknown)[0]
+
+    def append_many(self, session_id: str, events: Iterable[Mapping], *,
+                    allow_unknown: bool | None = None) -> list[Event]:
+        """Append events in order, in one lock hold, one write and one index
+        transaction. Every event is checked first: if one is bad, none is written."""
+        log = SessionLog(self.sessions_dir, session_id)
+        unknown_ok = self.allow_unknown if allow_unknown is None else allow_unknown
+        prepared = [prepare(event, session_id, position=i, allow_unknown=unknown_ok,
+                            max_line_bytes=self.max_line_bytes) for i, event in enumerate(events)]
+        if not prepared:
+            return []
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with log.locked(self.lock_timeout):
+            fd = log.open_for_append(fsync=self.fsync)
+            try:
+                end, lines = self._indexed_end(log, fd)
+                # Bytes after the last newline, while we hold the lock, are a line
+                # whose writer died mid-write. Seal it with a newline so it stays
+                # in the file as one damaged line, never glued to our event.
+                torn = os.fstat(fd).st_size > end
+                stored = []
+                for i, event in enumerate(prepared):
+                    event["sequence_no"] = lines + torn + i
+                    stored.append(Event(event, orjson.dumps(event)))
+                log.write(fd, b"\n" * torn + b"".join(e.raw + b"\n" for e in stored), fsync=self.fsync)
+                try:
+                    self._indexed(lambda index: index.catch_up(log.session_id, fd))
+                except (sqlite3.Error, StoreError) as error:
+                    # The line is written: the JSONL is the record. The next
+                    # append or query catches the index up.
+                    logger.warning("session %s: appended, but the index was not updated (%s)",
+                                   log.session_id, error)
+            finally:
+                os.close(fd)
+        return stored
+
+    def _indexed_end(self, log: SessionLog, fd: int) -> tuple[int, int]:
+        """(end of the last complete line, number of lines) of the locked file: from
+        the index after catching it up, which is O(new lines); by counting the
+        file only if SQLite fails. A too-new index raises: nothing is written."""
+        try:
+            return self._indexed(lambda index: index.catch_up(log.session_id, fd))
+        except sqlite3.Error as error:
+            logger.warning("session %s: index unavailable (%s); counting lines in %s", log.session_id,
+                           error, log.path)
+            return count_lines(fd)
+
+    def _indexed(self, operation: Callable[[Index], object]):
+        """Run `operation` on the index; if SQLite finds index.db corrupt, delete
+        it (it is derived) and run it once more on a new one."""
+        try:
+            return operation(self._index)
+        except sqlite3.DatabaseError as error:
+            if not is_corrupt(error):
+                raise
+            self._index.discard_corrupt()
+            return operation(self._index)
+
+    # -- reading --------------------------------------------------------------
+
+    def events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
+               type: str | Iterable[str] | None = None, since: str | datetime | None = None,
+               until: str | datetime | None = None, after_seq: int | None = None, limit: int | None = None,
+               newest_first: bool = False) -> Iterator[Event]:
+        """Events matching every given filter, read from the JSONL bytes the index
+        points at. `agent` matches agent_id, agent_name or agent_instance_id;
+        `session`, `agent` and `type` take one value or several. `since` is
+        inclusive, `until` exclusive; both take RFC 3339, a relative age such as
+        "30m", "2h" or "7d", or a datetime. One session comes in sequence order;
+        several in time order. newest_first reverses it."""
+        self._require_root()
+        sessions = _values(session, "session")
+        for session_id in sessions or ():
+            check_session_id(session_id)
+        if limit is not None and not (_is_int(limit) and limit >= 0):
+            raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
+        if after_seq is not None and not _is_int(after_seq):
+            raise ValidationError(f"after_seq must be an integer, got {after_seq!r}")
+        since_us, until_us = time_bound(since, "since"), time_bound(until, "until")
+        agents, types = _values(agent, "agent"), _values(type, "type")
+
+        def select(index: Index):
+            self._refresh(index, sessions)
+            keys = index.session_keys()
+            wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
+            cursor = index.select_events(session_keys=wanted, agents=agents, types=types, since_us=since_us,
+                                         until_us=until_us, after_seq=after_seq, limit=limit,
+                                         newest_first=newest_first)
+            return cursor, {key: sid for sid, key in keys.items()}
+
+        cursor, session_ids = self._indexed(select)
+        return self._read_events(cursor or (), session_ids)
+
+    def _read_events(self, locations: Iterable[tuple[int, int, int]], session_ids: dict[int, str]) -> Iterator[Event]:
+        files: OrderedDict[int, int] = OrderedDict()
+        try:
+            for key, offset, length in locations:
+                fd = files.get(key)
+                if fd is None:
+                    if len(files) >= _OPEN_FILES:
+                        os.close(files.popitem(last=False)[1])
+                    fd = files[key] = SessionLog(self.sessions_dir, session_ids[key]).open_for_reading()
+                else:
+                    files.move_to_end(key)
+                raw = os.pread(fd, length, offset) if fd is not None else b""
+                event, _ = decode_line(raw)
+                if event is None or len(raw) != length:
+                    raise StoreError(f"session {session_ids[key]}: events.jsonl changed under the index at byte "
+                                     f"{offset}; run `treeship-store verify` and `treeship-store reindex --full`")
+                yield Event(event, raw)
+        finally:
+            for fd in files.values():
+                if fd is not None:
+                    os.close(fd)
+
+    def sessions(self) -> list[dict]:
+        """One summary per session: events, damaged lines, agents, first and last time."""
+        self._require_root()
+        def summaries(index: Index) -> list[dict]:
+            self._refresh(index, None)
+            return index.session_summaries()
+        return self._indexed(summaries)
+
+    def stats(self, session: str | None = None) -> dict:
+        """Counts by type and by agent, tokens by model, failed processes, files written."""
+        self._require_root()
+        sessions = None if session is None else [check_session_id(session)]
+
+        def stats(index: Index) -> dict:
+            self._refresh(index, sessions)
+            keys = index.session_keys()
+            return index.stats(None if sessions is None else [keys[s] for s in sessions if s in keys])
+        return self._indexed(stats)
+
+    def read_session(self, session_id: str) -> SessionContents:
+        """Every line of a session straight from its JSONL, without the index:
+        the events, and the lines that are damaged."""
+        log = SessionLog(self.sessions_dir, session_id)
+        fd = log.open_for_reading()
+        if fd is None:
+            raise StoreNotFound(f"no session {session_id} under {self.root}")
+        contents = SessionContents(session_id, [], [])
+        try:
+            for line_no, offset, line in iter_lines(fd):
+                event, reason = decode_line(line)
+                if event is None:
+                    contents.damaged.append(DamagedLine(session_id, line_no, offset, len(line), reason))
+                else:
+                    contents.events.append(Event(event, line))
+        finally:
+            os.close(fd)
+        return contents
+
+    def session_ids(self) -> list[str]:
+        """Sessions present on disk (directories under sessions/ with a valid id)."""
+        self._require_root()
+        try:
+            entries = list(os.scandir(self.sessions_dir))
+        except FileNotFoundError:
+            return []
+        return sorted(entry.name for entry in entries
+                      if entry.is_dir(follow_symlinks=False) and _is_session_id(entry.name))
+
+    # -- keeping the index current -------------------------------------------
+
+    def _refresh(self, index: Index, sessions: list[str] | None) -> None:
+        """Catch the index up with sessions whose file changed behind its back (a
+        crash between the two writes, Treeship's own CLI appending, a new session),
+        and forget sessions whose directory is gone."""
+        on_disk = self.session_ids() if sessions is None else sessions
+        known = index.file_states()
+        for session_id in on_disk:
+            log = SessionLog(self.sessions_dir, session_id)
+            try:
+                info = os.stat(log.path, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if known.get(session_id) != (info.st_size, info.st_dev, info.st_ino):
+                self._catch_up(index, log)
+        if sessions is None and (gone := known.keys() - set(on_disk)):
+            index.forget(gone)
+
+    @staticmethod
+    def _catch_up(index: Index, log: SessionLog, progress: Callable[[int], None] | None = None) -> None:
+        fd = log.open_for_reading()
+        if fd is not None:
+            try:
+                index.catch_up(log.session_id, fd, progress)
+            finally:
+                os.close(fd)
+
+    def reindex(self, session: str | None = None, *, full: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+        """Catch the index up with the JSONL (default), or with full=True rebuild
+        it from the JSONL. `progress(bytes_done, bytes_total)` is called as it goes."""
+        started = time.monotonic()
+        self._require_root()
+        sessions = [check_session_id(session)] if session is not None else self.session_ids()
+        if session is not None and not SessionLog(self.sessions_dir, session).path.exists():
+            raise StoreNotFound(f"no session {session} under {self.root}")
+        report = ReindexReport(sessions=len(sessions))
+
+        def rebuild(index: Index) -> None:
+            if full:
+                index.forget(sessions, keep_session=True)
+            known = index.file_states()
+            total = sum(max(0, _size(SessionLog(self.sessions_dir, s).path) - known.get(s, (0,))[0])
+                        for s in sessions)
+
+            def advance(done: int) -> None:
+                report.bytes_read += done
+                if progress:
+                    progress(report.bytes_read, max(total, report.bytes_read))
+            for session_id in sessions:
+                self._catch_up(index, SessionLog(self.sessions_dir, session_id), advance)
+            if session is None:
+                self._refresh(index, None)  # forget sessions whose directory is gone
+
+        self._indexed(rebuild)
+        counts = self.stats(session)
+        report.events, report.damaged_lines = counts["events"], counts["damaged_lines"]
+        report.seconds = time.monotonic() - started
+        return report
+
+    def verify(self, session: str | None = None) -> VerifyReport:
+        """Check the index against the JSONL, sequence numbers against line
+        positions, and report damaged lines. Reads only; changes nothing."""
+        from .verify import verify_store  # noqa: PLC0415 - not needed by appends
+        return verify_store(self, session)
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise StoreNotFound(f"no treeship store at {self.root}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _values(value: str | Iterable[str] | None, name: str) -> list[str] | None:
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else list(value)
+    if not values or not all(isinstance(v, str) for v in values):
+        raise ValidationError(f"{name} must be a string or a non-empty list of strings")
+    return values
+
+
+def time_bound(value: str | datetime | None, name: str) -> int | None:
+    """Microseconds since the epoch for a `since`/`until` filter."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return parse_time(value.isoformat())
+    if isinstance(value, str):
+        if relative := _RELATIVE_TIME.fullmatch(value.strip()):
+            age = int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+            return int((time.time() - age) * 1_000_000)
+        try:
+            return parse_time(value.strip())
+        except ValueError:
+            pass
+    raise ValidationError(f"{name}: {value!r} is not a time; use RFC 3339 (2026-04-05T08:00:00Z) "
+                          "or an age such as 30m, 2h, 7d")
+
+
+def _is_session_id(name: str) -> bool:
+    try:
+        check_session_id(name)
+    except ValidationError:
+        return False
+    return True
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path, follow_symlinks=False).st_size
+    except FileNotFoundError:
+        return 0

@@ -1,0 +1,190 @@
+"""verify: check a store without changing it.
+
+For every session it reads events.jsonl from the start and checks: each line
+is an event or reported as damaged (with its byte offset); each event's
+sequence_no is its line position (gaps and duplicates named); known event
+types follow the schema; and the index holds exactly what the file holds up
+to the index's watermark. Lines past the watermark are only counted: they are
+indexed by the next query.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from .errors import StoreNotFound
+from .event import check_session_id, decode_line, field_problems, unknown_fields_note
+from .index import Index, file_change
+from .log import SessionLog, iter_lines
+
+from .results import DamagedLine, VerifyReport
+
+if TYPE_CHECKING:
+    from .store import Store
+
+DETAILS_PER_SESSION = 20  # listed problems per session before "... and N more"
+_CLAIMED, _DAMAGED = 1, 2  # a line position taken by its own event / by a damaged line
+
+
+def verify_store(store: Store, session: str | None) -> VerifyReport:
+    store._require_root()
+    sessions = [check_session_id(session)] if session is not None else store.session_ids()
+    report = VerifyReport(sessions=len(sessions))
+    index = _open_index(store, report)
+    try:
+        indexed = set(index.session_keys()) if index else set()
+        for session_id in sessions:
+            log = SessionLog(store.sessions_dir, session_id)
+            fd = log.open_for_reading()
+            if fd is None:
+                if session is not None:
+                    raise StoreNotFound(f"no session {session_id} under {store.root}")
+                report.notes.append(f"session {session_id}: no events.jsonl")
+                continue
+            try:
+                problems = _SessionCheck(session_id, report).run(fd, index)
+            finally:
+                os.close(fd)
+            report.problems.extend(problems)
+        if session is None:
+            for session_id in sorted(indexed - set(sessions)):
+                report.problems.append(f"session {session_id}: indexed, but its directory is gone "
+                                       "(the next query forgets it)")
+            for name in _invalid_session_dirs(store):
+                report.notes.append(f"sessions/{name}: not a session directory (invalid id, or a symlink); not indexed")
+    finally:
+        if index:
+            index.close()
+    return report
+
+
+def _open_index(store: Store, report: VerifyReport) -> Index | None:
+    path = store.root / "index.db"
+    if not path.exists():
+        report.notes.append("no index.db yet: the next query or append builds it from the JSONL")
+        return None
+    index = Index(path, read_only=True)
+    try:
+        index.conn  # noqa: B018 - opening is the check
+    except sqlite3.DatabaseError as error:
+        report.problems.append(f"index.db is unreadable ({error}); the next query or append rebuilds it")
+        return None
+    if index.outdated:
+        report.notes.append("index.db has an older schema: the next query or append upgrades it")
+        index.close()
+        return None
+    return index
+
+
+class _SessionCheck:
+    def __init__(self, session_id: str, report: VerifyReport):
+        self.session_id = session_id
+        self.report = report
+        self.problems: list[str] = []
+        self.listed = 0
+        self.positions = bytearray()  # per line: 0 unclaimed, _CLAIMED, _DAMAGED
+        self.misplaced: Counter[int] = Counter()  # sequence_no values found at another position
+        self.notes: Counter[str] = Counter()
+
+    def problem(self, message: str) -> None:
+        self.listed += 1
+        if self.listed <= DETAILS_PER_SESSION:
+            self.problems.append(f"session {self.session_id}: {message}")
+
+    def run(self, fd: int, index: Index | None) -> list[str]:
+        if index is None:
+            self._check_file(fd, None, 0)
+        else:
+            with index.snapshot():
+                found = index.watermark(self.session_id)
+                mark = found[0] if found else None
+                change = mark and file_change(fd, os.fstat(fd), mark, found[1], found[2])
+                if change:
+                    self.problem(f"{change} since it was indexed; the next query re-indexes it")
+                rows = index.indexed_lines(mark.session_key) if mark and not change else iter(())
+                self._check_file(fd, rows, mark.indexed_lines if mark and not change else 0)
+        self._check_sequence()
+        for note, count in sorted(self.notes.items()):
+            self.report.notes.append(f"session {self.session_id}: {count} event(s) with {note}")
+        if self.listed > DETAILS_PER_SESSION:
+            self.problems.append(f"session {self.session_id}: ... and {self.listed - DETAILS_PER_SESSION} more")
+        return self.problems
+
+    def _check_file(self, fd: int, rows, indexed_lines: int) -> None:
+        rows = iter(rows) if rows is not None else None
+        lines = 0
+        for line_no, offset, line in iter_lines(fd):
+            lines += 1
+            event, reason = decode_line(line)
+            if event is None:
+                self.report.damaged.append(DamagedLine(self.session_id, line_no, offset, len(line), reason))
+                self.positions.append(_DAMAGED)
+            else:
+                self.report.events += 1
+                self._check_event(line_no, offset, event)
+            if rows is not None and line_no < indexed_lines:
+                expected = (line_no, offset, len(line), *((event["event_id"], event["sequence_no"])
+                                                         if event else (None, None)))
+                row = next(rows, None)
+                if row != expected:
+                    self.problem(f"line {line_no} (offset {offset}): the index has {_describe(row)}, "
+                                 f"the file {_describe(expected)}")
+        if rows is not None:
+            extra = sum(1 for _ in rows)
+            if extra or lines < indexed_lines:
+                self.problem(f"the index holds {indexed_lines} lines, the file has {lines}")
+        if lines > indexed_lines and rows is not None:
+            self.report.notes.append(f"session {self.session_id}: {lines - indexed_lines} line(s) not yet "
+                                     "indexed (the next query indexes them)")
+
+    def _check_event(self, line_no: int, offset: int, event: dict) -> None:
+        sequence_no = event["sequence_no"]
+        if sequence_no == line_no:
+            self.positions.append(_CLAIMED)
+        else:
+            self.positions.append(0)
+            self.misplaced[sequence_no] += 1
+            self.problem(f"line {line_no} (offset {offset}) has sequence_no {sequence_no}, expected {line_no}")
+        if note := unknown_fields_note(event):
+            self.notes[note] += 1
+        for problem in field_problems(event):
+            self.problem(f"line {line_no} (offset {offset}): {problem}")
+
+    def _check_sequence(self) -> None:
+        positions = self.positions
+        duplicates = sorted(s for s, n in self.misplaced.items()
+                            if n + (s < len(positions) and positions[s] == _CLAIMED) > 1)
+        if duplicates:
+            self.problem(f"duplicate sequence_no {_ranges(duplicates)}")
+        gaps, start = [], positions.find(0)
+        while start != -1:
+            if start not in self.misplaced:
+                gaps.append(start)
+            start = positions.find(0, start + 1)
+        if gaps:
+            self.problem(f"missing sequence_no {_ranges(gaps)}")
+
+
+def _describe(row: tuple | None) -> str:
+    if row is None:
+        return "nothing"
+    _, offset, length, event_id, sequence_no = row
+    what = "a damaged line" if event_id is None else f"event {event_id} (sequence_no {sequence_no})"
+    return f"{what} at offset {offset}, {length} bytes"
+
+
+def _ranges(numbers: list[int], shown: int = 10) -> str:
+    text = ", ".join(map(str, numbers[:shown]))
+    return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
+def _invalid_session_dirs(store: Store) -> list[str]:
+    try:
+        names = os.listdir(store.sessions_dir)
+    except FileNotFoundError:
+        return []
+    valid = set(store.session_ids())
+    return sorted(name for name in names if name not in valid)
