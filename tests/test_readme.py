@@ -21,8 +21,9 @@ def test_ci_runs_the_readme_test_command():
 
 def test_readme_demo_runs(tmp_path):
     demo = readme_commands()[0]
-    module_and_args = demo.split(".venv/bin/python -m ")[1].split()
-    result = subprocess.run([sys.executable, "-m", module_and_args[0], str(tmp_path)], capture_output=True,
-                            text=True, cwd=tmp_path)
+    args = demo.split(".venv/bin/treeship-store ")[1].split()
+    assert args[0] == "demo"
+    result = subprocess.run([sys.executable, "-m", "treeship_store", "demo", str(tmp_path / "demo")],
+                            capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "3 events, 1 damaged" in result.stdout and "cargo test exited 101" in result.stdout
+    assert "ssn_0c1d2e3f4a5b6c7d  3       1" in result.stdout and "verify" in result.stdout

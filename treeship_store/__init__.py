@@ -2,13 +2,21 @@
 events.jsonl, written under its flock) and fast to query (a SQLite index
 derived from them)."""
 
-from .errors import (LockTimeout, LockUnsupported, SessionIdError, StoreError, StoreNotFound, UnsafePath,
-                     ValidationError, WriteError, IndexTooNew)
+from .errors import (IndexTooNew, LockTimeout, LockUnsupported, SessionIdError, StoreError, StoreNotFound,
+                     UnsafePath, ValidationError, WriteError)
 from .event import EVENT_TYPES, Event, serialise
-from .results import DamagedLine, ReindexReport, SessionContents, VerifyReport
-from .store import Store
+from .store import Store, find_root
 
 __version__ = "0.1.0"
 __all__ = ["EVENT_TYPES", "DamagedLine", "Event", "IndexTooNew", "LockTimeout", "LockUnsupported",
            "ReindexReport", "SessionContents", "SessionIdError", "Store", "StoreError", "StoreNotFound",
-           "UnsafePath", "ValidationError", "VerifyReport", "WriteError", "serialise"]
+           "UnsafePath", "ValidationError", "VerifyReport", "WriteError", "find_root", "serialise"]
+_RESULTS = ("DamagedLine", "ReindexReport", "SessionContents", "VerifyReport")
+
+
+def __getattr__(name: str):
+    # The result types load on first use: a hook's cold append never needs them.
+    if name in _RESULTS:
+        from . import results  # noqa: PLC0415
+        return getattr(results, name)
+    raise AttributeError(f"module 'treeship_store' has no attribute {name!r}")

@@ -1,12 +1,9 @@
 """A realistic sample store: three sessions of agents at work, every event
-type, a sub-agent spawned and handed work, a failed process, one damaged line.
-
-    python -m treeship_store.demo [DIR]
+type, a sub-agent spawned and handed work, a failed process, one damaged line. `treeship-store demo DIR` writes it.
 """
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -92,21 +89,3 @@ def write_demo(root: str | Path) -> Store:
                                    "timestamp": (START + timedelta(hours=2, minutes=5)).strftime(
                                        "%Y-%m-%dT%H:%M:%SZ")})
     return store
-
-
-def main(argv: list[str]) -> int:
-    root = Path(argv[0] if argv else "treeship-demo") / ".treeship"
-    store = write_demo(root)
-    print(f"wrote a sample store to {root}")
-    for summary in store.sessions():
-        print(f"  {summary['session_id']}: {summary['events']} events, {summary['damaged_lines']} damaged, "
-              f"agents {', '.join(summary['agents'])}")
-    print("files written by codex:", [e["file_path"] for e in store.events(agent="codex", type="agent.wrote_file")])
-    print("failed processes:", [f"{e['command']} exited {e['exit_code']}" for e in
-                                store.events(type="agent.completed_process") if e.get("exit_code")])
-    print("tokens by model:", store.stats()["tokens_by_model"])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -7,7 +7,15 @@ class StoreError(Exception):
 
 
 class ValidationError(StoreError, ValueError):
-    """An event, session id or query argument is not acceptable; nothing was written."""
+    """An event, session id or query argument is not acceptable; nothing was written.
+
+    For an event, `position` is its index in the batch and `reason` the message
+    without the "event N: " prefix, so a caller can point at its own input line."""
+
+    def __init__(self, message: str, *, position: int | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.position = position
+        self.reason = reason or message
 
 
 class SessionIdError(ValidationError):

@@ -199,7 +199,7 @@ def prepare(event: object, session_id: str, *, position: int = 0, allow_unknown:
     event and the field; nothing is written by this function.
     """
     def fail(message: str) -> ValidationError:
-        return ValidationError(f"event {position}: {message}")
+        return ValidationError(f"event {position}: {message}", position=position, reason=message)
 
     if not isinstance(event, Mapping):
         raise fail(f"must be a JSON object, got {type(event).__name__}")
@@ -250,6 +250,32 @@ def prepare(event: object, session_id: str, *, position: int = 0, allow_unknown:
     if max_line_bytes is not None and size > max_line_bytes:
         raise fail(f"is {size} bytes as a line, over the {max_line_bytes}-byte line limit")
     return ordered
+
+
+def field_kind(event_type: str, name: str) -> str | None:
+    """The kind of field `name` in an event of `event_type`, None if unknown."""
+    for field_name, kind, _ in ENVELOPE_HEAD + ENVELOPE_TAIL + EVENT_TYPES.get(event_type, ()) + TRAILER:
+        if field_name == name:
+            return kind
+    return None
+
+
+def field_from_text(event_type: str, name: str, text: str) -> object:
+    """A field value typed from command-line text by the schema: integers and
+    numbers parsed, meta parsed as JSON, everything else a string. List fields
+    take one item per call (the caller collects them)."""
+    kind = field_kind(event_type, name)
+    try:
+        if kind in _RANGES:
+            return int(text)
+        if kind == FLOAT:
+            return float(text)
+        if kind == ANY:
+            return orjson.loads(text)
+    except (ValueError, orjson.JSONDecodeError):
+        expected = {FLOAT: "a number", ANY: "JSON"}.get(kind, "an integer")
+        raise ValidationError(f"field {name!r}: {text!r} is not {expected}") from None
+    return text
 
 
 def canonical_order(event: Mapping) -> dict:

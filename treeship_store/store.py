@@ -12,18 +12,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from .errors import StoreError, StoreNotFound, ValidationError
+from .errors import StoreError, StoreNotFound, ValidationError, WriteError
 from .event import Event, check_session_id, decode_line, parse_time, prepare
 from .index import Index, is_corrupt
 from .log import SessionLog, count_lines, iter_lines
-from .results import DamagedLine, ReindexReport, SessionContents, VerifyReport
+
+if TYPE_CHECKING:
+    from .results import ReindexReport, SessionContents, VerifyReport
 
 logger = logging.getLogger("treeship_store")
 
 FSYNC_ENV = "TREESHIP_STORE_FSYNC"
+ROOT_ENV = "TREESHIP_STORE_ROOT"
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 _RELATIVE_TIME = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -74,7 +78,10 @@ class Store:
                             max_line_bytes=self.max_line_bytes) for i, event in enumerate(events)]
         if not prepared:
             return []
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise WriteError(f"cannot create the store root {self.root}: {error.strerror or error}") from None
         with log.locked(self.lock_timeout):
             fd = log.open_for_append(fsync=self.fsync)
             try:
@@ -200,6 +207,8 @@ class Store:
     def read_session(self, session_id: str) -> SessionContents:
         """Every line of a session straight from its JSONL, without the index:
         the events, and the lines that are damaged."""
+        from .results import DamagedLine, SessionContents  # noqa: PLC0415 - not on the append path
+        self._require_root()
         log = SessionLog(self.sessions_dir, session_id)
         fd = log.open_for_reading()
         if fd is None:
@@ -258,6 +267,7 @@ class Store:
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:
         """Catch the index up with the JSONL (default), or with full=True rebuild
         it from the JSONL. `progress(bytes_done, bytes_total)` is called as it goes."""
+        from .results import ReindexReport  # noqa: PLC0415 - not on the append path
         started = time.monotonic()
         self._require_root()
         sessions = [check_session_id(session)] if session is not None else self.session_ids()
@@ -296,6 +306,21 @@ class Store:
     def _require_root(self) -> None:
         if not self.root.is_dir():
             raise StoreNotFound(f"no treeship store at {self.root}")
+
+
+def find_root(explicit: str | os.PathLike | None = None) -> Path:
+    """Where the store is: `explicit`, else $TREESHIP_STORE_ROOT, else the nearest
+    `.treeship` directory in the current directory or a parent (as Treeship and
+    git look), else `./.treeship` (created by the first append)."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV])
+    here = Path.cwd()
+    for directory in (here, *here.parents):
+        if (directory / ".treeship").is_dir():
+            return directory / ".treeship"
+    return Path(".treeship")
 
 
 def _is_int(value: object) -> bool:

@@ -1,0 +1,229 @@
+"""The treeship-store command, as hooks and people run it: real processes for
+append, --stdin, events, tail -f and exit codes; click's runner for the rest."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from treeship_store import Store, serialise
+from treeship_store.event import prepare
+from treeship_store.cli import cli
+
+from conftest import SESSION, make_event
+
+ENV = {**os.environ, "TREESHIP_AGENT_ID": "", "TREESHIP_AGENT_NAME": "", "TREESHIP_AGENT_INSTANCE_ID": "",
+       "TREESHIP_HOST_ID": "", "TREESHIP_STORE_ROOT": ""}
+
+
+def run(*args, root=None, stdin=None, cwd=None, env=None):
+    command = [sys.executable, "-m", "treeship_store", *(["--root", str(root)] if root else []), *map(str, args)]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=cwd, env={**ENV, **(env or {})},
+                          timeout=60)
+
+
+def invoke(root, *args):
+    return CliRunner().invoke(cli, ["--root", str(root), *map(str, args)], catch_exceptions=False)
+
+
+def events_file(root, session=SESSION):
+    return root / "sessions" / session / "events.jsonl"
+
+
+def test_append_from_flags(root):
+    result = run("append", SESSION, "--type", "agent.called_tool", "--tool", "Read", "--duration-ms", "42",
+                 "--agent-id", "agent://claude-code", "--host-id", "host_macbook", root=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"appended {SESSION} #0 agent.called_tool\n"
+    result = run("append", SESSION, "--type", "agent.completed_process", "--set", "process_name=cargo",
+                 "--exit-code", "-1", "--agent-id", "agent://claude-code", "--json", root=root)
+    stored = json.loads(result.stdout)
+    assert (stored["sequence_no"], stored["exit_code"], stored["process_name"]) == (1, -1, "cargo")
+    first = json.loads(events_file(root).read_text().splitlines()[0])
+    assert (first["tool_name"], first["duration_ms"], first["agent_name"], first["agent_instance_id"]) == \
+        ("Read", 42, "claude-code", "ai_claude-code")
+    assert events_file(root).read_text().splitlines()[1] == result.stdout.strip()
+
+
+def test_agent_fields_come_from_the_environment(root):
+    result = run("append", SESSION, "--type", "session.started", "--json", root=root,
+                 env={"TREESHIP_AGENT_ID": "agent://codex", "TREESHIP_AGENT_INSTANCE_ID": "ai_cx_9",
+                      "TREESHIP_HOST_ID": "host_ci"})
+    stored = json.loads(result.stdout)
+    assert (stored["agent_id"], stored["agent_name"], stored["agent_instance_id"], stored["host_id"]) == \
+        ("agent://codex", "codex", "ai_cx_9", "host_ci")
+
+
+def test_set_is_typed_by_the_schema(root):
+    result = invoke(root, "append", SESSION, "--type", "agent.handoff", "--set", "from_agent_instance_id=a",
+                    "--set", "to_agent_instance_id=b", "--set", "artifacts=x.md", "--set", "artifacts=y.md",
+                    "--meta", '{"source":"hook","n":1}', "--json")
+    stored = json.loads(result.output)
+    assert stored["artifacts"] == ["x.md", "y.md"] and stored["meta"] == {"source": "hook", "n": 1}
+    result = invoke(root, "append", SESSION, "--type", "agent.opened_port", "--set", "port=http")
+    assert result.exit_code == 1 and result.output == "Error: field 'port': 'http' is not an integer\n"
+
+
+def test_stdin_batch_json_lines_and_array(root):
+    lines = "\n".join(json.dumps(make_event("agent.read_file", file_path=f"f{i}")) for i in range(3)) + "\n\n"
+    result = run("append", SESSION, "--stdin", root=root, stdin=lines)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"appended {SESSION} #0..#2 (3 events)\n"
+    array = json.dumps([{"type": "session.started"}, {"type": "agent.failed", "reason": "x"}])
+    result = run("append", SESSION, "--stdin", "--agent-id", "agent://kimi", root=root, stdin=array)
+    assert result.stdout == f"appended {SESSION} #3..#4 (2 events)\n"
+    assert [e["agent_name"] for e in Store(root).events(SESSION, after_seq=2)] == ["kimi", "kimi"]
+
+
+@pytest.mark.parametrize("stdin, message", [
+    ('{"type":"session.started"}\n{"type": oops}\n', "Error: line 2: not JSON"),
+    ('{"type":"session.started"}\n\n{"type":"agent.called_tool"}\n',
+     "Error: line 3: field 'tool_name': required for agent.called_tool; nothing was appended"),
+    ('[{"type":"session.started"}, 3]', "Error: line 1: must be a JSON object, got int"),
+])
+def test_stdin_with_a_bad_line_appends_nothing(root, stdin, message):
+    run("append", SESSION, "--type", "session.started", root=root)
+    before = events_file(root).read_bytes()
+    result = run("append", SESSION, "--stdin", root=root, stdin=stdin)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert events_file(root).read_bytes() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["append", SESSION, "--type", "agent.teleported"], "Error: event 0: unknown event type 'agent.teleported'"),
+    (["append", SESSION, "--type", "agent.read_file"], "Error: event 0: field 'file_path': required"),
+    (["append", "../escape", "--type", "session.started"], "Error: invalid session id '../escape'"),
+    (["append", SESSION, "--type", "session.started", "--meta", "{bad"], "Error: field 'meta': '{bad' is not JSON"),
+    (["events", "--since", "last week"], "Error: since: 'last week' is not a time"),
+    (["events", "--session", "a/b"], "Error: invalid session id 'a/b'"),
+    (["tail", "ssn_nobody"], "Error: no session ssn_nobody"),
+])
+def test_user_mistakes_are_one_line_errors_with_status_1(root, args, message):
+    run("append", SESSION, "--type", "session.started", root=root)
+    before = events_file(root).read_bytes()
+    result = run(*args, root=root)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert events_file(root).read_bytes() == before
+
+
+def test_usage_errors_keep_status_2(root):
+    assert run("append", SESSION, root=root).returncode == 2
+    assert run("events", "--limit", "-3", root=root).returncode == 2
+    assert run("frobnicate", root=root).returncode == 2
+    assert run("append", SESSION, "--stdin", "--type", "session.started", root=root, stdin="").returncode == 2
+
+
+def test_read_commands_on_a_missing_store_say_so(tmp_path):
+    for command in (["events"], ["sessions"], ["stats"], ["verify"], ["reindex"], ["tail", SESSION]):
+        result = run(*command, root=tmp_path / "missing")
+        assert result.returncode == 1 and result.stderr.startswith("Error: no treeship store at"), command
+    assert not (tmp_path / "missing").exists()
+
+
+def test_events_output_is_the_stored_data(root):
+    store = Store(root)
+    stored = store.append_many(SESSION, [make_event("agent.wrote_file", file_path="a.py"), make_event()])
+    piped = run("events", root=root)
+    assert piped.stdout.encode() == b"".join(e.raw + b"\n" for e in stored)  # JSON lines when piped
+    as_json = run("events", "--format", "json", "--type", "agent.wrote_file", root=root)
+    assert json.loads(as_json.stdout) == [stored[0]]
+    assert run("events", "--count", "--agent", "claude-code", root=root).stdout == "2\n"
+    table = run("events", "--format", "table", "--newest-first", root=root).stdout.splitlines()
+    assert table[0].split()[:3] == ["TIME", "SESSION", "SEQ"]
+    assert "agent.called_tool" in table[1] and "Read" in table[1] and "a.py" in table[2]
+
+
+def test_root_is_found_like_git_finds_dot_git(tmp_path):
+    project = tmp_path / "project"
+    (project / "src" / "deep").mkdir(parents=True)
+    run("append", SESSION, "--type", "session.started", cwd=project)  # no store anywhere: ./.treeship
+    assert events_file(project / ".treeship").exists()
+    result = run("append", SESSION, "--type", "session.started", cwd=project / "src" / "deep")
+    assert result.stdout == f"appended {SESSION} #1 session.started\n"
+    elsewhere = tmp_path / "elsewhere"
+    result = run("events", "--count", cwd=tmp_path, env={"TREESHIP_STORE_ROOT": str(project / ".treeship")})
+    assert result.stdout == "2\n"
+    assert not elsewhere.exists()
+
+
+def test_tail_follow_prints_appends_from_any_writer_until_ctrl_c(root):
+    Store(root).append_many(SESSION, [make_event(tool_name=f"t{i}") for i in range(5)])
+    tail = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "tail", SESSION, "-n", "2",
+                             "-f", "--interval", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ENV)
+    try:
+        assert [json.loads(tail.stdout.readline())["tool_name"] for _ in range(2)] == ["t3", "t4"]
+        run("append", SESSION, "--type", "agent.called_tool", "--tool", "from-cli", root=root)
+        assert json.loads(tail.stdout.readline())["tool_name"] == "from-cli"
+        Store(root).append(SESSION, make_event(tool_name="library"))  # #6
+        treeship_line = prepare(make_event(tool_name="treeship"), SESSION) | {"sequence_no": 7}
+        with open(events_file(root), "ab") as file:  # Treeship's own CLI writes the file directly
+            file.write(serialise(treeship_line) + b"\n")
+        assert [json.loads(tail.stdout.readline())["tool_name"] for _ in range(2)] == ["library", "treeship"]
+    finally:
+        tail.send_signal(signal.SIGINT)
+        _, stderr = tail.communicate(timeout=10)
+    assert tail.returncode == 0 and stderr == ""
+
+
+def test_verify_exit_status(root):
+    Store(root).append(SESSION, make_event())
+    assert run("verify", root=root).returncode == 0
+    with open(events_file(root), "ab") as file:
+        file.write(b"{torn")
+    Store(root).append(SESSION, make_event())
+    result = run("verify", root=root)
+    assert result.returncode == 1
+    assert f"damaged: session {SESSION} line 1 at byte {len(events_file(root).read_bytes().splitlines()[0]) + 1}" \
+        in result.stdout
+
+
+def test_sessions_stats_reindex(root):
+    store = Store(root)
+    store.append_many(SESSION, [make_event("agent.decision", model="opus", tokens_in=7, tokens_out=3),
+                                make_event("agent.completed_process", exit_code=2)])
+    sessions = invoke(root, "sessions", "--format", "json")
+    assert [(s["session_id"], s["events"]) for s in json.loads(sessions.output)] == [(SESSION, 2)]
+    stats = json.loads(invoke(root, "stats", "--format", "json").output)
+    assert stats["tokens_by_model"]["opus"]["tokens_in"] == 7 and stats["failed_processes"] == 1
+    assert "failed processes 1" in invoke(root, "stats").output
+    result = invoke(root, "reindex", "--full")
+    assert result.exit_code == 0 and result.output.startswith("reindexed 1 session(s): 2 events, 0 damaged lines")
+
+
+def test_demo_writes_a_store_that_the_printed_commands_explore(tmp_path):
+    result = run("demo", tmp_path / "demo")
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "demo" / ".treeship"
+    assert "ssn_4f1d2a9b7c3e8d01" in result.stdout and f"--root {root} verify" in result.stdout
+    store = Store(root)
+    assert {e["type"] for e in store.events()} == set(__import__("treeship_store").EVENT_TYPES)
+    assert store.stats()["failed_processes"] == 1
+    assert len(store.verify().damaged) == 1
+    assert run("demo", tmp_path / "demo").returncode == 1  # never over an existing store
+
+
+def test_every_command_has_help_with_an_example():
+    for name, command in cli.commands.items():
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output, name
+    assert CliRunner().invoke(cli, ["--version"]).output.startswith("treeship-store ")
+
+
+def test_append_path_imports_neither_sqlite_utils_nor_rendering(root):
+    Store(root).append(SESSION, make_event())  # the schema exists; now a hook's append
+    code = ("import sys; from treeship_store.cli import cli\n"
+            f"cli.main(['--root', {str(root)!r}, 'append', {SESSION!r}, '--type', 'session.started'],"
+            " standalone_mode=False)\n"
+            "print(sorted(m for m in ('sqlite_utils', 'treeship_store.render', 'treeship_store.results',"
+            " 'treeship_store.verify') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr

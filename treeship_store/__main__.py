@@ -1,0 +1,5 @@
+"""python -m treeship_store: the treeship-store command."""
+
+from .cli import main
+
+main()

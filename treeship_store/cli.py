@@ -1,0 +1,383 @@
+"""The `treeship-store` command: parses, calls Store, prints.
+
+The append path is what a hook runs once per tool call, as a new process: it
+imports only click, the store and what they need. Output rendering, verify and
+the demo load only in the commands that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import orjson
+
+from . import __version__
+from .errors import StoreError, ValidationError
+from .event import field_from_text, field_kind
+from .store import Store, find_root
+
+FORMATS = click.Choice(["table", "json", "jsonl"])
+# Treeship's own flag names for type fields.
+FIELD_FLAGS = {"tool": "tool_name", "file": "file_path", "destination": "destination",
+               "duration_ms": "duration_ms", "exit_code": "exit_code", "model": "model", "provider": "provider",
+               "tokens_in": "tokens_in", "tokens_out": "tokens_out"}
+AGENT_DEFAULTS = (("agent_id", "TREESHIP_AGENT_ID"), ("agent_name", "TREESHIP_AGENT_NAME"),
+                  ("agent_instance_id", "TREESHIP_AGENT_INSTANCE_ID"), ("host_id", "TREESHIP_HOST_ID"))
+
+
+class StoreGroup(click.Group):
+    """Turns the store's errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except StoreError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=StoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", metavar="DIR",
+              help="Store root (default: $TREESHIP_STORE_ROOT, else the nearest .treeship directory "
+                   "here or above, else ./.treeship).")
+@click.option("--version", is_flag=True, is_eager=True, expose_value=False, callback=lambda ctx, _, shown: shown
+              and (click.echo(f"treeship-store {__version__}"), ctx.exit()), help="Show the version and exit.")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None) -> None:
+    """Keep AI-agent session events safe and fast to query.
+
+    Reads and writes Treeship's .treeship/sessions/<id>/events.jsonl, with a
+    SQLite index beside it.
+
+    \b
+    Example:
+      treeship-store demo /tmp/demo
+      treeship-store --root /tmp/demo/.treeship events --type agent.wrote_file
+    """
+    ctx.obj = find_root(root)
+
+
+def open_store(ctx: click.Context, **options) -> Store:
+    return Store(ctx.obj, **options)
+
+
+def output_format(chosen: str | None) -> str:
+    return chosen or ("table" if sys.stdout.isatty() else "jsonl")
+
+
+@cli.command()
+@click.argument("session_id")
+@click.option("--type", "event_type", help="Event type, e.g. agent.called_tool.")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read events from standard input: JSON lines, or one JSON array.")
+@click.option("--agent-id", help="Agent URI [$TREESHIP_AGENT_ID].")
+@click.option("--agent-name", help="Agent name [$TREESHIP_AGENT_NAME; default: from the agent id].")
+@click.option("--agent-instance-id", help="Agent instance [$TREESHIP_AGENT_INSTANCE_ID].")
+@click.option("--agent-role", help="Agent role, e.g. operator.")
+@click.option("--host-id", help="Host [$TREESHIP_HOST_ID; default: this machine's name].")
+@click.option("--tool", help="tool_name (agent.called_tool).")
+@click.option("--file", help="file_path (agent.read_file, agent.wrote_file).")
+@click.option("--destination", help="destination (agent.connected_network).")
+@click.option("--duration-ms", type=int, help="duration_ms.")
+@click.option("--exit-code", type=int, help="exit_code (agent.completed_process).")
+@click.option("--model", help="model (agent.decision).")
+@click.option("--provider", help="provider (agent.decision).")
+@click.option("--tokens-in", type=int, help="tokens_in (agent.decision).")
+@click.option("--tokens-out", type=int, help="tokens_out (agent.decision).")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Any field, typed by the schema; repeat a list field's key for each item.")
+@click.option("--meta", help="meta, as JSON.")
+@click.option("--allow-unknown", is_flag=True, help="Accept types and fields this version does not know.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored event(s) as JSON lines.")
+@click.pass_context
+def append(ctx: click.Context, session_id: str, event_type: str | None, from_stdin: bool, assignments: tuple,
+           meta: str | None, allow_unknown: bool, as_json: bool, **flags) -> None:
+    """Append one event (from flags) or several (--stdin) to SESSION_ID.
+
+    \b
+    Examples:
+      treeship-store append ssn_42e740bd9eb238f6 --type agent.called_tool --tool Read \\
+          --agent-id agent://claude-code --duration-ms 42
+      echo '{"type":"agent.read_file","file_path":"a.py"}' | treeship-store append ssn_1 --stdin
+    """
+    agent = agent_fields(flags)
+    if from_stdin:
+        if event_type or assignments or meta or any(flags[name] is not None for name in FIELD_FLAGS):
+            raise click.UsageError("--stdin takes the events from standard input; give no --type or field flags")
+        events, line_numbers = events_from_stdin(click.get_text_stream("stdin").read())
+        events = [{**agent, **event} if isinstance(event, dict) else event for event in events]
+    else:
+        if not event_type:
+            raise click.UsageError("give --type TYPE, or --stdin")
+        event = {**agent, "type": event_type, **{field: flags[flag] for flag, field in FIELD_FLAGS.items()}}
+        event.update(fields_from_assignments(event_type, assignments))
+        if meta is not None:
+            event["meta"] = field_from_text(event_type, "meta", meta)
+        events, line_numbers = [event], None
+    try:
+        stored = open_store(ctx).append_many(session_id, events, allow_unknown=allow_unknown)
+    except ValidationError as error:
+        if line_numbers is None or error.position is None:
+            raise
+        raise ValidationError(f"line {line_numbers[error.position]}: {error.reason}; nothing was appended") \
+            from None
+    if as_json:
+        for event in stored:
+            click.echo(event.raw)
+    elif len(stored) == 1:
+        click.echo(f"appended {session_id} #{stored[0]['sequence_no']} {stored[0]['type']}")
+    elif stored:
+        click.echo(f"appended {session_id} #{stored[0]['sequence_no']}..#{stored[-1]['sequence_no']} "
+                   f"({len(stored)} events)")
+    else:
+        click.echo("appended nothing: no events on standard input")
+
+
+def agent_fields(flags: dict) -> dict:
+    """Agent fields from flags, then the environment, then defaults: the agent
+    name from its id, the instance from the name, the host from this machine."""
+    fields = {name: flags.pop(name) or os.environ.get(variable) or None for name, variable in AGENT_DEFAULTS}
+    fields["agent_role"] = flags.pop("agent_role")
+    if not fields["agent_id"]:
+        fields["agent_id"] = f"agent://{fields['agent_name'] or 'treeship-store'}"
+    if not fields["agent_name"]:
+        fields["agent_name"] = fields["agent_id"].rstrip("/").rsplit("/", 1)[-1] or fields["agent_id"]
+    fields["agent_instance_id"] = fields["agent_instance_id"] or f"ai_{fields['agent_name']}"
+    fields["host_id"] = fields["host_id"] or os.uname().nodename
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def fields_from_assignments(event_type: str, assignments: tuple[str, ...]) -> dict:
+    fields: dict = {}
+    for assignment in assignments:
+        name, equals, text = assignment.partition("=")
+        if not equals or not name:
+            raise ValidationError(f"--set {assignment!r}: expected KEY=VALUE")
+        if field_kind(event_type, name) == "list of strings":
+            fields.setdefault(name, []).append(text)
+        elif name in fields:
+            raise ValidationError(f"--set {name}: given twice")
+        else:
+            fields[name] = field_from_text(event_type, name, text)
+    return fields
+
+
+def events_from_stdin(text: str) -> tuple[list, list[int]]:
+    """Events from JSON lines (blank lines skipped) or one JSON array, with the
+    input line each came from."""
+    if text.lstrip().startswith("["):
+        try:
+            events = orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            raise ValidationError(f"standard input: not a JSON array: {error}; nothing was appended") from None
+        first_line = text[:len(text) - len(text.lstrip())].count("\n") + 1
+        return events, [first_line] * len(events)
+    events, line_numbers = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(orjson.loads(line))
+        except orjson.JSONDecodeError as error:
+            raise ValidationError(f"line {number}: not JSON: {error}; nothing was appended") from None
+        line_numbers.append(number)
+    return events, line_numbers
+
+
+@cli.command()
+@click.option("--session", multiple=True, help="Only this session (repeatable).")
+@click.option("--agent", multiple=True, help="Agent id, name or instance id (repeatable).")
+@click.option("--type", "types", multiple=True, help="Event type (repeatable).")
+@click.option("--since", help="From this time (inclusive): RFC 3339, or an age such as 30m, 2h, 7d.")
+@click.option("--until", help="Up to this time (exclusive): RFC 3339 or an age.")
+@click.option("--after-seq", type=int, help="Only sequence numbers above this.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
+@click.option("--newest-first", is_flag=True, help="Newest first.")
+@click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
+@click.option("--count", is_flag=True, help="Print only the number of matching events.")
+@click.pass_context
+def events(ctx: click.Context, session, agent, types, since, until, after_seq, limit, newest_first, output,
+           count) -> None:
+    """Events matching all the given filters.
+
+    \b
+    Examples:
+      treeship-store events --agent claude-code --type agent.wrote_file --since 2h
+      treeship-store events --type agent.completed_process --format jsonl | jq 'select(.exit_code != 0)'
+    """
+    found = open_store(ctx).events(session=session or None, agent=agent or None, type=types or None, since=since,
+                                   until=until, after_seq=after_seq, limit=limit, newest_first=newest_first)
+    if count:
+        click.echo(sum(1 for _ in found))
+        return
+    from .render import event_lines  # noqa: PLC0415 - not on the append path
+    for line in event_lines(found, output_format(output)):
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
+@click.pass_context
+def sessions(ctx: click.Context, output: str | None) -> None:
+    """One row per session: events, damaged lines, agents, first and last time.
+
+    \b
+    Example:
+      treeship-store sessions
+    """
+    from .render import session_lines  # noqa: PLC0415
+    for line in session_lines(open_store(ctx).sessions(), output_format(output)):
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--session", help="Only this session.")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def stats(ctx: click.Context, session: str | None, output: str) -> None:
+    """Events by type and agent, tokens by model, failed processes, files written.
+
+    \b
+    Example:
+      treeship-store stats --session ssn_42e740bd9eb238f6
+    """
+    from .render import stats_lines  # noqa: PLC0415
+    for line in stats_lines(open_store(ctx).stats(session), output):
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--session", help="Only this session.")
+@click.option("--full", is_flag=True, help="Rebuild from the JSONL instead of catching up.")
+@click.pass_context
+def reindex(ctx: click.Context, session: str | None, full: bool) -> None:
+    """Catch the index up with the JSONL files, or rebuild it (--full).
+
+    \b
+    Example:
+      treeship-store reindex --full
+    """
+    store = open_store(ctx)
+    if sys.stderr.isatty():
+        with click.progressbar(length=1, label="indexing", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+            report = store.reindex(session, full=full, progress=progress)
+    else:
+        report = store.reindex(session, full=full)
+    click.echo(f"reindexed {report.sessions} session(s): {report.events} events, "
+               f"{report.damaged_lines} damaged lines, {report.seconds:.2f}s")
+
+
+@cli.command()
+@click.option("--session", help="Only this session.")
+@click.pass_context
+def verify(ctx: click.Context, session: str | None) -> None:
+    """Check the index against the JSONL, sequence numbers, and damaged lines.
+
+    Changes nothing. Exit status 0 when clean, 1 when problems are found.
+
+    \b
+    Example:
+      treeship-store verify --session ssn_42e740bd9eb238f6
+    """
+    report = open_store(ctx).verify(session)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    for line in report.damaged:
+        click.echo(f"damaged: session {line.session_id} line {line.line_no} at byte {line.offset} "
+                   f"({line.length} bytes): {line.reason}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    verdict = "ok" if report.ok else f"{len(report.problems)} problem(s), {len(report.damaged)} damaged line(s)"
+    click.echo(f"verified {report.sessions} session(s), {report.events} events: {verdict}")
+    ctx.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@click.argument("session_id")
+@click.option("-n", "lines", type=click.IntRange(min=0), default=10, show_default=True, help="How many events.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events as they are appended; Ctrl-C stops.")
+@click.option("--format", "output", type=click.Choice(["table", "jsonl"]),
+              help="Default: table on a terminal, jsonl when piped.")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=0.25, show_default=True,
+              help="Seconds between checks with -f.")
+@click.pass_context
+def tail(ctx: click.Context, session_id: str, lines: int, follow: bool, output: str | None,
+         interval: float) -> None:
+    """The last events of SESSION_ID; with -f, new ones as any writer appends them.
+
+    \b
+    Example:
+      treeship-store tail ssn_42e740bd9eb238f6 -n 20 -f
+    """
+    import time  # noqa: PLC0415
+
+    from .render import event_header, event_row  # noqa: PLC0415
+    store = open_store(ctx)
+    table = output_format(output) == "table"
+    if not follow and not store.sessions_dir.joinpath(session_id).is_dir():
+        store.read_session(session_id)  # raises the store's "no session" error (or a bad-id error)
+
+    def show(events) -> int | None:
+        last = None
+        for event in events:
+            click.echo(event_row(event) if table else event.raw)
+            last = event["sequence_no"]
+        return last
+
+    if table:
+        click.echo(event_header())
+    last = show(reversed(list(store.events(session_id, newest_first=True, limit=lines)))) if lines else None
+    if last is None and lines == 0:
+        last = next((e["sequence_no"] for e in store.events(session_id, newest_first=True, limit=1)), None)
+    try:
+        while follow:
+            time.sleep(interval)
+            newer = show(store.events(session_id, after_seq=last if last is not None else -1))
+            last = newer if newer is not None else last
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.argument("directory", default="treeship-demo")
+def demo(directory: str) -> None:
+    """Write a sample store (sessions of several agents, every event type, a
+    sub-agent hand-off, a failed process, one damaged line) under DIRECTORY.
+
+    \b
+    Example:
+      treeship-store demo /tmp/demo
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    from .demo import write_demo  # noqa: PLC0415
+    from .render import session_lines  # noqa: PLC0415
+    root = Path(directory) / ".treeship"
+    store = write_demo(root)
+    click.echo(f"wrote a sample store to {root}\n")
+    for line in session_lines(store.sessions(), "table"):
+        click.echo(line)
+    command = f"treeship-store --root {root}"
+    click.echo(f"""
+Explore it:
+  {command} events --agent codex
+  {command} events --type agent.wrote_file --format json
+  {command} events --type agent.completed_process --newest-first
+  {command} stats
+  {command} tail ssn_4f1d2a9b7c3e8d01 -n 5
+  {command} verify          # finds the damaged line a crashed hook left
+  {command} append ssn_0c1d2e3f4a5b6c7d --type agent.called_tool --tool Read --agent-id agent://claude-code""")
+
+
+def main() -> None:
+    try:
+        cli(prog_name="treeship-store")
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

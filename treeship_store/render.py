@@ -1,0 +1,135 @@
+"""Output for people and for scripts. JSON output is the data as stored (an
+event's exact line); tables are for terminals. Not imported on the append path."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator
+
+import orjson
+
+from .event import Event
+
+# Fixed widths, so that `tail -f` can print rows one at a time that line up.
+EVENT_COLUMNS = (("TIME", 24), ("SESSION", 20), ("SEQ", 5), ("AGENT", 14), ("TYPE", 23))
+
+
+def event_detail(event: dict) -> str:
+    """The one detail that matters for the event's type."""
+    get = event.get
+    kind = event["type"]
+    if kind == "agent.called_tool":
+        return _join(get("tool_name"), _ms(get("duration_ms")))
+    if kind in ("agent.read_file", "agent.wrote_file"):
+        changes = f"+{get('additions', 0)} -{get('deletions', 0)}" if "additions" in event or "deletions" in event \
+            else None
+        return _join(get("file_path"), get("operation"), changes)
+    if kind == "agent.started_process":
+        return _join(get("command") or get("process_name"), get("pid") is not None and f"pid {get('pid')}")
+    if kind == "agent.completed_process":
+        code = get("exit_code")
+        return _join(get("command") or get("process_name"), code is not None and f"exit {code}",
+                     _ms(get("duration_ms")))
+    if kind == "agent.connected_network":
+        return f"{get('destination')}:{get('port')}" if get("port") is not None else str(get("destination"))
+    if kind == "agent.opened_port":
+        return _join(str(get("port")), get("protocol"))
+    if kind == "agent.decision":
+        tokens = f"{get('tokens_in', 0)} in / {get('tokens_out', 0)} out" \
+            if "tokens_in" in event or "tokens_out" in event else None
+        return _join(get("model"), tokens, get("summary"))
+    if kind == "agent.spawned":
+        return _join(f"by {get('spawned_by_agent_instance_id')}", get("reason"))
+    if kind == "agent.handoff":
+        return f"{get('from_agent_instance_id')} -> {get('to_agent_instance_id')}"
+    if kind == "agent.returned":
+        return f"to {get('returned_to_agent_instance_id')}"
+    if kind == "agent.collaborated":
+        return ", ".join(get("collaborator_agent_instance_ids") or ())
+    if kind == "agent.started":
+        return _join(get("parent_agent_instance_id") and f"parent {get('parent_agent_instance_id')}")
+    return _join(get("termination_reason") or get("reason") or get("summary"), _ms(get("duration_ms")))
+
+
+def _join(*parts: object) -> str:
+    return "  ".join(str(part) for part in parts if part)
+
+
+def _ms(value: object) -> str | None:
+    return f"{value}ms" if value is not None else None
+
+
+def event_header() -> str:
+    return _fit("  ".join(name.ljust(width) for name, width in EVENT_COLUMNS) + "  DETAIL")
+
+
+def event_row(event: dict) -> str:
+    cells = (event["timestamp"], event["session_id"], str(event["sequence_no"]), event["agent_name"], event["type"])
+    text = "  ".join(_cell(cell, width) for cell, (_, width) in zip(cells, EVENT_COLUMNS))
+    return _fit(text + "  " + event_detail(event))
+
+
+def _cell(text: str, width: int) -> str:
+    return text.ljust(width) if len(text) <= width else text[:width - 1] + "…"
+
+
+def _fit(line: str) -> str:
+    width = shutil.get_terminal_size((160, 24)).columns
+    return line if len(line) <= width else line[:width - 1] + "…"
+
+
+def event_lines(events: Iterable[Event], output: str) -> Iterator[str]:
+    """Events as table rows (with a header), a JSON array, or JSON lines."""
+    if output == "table":
+        yield event_header()
+        for event in events:
+            yield event_row(event)
+    elif output == "json":
+        first = True
+        yield "["
+        for event in events:
+            yield ("" if first else ",") + event.raw.decode()
+            first = False
+        yield "]"
+    else:
+        for event in events:
+            yield event.raw.decode()
+
+
+def table(rows: list[list[object]], header: list[str]) -> Iterator[str]:
+    cells = [[str(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        yield _fit("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def json_text(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def session_lines(sessions: list[dict], output: str) -> Iterator[str]:
+    if output == "json":
+        yield json_text(sessions)
+    elif output == "jsonl":
+        for summary in sessions:
+            yield orjson.dumps(summary).decode()
+    else:
+        yield from table([[s["session_id"], s["events"], s["damaged_lines"], ",".join(s["agents"]),
+                           s["first"] or "-", s["last"] or "-"] for s in sessions],
+                         ["SESSION", "EVENTS", "DAMAGED", "AGENTS", "FIRST", "LAST"])
+
+
+def stats_lines(stats: dict, output: str) -> Iterator[str]:
+    if output in ("json", "jsonl"):
+        yield json_text(stats) if output == "json" else orjson.dumps(stats).decode()
+        return
+    yield f"events {stats['events']}   damaged lines {stats['damaged_lines']}   " \
+          f"failed processes {stats['failed_processes']}   files written {stats['files_written']}"
+    for title, counts in (("TYPE", stats["by_type"]), ("AGENT", stats["by_agent"])):
+        yield ""
+        yield from table([[name, count] for name, count in counts.items()], [title, "EVENTS"])
+    if stats["tokens_by_model"]:
+        yield ""
+        yield from table([[model or "-", t["decisions"], t["tokens_in"], t["tokens_out"]]
+                          for model, t in stats["tokens_by_model"].items()],
+                         ["MODEL", "DECISIONS", "TOKENS IN", "TOKENS OUT"])
