@@ -91,9 +91,11 @@ def output_format(chosen: str | None) -> str:
 @click.option("--meta", help="meta, as JSON.")
 @click.option("--allow-unknown", is_flag=True, help="Accept types and fields this version does not know.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored event(s) as JSON lines.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds to wait for the session lock before giving up (nothing is written).")
 @click.pass_context
 def append(ctx: click.Context, session_id: str, event_type: str | None, from_stdin: bool, assignments: tuple,
-           meta: str | None, allow_unknown: bool, as_json: bool, **flags) -> None:
+           meta: str | None, allow_unknown: bool, as_json: bool, lock_timeout: float, **flags) -> None:
     """Append one event (from flags) or several (--stdin) to SESSION_ID.
 
     \b
@@ -117,7 +119,8 @@ def append(ctx: click.Context, session_id: str, event_type: str | None, from_std
             event["meta"] = field_from_text(event_type, "meta", meta)
         events, line_numbers = [event], None
     try:
-        stored = open_store(ctx).append_many(session_id, events, allow_unknown=allow_unknown)
+        stored = open_store(ctx, lock_timeout=lock_timeout).append_many(session_id, events,
+                                                                        allow_unknown=allow_unknown)
     except ValidationError as error:
         if line_numbers is None or error.position is None:
             raise

@@ -26,6 +26,7 @@ from filelock import UnixFileLock
 
 from .errors import IndexTooNew, UnsafePath
 from .event import decode_line, format_time, parse_time, unknown_fields_note
+from .faults import crash_point, error_point
 from .log import complete_lines, tighten_mode
 
 logger = logging.getLogger("treeship_store")
@@ -76,6 +77,7 @@ class Index:
         self.read_only = read_only
         self.outdated = False
         self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._inode: int | None = None
 
     # -- connection and schema ------------------------------------------------
@@ -85,6 +87,19 @@ class Index:
         if self._conn is None:
             self._conn = self._open()
         return self._conn
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """A second, query-only connection for results a caller iterates at
+        leisure. An open cursor holds a read snapshot; on `conn` it would stop
+        this process's next write transaction with SQLITE_BUSY as soon as
+        another process commits, whatever the busy timeout."""
+        if self._reader is None:
+            self.conn  # noqa: B018 - the file and schema must exist first
+            self._reader = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                           check_same_thread=False)
+            self._reader.execute("PRAGMA query_only = ON")
+        return self._reader
 
     def _open(self) -> sqlite3.Connection:
         if self.read_only:
@@ -174,9 +189,10 @@ class Index:
                     pass
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._reader, self._conn):
+            if conn is not None:
+                conn.close()
+        self._conn = self._reader = None
 
     @contextmanager
     def _write(self):
@@ -209,6 +225,7 @@ class Index:
         transaction that re-reads the watermark first, so concurrent catch-ups of
         the same session never index a line twice."""
         while True:
+            error_point("index-error")
             with self._write() as conn:
                 mark = self._resume_point(conn, session_id, fd)
                 data = complete_lines(fd, mark.indexed_bytes)
@@ -219,6 +236,8 @@ class Index:
                 conn.execute("UPDATE sessions SET indexed_bytes = ?, indexed_lines = ?, tail = ? "
                              "WHERE session_key = ?",
                              (end, lines, (mark.tail + data)[-TAIL_BYTES:], mark.session_key))
+                crash_point("catch-up-transaction")
+            crash_point("catch-up-committed")
             if progress:
                 progress(len(data))
 
@@ -295,7 +314,7 @@ class Index:
         when nothing can match. One session comes in sequence order, several in
         time order (then session, then line). Filters as for events_query."""
         query = self.events_query(**filters)
-        return None if query is None else self.conn.execute(*query)
+        return None if query is None else self.reader.execute(*query)
 
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
                      types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,

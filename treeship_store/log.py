@@ -19,6 +19,7 @@ from filelock import Timeout, UnixFileLock
 
 from .errors import LockTimeout, LockUnsupported, UnsafePath, WriteError
 from .event import check_session_id
+from .faults import FAULT, crash_point, error_point
 
 # How much of the file one read (and one index transaction) takes at most; a
 # single longer line is still read whole.
@@ -105,6 +106,10 @@ class SessionLog:
         WriteError: a partial line left behind is sealed by the next appender."""
         view = memoryview(data)
         try:
+            if FAULT.startswith("write-"):  # test-only: a write that stops half way
+                view = view[os.write(fd, view[:len(view) // 2]):]
+                crash_point("write-torn")
+                error_point(FAULT)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]

@@ -18,6 +18,7 @@ import orjson
 
 from .errors import StoreError, StoreNotFound, ValidationError, WriteError
 from .event import Event, check_session_id, decode_line, parse_time, prepare
+from .faults import crash_point
 from .index import Index, is_corrupt
 from .log import SessionLog, count_lines, iter_lines
 
@@ -83,6 +84,7 @@ class Store:
         except OSError as error:
             raise WriteError(f"cannot create the store root {self.root}: {error.strerror or error}") from None
         with log.locked(self.lock_timeout):
+            crash_point("append-locked")
             fd = log.open_for_append(fsync=self.fsync)
             try:
                 end, lines = self._indexed_end(log, fd)
@@ -95,6 +97,7 @@ class Store:
                     event["sequence_no"] = lines + torn + i
                     stored.append(Event(event, orjson.dumps(event)))
                 log.write(fd, b"\n" * torn + b"".join(e.raw + b"\n" for e in stored), fsync=self.fsync)
+                crash_point("append-written")
                 try:
                     self._indexed(lambda index: index.catch_up(log.session_id, fd))
                 except (sqlite3.Error, StoreError) as error:
@@ -241,8 +244,10 @@ class Store:
         """Catch the index up with sessions whose file changed behind its back (a
         crash between the two writes, Treeship's own CLI appending, a new session),
         and forget sessions whose directory is gone."""
-        on_disk = self.session_ids() if sessions is None else sessions
+        # What the index knows is read before the directory is listed: a session
+        # created in between must not look "gone" and be forgotten.
         known = index.file_states()
+        on_disk = self.session_ids() if sessions is None else sessions
         for session_id in on_disk:
             log = SessionLog(self.sessions_dir, session_id)
             try:

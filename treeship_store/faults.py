@@ -1,0 +1,28 @@
+"""Test-only fault points. TREESHIP_STORE_FAULT=<name> makes a process die
+(SIGKILL) or fail at one named place, so crash and I/O-error tests are exact
+instead of relying on timing. Unset, each point costs one string comparison."""
+
+import errno
+import os
+import signal
+import sqlite3
+
+FAULT = os.environ.get("TREESHIP_STORE_FAULT", "")
+
+_ERRORS = {
+    "write-enospc": lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+    "write-eio": lambda: OSError(errno.EIO, os.strerror(errno.EIO)),
+    "index-error": lambda: sqlite3.OperationalError("disk I/O error"),
+}
+
+
+def crash_point(name: str) -> None:
+    """Die here, as a SIGKILL or power cut would stop the process."""
+    if FAULT == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def error_point(name: str) -> None:
+    """Fail here with the error the named fault stands for."""
+    if FAULT == name:
+        raise _ERRORS[name]()
