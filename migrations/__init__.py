@@ -68,3 +68,30 @@ def m001_sessions_events_damage(db: Database) -> None:
     events.create_index(["agent_instance_id", "type", "timestamp_us"], index_name="events_by_agent_instance")
     events.create_index(["type", "timestamp_us"], index_name="events_by_type")
     events.create_index(["timestamp_us"], index_name="events_by_time")
+
+
+@migrations()
+def m002_counts_and_deferred_indexes(db: Database) -> None:
+    # Counts kept as catch-up inserts, so stats and sessions never scan events:
+    # per session, type, agent and model ('' when none).
+    db.execute("""
+        CREATE TABLE event_counts (
+            session_key INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            agent_name TEXT NOT NULL,
+            model TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            tokens_in INTEGER NOT NULL,
+            tokens_out INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            PRIMARY KEY (session_key, type, agent_name, model)
+        ) WITHOUT ROWID""")
+    db["sessions"].add_column("first_us", int)
+    db["sessions"].add_column("last_us", int)
+    # A full reindex drops the secondary indexes and records them here, to
+    # build them once at the end (or on the next open, if it was killed).
+    db["deferred_indexes"].create({"name": str, "sql": str}, pk="name")
+    # Derived data: clear it, and catch-up rebuilds it with the counts.
+    db.execute("DELETE FROM events")
+    db.execute("DELETE FROM damaged_lines")
+    db.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x''")

@@ -8,6 +8,7 @@ order, and decides whether a stored line is a usable event or damage.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import re
 import time
@@ -317,13 +318,20 @@ def decode_line(line: bytes) -> tuple[dict | None, str | None]:
         return None, f"not JSON: {error}"
     if type(event) is not dict:
         return None, "not a JSON object"
-    for name in REQUIRED_STRINGS:
-        if type(event.get(name)) is not str:
-            return None, f"envelope field {name!r} missing or not a string"
-    sequence_no = event.get("sequence_no")
+    try:
+        *strings, sequence_no = _ENVELOPE(event)  # one C call for all eleven fields
+    except KeyError as missing:
+        return None, f"envelope field {missing} missing"
+    if set(map(type, strings)) != _ONLY_STR:
+        name = next(n for n, v in zip(REQUIRED_STRINGS, strings) if type(v) is not str)
+        return None, f"envelope field {name!r} not a string"
     if type(sequence_no) is not int or not 0 <= sequence_no < 2**63:
-        return None, "envelope field 'sequence_no' missing or not a non-negative integer"
+        return None, "envelope field 'sequence_no' not a non-negative integer"
     return event, None
+
+
+_ENVELOPE = operator.itemgetter(*REQUIRED_STRINGS, "sequence_no")
+_ONLY_STR = {str}
 
 
 def unknown_fields_note(event: dict) -> str | None:

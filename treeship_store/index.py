@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from filelock import UnixFileLock
+from filelock import Timeout, UnixFileLock
 
 from .errors import IndexTooNew, UnsafePath
 from .event import decode_line, format_time, parse_time, unknown_fields_note
@@ -31,13 +31,19 @@ from .log import complete_lines, tighten_mode
 
 logger = logging.getLogger("treeship_store")
 
-SCHEMA_VERSION = 1  # the number of migrations in migrations/
+SCHEMA_VERSION = 2  # the number of migrations in migrations/
+# user_version is -SCHEMA_VERSION while a full reindex has dropped the
+# secondary indexes (listed in deferred_indexes) to build them once at the end.
 TAIL_BYTES = 32  # the last indexed bytes of a file, kept to notice a rewrite
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
 _INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 20) + ")"
 _INSERT_DAMAGED = "INSERT INTO damaged_lines VALUES (?, ?, ?, ?, ?)"
+_ADD_COUNTS = ("INSERT INTO event_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+               "events = events + excluded.events, tokens_in = tokens_in + excluded.tokens_in, "
+               "tokens_out = tokens_out + excluded.tokens_out, failed = failed + excluded.failed")
 AGENT_COLUMNS = ("agent_id", "agent_name", "agent_instance_id")
+TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms", "exit_code")
 
 
 class Watermark(NamedTuple):
@@ -111,7 +117,7 @@ class Index:
             except BaseException:
                 conn.close()
                 raise
-            self.outdated = version < SCHEMA_VERSION
+            self.outdated = abs(version) < SCHEMA_VERSION
             return conn
         # Create it ourselves, owner-only and never through a symlink; SQLite
         # gives its -wal and -shm files the same mode.
@@ -144,6 +150,13 @@ class Index:
         return conn
 
     def _set_up_schema(self, conn: sqlite3.Connection) -> None:
+        if schema_version(conn) == -SCHEMA_VERSION:
+            # A full reindex holds the setup lock while it rebuilds: use the
+            # index as it is. A free lock means that reindex died: finish it.
+            with self._setup_lock(timeout=0) as held:
+                if held and schema_version(conn) == -SCHEMA_VERSION:
+                    self._build_deferred_indexes(conn)
+            return
         with self._setup_lock():  # two processes must not both create the tables
             version = schema_version(conn)
             self._refuse_newer(version)
@@ -157,17 +170,59 @@ class Index:
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _refuse_newer(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
+        if abs(version) > SCHEMA_VERSION:
             raise IndexTooNew(
-                f"{self.path} has schema version {version}, newer than this treeship-store knows "
+                f"{self.path} has schema version {abs(version)}, newer than this treeship-store knows "
                 f"({SCHEMA_VERSION}); upgrade treeship-store, or delete index.db to rebuild it from the JSONL")
 
     @contextmanager
-    def _setup_lock(self):
-        lock = UnixFileLock(self.path.with_name(self.path.name + ".lock"), timeout=self.busy_timeout,
+    def _setup_lock(self, timeout: float | None = None):
+        """Serialises schema changes, corrupt-index replacement and full rebuilds.
+        With timeout=0, yields False instead of waiting when it is held."""
+        lock = UnixFileLock(self.path.with_name(self.path.name + ".lock"),
+                            timeout=self.busy_timeout if timeout is None else timeout,
                             mode=0o600, fallback_to_soft=False, preserve_lock_file=True)
-        with lock:
+        try:
+            lock.acquire()
+        except Timeout:
+            if timeout != 0:
+                raise
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    @contextmanager
+    def bulk_rebuild(self):
+        """Empty the index for a full rebuild from the JSONL, with its secondary
+        indexes dropped while the rows go in and built once at the end: far
+        cheaper than keeping six B-trees up to date row by row. Catch-ups
+        (by this caller, or by appenders meanwhile) refill it as usual."""
+        with self._setup_lock():
+            with self._write() as conn:
+                indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                       "AND tbl_name = 'events'").fetchall()
+                conn.executemany("INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)", indexes)
+                for name, _ in indexes:
+                    conn.execute(f'DROP INDEX "{name}"')
+                for table in ("events", "damaged_lines", "event_counts"):
+                    conn.execute(f"DELETE FROM {table}")
+                conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
+                             "last_us = NULL")
+                conn.execute(f"PRAGMA user_version = {-SCHEMA_VERSION}")
+            crash_point("bulk-rebuild")
             yield
+            self._build_deferred_indexes(self.conn)
+
+    @staticmethod
+    def _build_deferred_indexes(conn: sqlite3.Connection) -> None:
+        with _transaction(conn):
+            for (sql,) in conn.execute("SELECT sql FROM deferred_indexes").fetchall():
+                conn.execute(sql)
+            conn.execute("DELETE FROM deferred_indexes")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def discard_corrupt(self) -> None:
         """Delete an index.db that SQLite reports as corrupt: it is derived, and
@@ -196,15 +251,8 @@ class Index:
 
     @contextmanager
     def _write(self):
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self.conn) as conn:
             yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self):
@@ -224,18 +272,23 @@ class Index:
         index lacks; return (indexed bytes, indexed lines). Each chunk is one
         transaction that re-reads the watermark first, so concurrent catch-ups of
         the same session never index a line twice."""
+        error_point("index-error")
+        found = self.watermark(session_id)
+        if found is not None and _unchanged(fd, *found):
+            return found[0].indexed_bytes, found[0].indexed_lines  # nothing new: no write transaction
         while True:
-            error_point("index-error")
             with self._write() as conn:
                 mark = self._resume_point(conn, session_id, fd)
                 data = complete_lines(fd, mark.indexed_bytes)
                 if not data:
                     return mark.indexed_bytes, mark.indexed_lines
-                lines = self._insert_lines(conn, mark, data)
+                lines, first_us, last_us = self._insert_lines(conn, mark, data)
                 end = mark.indexed_bytes + len(data)
-                conn.execute("UPDATE sessions SET indexed_bytes = ?, indexed_lines = ?, tail = ? "
+                conn.execute("UPDATE sessions SET indexed_bytes = ?, indexed_lines = ?, tail = ?, "
+                             "first_us = min(coalesce(first_us, ?), ?), last_us = max(coalesce(last_us, ?), ?) "
                              "WHERE session_key = ?",
-                             (end, lines, (mark.tail + data)[-TAIL_BYTES:], mark.session_key))
+                             (end, lines, (mark.tail + data)[-TAIL_BYTES:], first_us, first_us, last_us, last_us,
+                              mark.session_key))
                 crash_point("catch-up-transaction")
             crash_point("catch-up-committed")
             if progress:
@@ -260,20 +313,41 @@ class Index:
         return Watermark(mark.session_key, 0, 0, b"")
 
     @staticmethod
-    def _insert_lines(conn: sqlite3.Connection, mark: Watermark, data: bytes) -> int:
+    def _insert_lines(conn: sqlite3.Connection, mark: Watermark, data: bytes) -> tuple[int, int | None, int | None]:
+        """Insert rows for the complete lines in `data` (which starts at the
+        watermark); return (lines indexed after it, earliest time, latest time)."""
         key, offset, line_no = mark.session_key, mark.indexed_bytes, mark.indexed_lines
-        events, damaged = [], []
+        events, damaged, counts = [], [], {}
         for line in data.split(b"\n")[:-1]:
             event, reason = decode_line(line)
             if event is None:
                 damaged.append((key, line_no, offset, len(line), reason))
             else:
-                events.append(_event_row(key, line_no, offset, len(line), event))
+                row = _event_row(key, line_no, offset, len(line), event)
+                events.append(row)
+                # (type, agent_name, model) -> [events, tokens_in, tokens_out, failed processes]
+                group = (row[5], row[8], row[14] if type(row[14]) is str else "")
+                count = counts.get(group)
+                if count is None:
+                    count = counts[group] = [0, 0, 0, 0]
+                count[0] += 1
+                if group[2]:  # decisions name a model; only they carry tokens
+                    count[1] += _countable(row[15])
+                    count[2] += _countable(row[16])
+                elif row[18] and row[5] == "agent.completed_process":
+                    count[3] += 1
             offset += len(line) + 1
             line_no += 1
-        conn.executemany(_INSERT_EVENT, events)
+        try:
+            conn.executemany(_INSERT_EVENT, events)
+        except (sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError):
+            # A hand-edited line put a list, object or huge number where a
+            # typed column expects a scalar: keep such values in the JSONL only.
+            conn.executemany(_INSERT_EVENT, [row[:12] + tuple(map(_scalar, row[12:])) for row in events])
         conn.executemany(_INSERT_DAMAGED, damaged)
-        return line_no
+        conn.executemany(_ADD_COUNTS, [(key, *group, *count) for group, count in counts.items()])
+        times = [row[4] for row in events if row[4] is not None]
+        return line_no, min(times, default=None), max(times, default=None)
 
     # -- sessions -------------------------------------------------------------
 
@@ -304,8 +378,9 @@ class Index:
 
     @staticmethod
     def _forget_rows(conn: sqlite3.Connection, session_key: int) -> None:
-        conn.execute("DELETE FROM events WHERE session_key = ?", (session_key,))
-        conn.execute("DELETE FROM damaged_lines WHERE session_key = ?", (session_key,))
+        for table in ("events", "damaged_lines", "event_counts"):
+            conn.execute(f"DELETE FROM {table} WHERE session_key = ?", (session_key,))
+        conn.execute("UPDATE sessions SET first_us = NULL, last_us = NULL WHERE session_key = ?", (session_key,))
 
     # -- queries (all parameterised; column names come from fixed lists) -------
 
@@ -363,17 +438,19 @@ class Index:
                                      list(agents)).fetchone()]
 
     def session_summaries(self) -> list[dict]:
-        rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [], "first": None,
-                      "last": None, "indexed_lines": lines}
-                for key, sid, lines in self.conn.execute(
-                    "SELECT session_key, session_id, indexed_lines FROM sessions ORDER BY session_id")}
-        for key, count, first, last in self.conn.execute(
-                "SELECT session_key, count(*), min(timestamp_us), max(timestamp_us) FROM events "
-                "GROUP BY session_key"):
-            rows[key].update(events=count, first=first and format_time(first), last=last and format_time(last))
-        for key, name in self.conn.execute(
-                "SELECT DISTINCT session_key, agent_name FROM events ORDER BY session_key, agent_name"):
+        """Per session: events, damaged lines, agents, first and last time, from
+        the counts catch-up keeps (no scan of the events table)."""
+        rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [],
+                      "first": first and format_time(first), "last": last and format_time(last),
+                      "indexed_lines": lines}
+                for key, sid, lines, first, last in self.conn.execute(
+                    "SELECT session_key, session_id, indexed_lines, first_us, last_us FROM sessions "
+                    "ORDER BY session_id")}
+        for key, name, count in self.conn.execute(
+                "SELECT session_key, agent_name, sum(events) FROM event_counts GROUP BY session_key, agent_name "
+                "ORDER BY session_key, agent_name"):
             rows[key]["agents"].append(name)
+            rows[key]["events"] += count
         for key, count in self.conn.execute("SELECT session_key, count(*) FROM damaged_lines GROUP BY session_key"):
             rows[key]["damaged_lines"] = count
         return list(rows.values())
@@ -387,20 +464,20 @@ class Index:
         def rows(sql: str) -> list[tuple]:
             return self.conn.execute(sql.replace("{scope}", scope), params).fetchall()
 
-        by_type = dict(rows("SELECT type, count(*) FROM events WHERE 1{scope} GROUP BY type ORDER BY 2 DESC, 1"))
+        by_type = dict(rows("SELECT type, sum(events) FROM event_counts WHERE 1{scope} GROUP BY type "
+                            "ORDER BY 2 DESC, 1"))
         return {
             "events": sum(by_type.values()),
             "damaged_lines": rows("SELECT count(*) FROM damaged_lines WHERE 1{scope}")[0][0],
             "by_type": by_type,
-            "by_agent": dict(rows("SELECT agent_name, count(*) FROM events WHERE 1{scope} "
+            "by_agent": dict(rows("SELECT agent_name, sum(events) FROM event_counts WHERE 1{scope} "
                                   "GROUP BY agent_name ORDER BY 2 DESC, 1")),
             "tokens_by_model": {
-                model: {"decisions": n, "tokens_in": tin, "tokens_out": tout}
+                model or None: {"decisions": n, "tokens_in": tin, "tokens_out": tout}
                 for model, n, tin, tout in rows(
-                    "SELECT model, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) "
-                    "FROM events WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY 1")},
-            "failed_processes": rows("SELECT count(*) FROM events WHERE type = 'agent.completed_process' "
-                                     "AND exit_code != 0{scope}")[0][0],
+                    "SELECT model, sum(events), sum(tokens_in), sum(tokens_out) FROM event_counts "
+                    "WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY 1")},
+            "failed_processes": rows("SELECT coalesce(sum(failed), 0) FROM event_counts WHERE 1{scope}")[0][0],
             "files_written": rows("SELECT count(DISTINCT file_path) FROM events "
                                   "WHERE type = 'agent.wrote_file'{scope}")[0][0],
         }
@@ -419,28 +496,52 @@ class Index:
         return None if row is None else (Watermark(*row[:4]), row[4], row[5])
 
 
+def _unchanged(fd: int, mark: Watermark, dev: int | None, ino: int | None) -> bool:
+    """The file is the one indexed and ends exactly at the watermark."""
+    info = os.fstat(fd)
+    return info.st_size == mark.indexed_bytes and file_change(fd, info, mark, dev, ino) is None
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection):
+    """BEGIN IMMEDIATE: take the write lock up front, waiting up to the busy
+    timeout, rather than fail when a read transaction tries to upgrade."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
 def _event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> tuple:
+    """The index row of an event line. Typed columns take the value as stored;
+    _insert_lines copes with the rare value SQLite cannot hold."""
     note = unknown_fields_note(event)
     try:
         micros = parse_time(event["timestamp"])
     except (ValueError, OverflowError):
         micros = None
         note = "; ".join(filter(None, (note, "timestamp is not RFC 3339")))
-    get = event.get
     return (key, line_no, event["sequence_no"], event["event_id"], micros, event["type"], event["agent_id"],
             event["agent_instance_id"], event["agent_name"], event["host_id"], offset, length,
-            _text(get("tool_name")), _text(get("file_path")), _text(get("model")), _integer(get("tokens_in")),
-            _integer(get("tokens_out")), _integer(get("duration_ms")), _integer(get("exit_code")), note)
+            *map(event.get, TYPED_COLUMNS), note)
 
 
-def _text(value: object) -> str | None:
-    return value if type(value) is str else None
+def _countable(value: object) -> int:
+    # Only plain integers count: a hand-edited "tokens_in":"lots", or a u64 near
+    # 2**64, must not make a sum overflow and stop the catch-up.
+    return value if type(value) is int and 0 <= value < 2**40 else 0
 
 
-def _integer(value: object) -> int | None:
-    # Columns hold what SQLite can: a u64 above 2**63 - 1 stays only in the JSONL.
-    return value if type(value) is int and -(2**63) <= value < 2**63 else None
+def _scalar(value: object) -> object:
+    """A value a typed column can hold: a string, a number within 64 bits, or None."""
+    if type(value) in (str, float) or (type(value) is int and -(2**63) <= value < 2**63):
+        return value
+    return None

@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import Timeout, UnixFileLock
+from filelock import lock_descriptor, unlock_descriptor
 
 from .errors import LockTimeout, LockUnsupported, UnsafePath, WriteError
 from .event import check_session_id
@@ -24,7 +25,8 @@ from .faults import FAULT, crash_point, error_point
 # How much of the file one read (and one index transaction) takes at most; a
 # single longer line is still read whole.
 READ_CHUNK = 4 << 20
-# Waiters poll the flock; a short interval keeps a busy session's hand-over fast.
+# Waiters poll the flock, backing off up to this interval: short, so that a
+# busy session hands over quickly.
 LOCK_POLL_SECONDS = 0.002
 
 
@@ -36,31 +38,69 @@ class SessionLog:
         self.directory = sessions_dir / session_id
         self.path = self.directory / "events.jsonl"
         self.lock_path = self.directory / "events.jsonl.lock"
+        self._lock_fd: int | None = None  # kept open: taking the lock is then one flock call
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _open_lock_file(self) -> int:
+        """events.jsonl.lock, created 0600 (looser modes we own are tightened),
+        never through a symlink, never truncated and never deleted: other
+        writers may hold it."""
+        if self._lock_fd is None:
+            make_private_directory(self.directory.parent)
+            make_private_directory(self.directory)
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                raise _unsafe_or(error, self.lock_path) from None
+            try:
+                _require_regular(fd, self.lock_path)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._lock_fd = fd
+        return self._lock_fd
 
     @contextmanager
     def locked(self, timeout: float) -> Iterator[None]:
         """Hold the session's exclusive flock, waiting up to `timeout` seconds.
 
-        Never falls back to another kind of lock: Treeship's writers flock the
-        same file, and a lock they cannot see would let both write at once."""
-        make_private_directory(self.directory.parent)
-        make_private_directory(self.directory)
-        lock = UnixFileLock(self.lock_path, timeout=timeout, mode=0o600, poll_interval=LOCK_POLL_SECONDS,
-                            fallback_to_soft=False, preserve_lock_file=True, on_acquired=tighten_mode)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise LockTimeout(f"session {self.session_id}: lock {self.lock_path} still held by another "
-                              f"process after {timeout:g}s; nothing was written") from None
-        except OSError as error:
-            if error.errno == errno.ENOSYS:
-                raise LockUnsupported(f"{self.lock_path}: this filesystem does not support flock; "
-                                      "refusing to write without the lock Treeship's writers use") from None
-            raise _unsafe_or(error, self.lock_path) from None
+        filelock's lock_descriptor takes the same native flock Treeship's writers
+        take on this file. It never falls back to another kind of lock: a lock
+        they could not see would let both write at once."""
+        deadline = time.monotonic() + timeout
+        delay = LOCK_POLL_SECONDS / 8
+        while True:
+            fd = self._open_lock_file()
+            try:
+                acquired = lock_descriptor(fd, blocking=False)
+            except OSError as error:
+                if error.errno == errno.ENOSYS:
+                    raise LockUnsupported(f"{self.lock_path}: this filesystem does not support flock; "
+                                          "refusing to write without the lock Treeship's writers use") from None
+                raise
+            if acquired:
+                info = os.fstat(fd)
+                if info.st_nlink:
+                    tighten_mode(fd, info)
+                    break
+                # Someone unlinked the lock file while we waited: this flock
+                # guards a name nobody else can open. Start over on the new file.
+                unlock_descriptor(fd)
+                self.close()
+                continue
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"session {self.session_id}: lock {self.lock_path} still held by another "
+                                  f"process after {timeout:g}s; nothing was written")
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, LOCK_POLL_SECONDS)
         try:
             yield
         finally:
-            lock.release()
+            unlock_descriptor(fd)
 
     def open_for_append(self, *, fsync: bool) -> int:
         """Open events.jsonl for appending (created 0600), refusing a symlink or a
@@ -134,10 +174,10 @@ def make_private_directory(path: Path) -> None:
         raise UnsafePath(f"{path} is {kind}; refusing to use it")
 
 
-def tighten_mode(fd: int) -> None:
+def tighten_mode(fd: int, info: os.stat_result | None = None) -> None:
     """Make a file we own owner-only (0600). A file another account owns
     (Treeship run as another user) is left as it is: we could not change it."""
-    info = os.fstat(fd)
+    info = info or os.fstat(fd)
     if info.st_uid == os.geteuid() and info.st_mode & 0o077:
         os.fchmod(fd, 0o600)
 

@@ -53,9 +53,20 @@ class Store:
         self.max_line_bytes = max_line_bytes
         self.allow_unknown = allow_unknown
         self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0))
+        self._logs: dict[str, SessionLog] = {}
+
+    def _log(self, session_id: str) -> SessionLog:
+        """The session's log, kept so that its lock is set up once per Store."""
+        log = self._logs.get(session_id)
+        if log is None:
+            log = self._logs[session_id] = SessionLog(self.sessions_dir, session_id)
+        return log
 
     def close(self) -> None:
         self._index.close()
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
 
     def __enter__(self) -> Store:
         return self
@@ -73,7 +84,7 @@ class Store:
                     allow_unknown: bool | None = None) -> list[Event]:
         """Append events in order, in one lock hold, one write and one index
         transaction. Every event is checked first: if one is bad, none is written."""
-        log = SessionLog(self.sessions_dir, session_id)
+        log = self._log(session_id)
         unknown_ok = self.allow_unknown if allow_unknown is None else allow_unknown
         prepared = [prepare(event, session_id, position=i, allow_unknown=unknown_ok,
                             max_line_bytes=self.max_line_bytes) for i, event in enumerate(events)]
@@ -280,9 +291,7 @@ class Store:
             raise StoreNotFound(f"no session {session} under {self.root}")
         report = ReindexReport(sessions=len(sessions))
 
-        def rebuild(index: Index) -> None:
-            if full:
-                index.forget(sessions, keep_session=True)
+        def catch_up_all(index: Index) -> None:
             known = index.file_states()
             total = sum(max(0, _size(SessionLog(self.sessions_dir, s).path) - known.get(s, (0,))[0])
                         for s in sessions)
@@ -295,6 +304,16 @@ class Store:
                 self._catch_up(index, SessionLog(self.sessions_dir, session_id), advance)
             if session is None:
                 self._refresh(index, None)  # forget sessions whose directory is gone
+
+        def rebuild(index: Index) -> None:
+            if not full:
+                catch_up_all(index)
+            elif session is not None:
+                index.forget(sessions, keep_session=True)
+                catch_up_all(index)
+            else:
+                with index.bulk_rebuild():
+                    catch_up_all(index)
 
         self._indexed(rebuild)
         counts = self.stats(session)
