@@ -191,9 +191,10 @@ def _json_problem(value: object) -> str | None:
 
 
 def prepare(event: object, session_id: str, *, position: int = 0, allow_unknown: bool = False,
-            max_line_bytes: int | None = None) -> dict:
+            max_line_bytes: int | None = None, timestamp: str | None = None) -> dict:
     """Check an event to be appended to `session_id` and return it complete, in
-    Treeship's field order, with ids and timestamp filled in when absent.
+    Treeship's field order, with ids and timestamp (default: now) filled in when
+    absent.
 
     `sequence_no` is set to 0: the real one is decided under the lock. `position`
     only names the event in error messages. Raises ValidationError naming the
@@ -204,46 +205,53 @@ def prepare(event: object, session_id: str, *, position: int = 0, allow_unknown:
 
     if not isinstance(event, Mapping):
         raise fail(f"must be a JSON object, got {type(event).__name__}")
-    # None means absent: optional fields are omitted, never written as null.
-    given = {key: value for key, value in event.items() if value is not None}
-    for key in given:
-        if type(key) is not str:
-            raise fail(f"field names must be strings, got {key!r}")
-    if given.get("session_id", session_id) != session_id:
-        raise fail(f"field 'session_id': {given['session_id']!r} does not match the target session {session_id!r}")
-    given["session_id"] = session_id
-    given.setdefault("event_id", new_event_id())
-    given.setdefault("timestamp", now_timestamp())
-    given["sequence_no"] = 0
-    given.setdefault("trace_id", os.urandom(16).hex())
-    given.setdefault("span_id", os.urandom(8).hex())
-
-    event_type = given.get("type")
+    event_type = event.get("type")
     if type(event_type) is not str or not event_type:
         raise fail("field 'type': required, a non-empty string")
-    type_fields = EVENT_TYPES.get(event_type)
-    if type_fields is None and not allow_unknown:
-        raise fail(f"unknown event type {event_type!r} (known: {', '.join(EVENT_TYPES)})")
-    for name, kind, required in type_fields or ():
-        if kind == STRS and given.get(name) == []:
-            del given[name]  # Treeship omits empty lists
-    for name, kind, required in ENVELOPE_HEAD + ENVELOPE_TAIL + (type_fields or ()) + TRAILER:
-        if name not in given:
+    plan = _PLANS.get(event_type)
+    if plan is None:
+        if not allow_unknown:
+            raise fail(f"unknown event type {event_type!r} (known: {', '.join(EVENT_TYPES)})")
+        plan = _PLANS[None]
+    if event.get("session_id", session_id) not in (session_id, None):
+        raise fail(f"field 'session_id': {event['session_id']!r} does not match the target session {session_id!r}")
+    ids = None
+    if event.get("event_id") is None or event.get("trace_id") is None or event.get("span_id") is None:
+        ids = os.urandom(32).hex()
+    # Built in Treeship's order as it is checked; None means absent (optional
+    # fields are omitted, never written as null).
+    ordered = {"session_id": session_id,
+               "event_id": event.get("event_id") or "evt_" + ids[:16],
+               "timestamp": event.get("timestamp") or timestamp or now_timestamp(),
+               "sequence_no": 0}
+    for name in ("event_id", "timestamp"):
+        if event.get(name) is not None and (problem := _field_problem(_KINDS[name], event[name], True)):
+            raise fail(f"field {name!r}: {problem}")
+    generated = {"trace_id": ids[16:48], "span_id": ids[48:]} if ids else {}
+    for name, kind, required in plan:
+        value = event.get(name)
+        if value is None:
+            value = generated.get(name)
+        if value is None or (kind == STRS and value == []):  # Treeship omits empty lists
             if required:
                 raise fail(f"field {name!r}: required for {event_type}")
             continue
-        problem = _field_problem(kind, given[name], required)
-        if problem:
-            raise fail(f"field {name!r}: {problem}")
-    ordered = canonical_order(given)
-    unknown = [name for name in ordered if name not in FIELDS_BY_TYPE.get(event_type, ENVELOPE_NAMES)]
-    if type_fields is not None and unknown and not allow_unknown:
-        raise fail(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                   f"for {event_type}")
-    for name in unknown:
-        problem = _json_problem(ordered[name])
-        if problem:
-            raise fail(f"field {name!r}: {problem}")
+        if not _LOOKS_VALID[kind](value):
+            if problem := _field_problem(kind, value, required):
+                raise fail(f"field {name!r}: {problem}")
+        ordered[name] = value
+    if not event.keys() <= FIELDS_BY_TYPE.get(event_type, ENVELOPE_NAMES):
+        unknown = {name: value for name, value in event.items()
+                   if name not in FIELDS_BY_TYPE.get(event_type, ENVELOPE_NAMES) and value is not None}
+        if unknown and event_type in EVENT_TYPES and not allow_unknown:
+            names = ", ".join(map(repr, unknown))
+            raise fail(f"unknown field{'s' if len(unknown) > 1 else ''} {names} for {event_type}")
+        for name, value in unknown.items():
+            if type(name) is not str:
+                raise fail(f"field names must be strings, got {name!r}")
+            if problem := _json_problem(value):
+                raise fail(f"field {name!r}: {problem}")
+        ordered = canonical_order({**ordered, **unknown})
     try:
         size = len(orjson.dumps(ordered)) + 21  # room for any sequence_no and the newline
     except (orjson.JSONEncodeError, TypeError) as error:
@@ -251,6 +259,26 @@ def prepare(event: object, session_id: str, *, position: int = 0, allow_unknown:
     if max_line_bytes is not None and size > max_line_bytes:
         raise fail(f"is {size} bytes as a line, over the {max_line_bytes}-byte line limit")
     return ordered
+
+
+# Per type, the fields to check in Treeship's order (the store fills the head).
+_PLANS = {t: ENVELOPE_TAIL + fields + TRAILER for t, fields in EVENT_TYPES.items()}
+_PLANS[None] = ENVELOPE_TAIL + TRAILER  # a type this version does not know (allow_unknown)
+_KINDS = {name: kind for name, kind, _ in ENVELOPE_HEAD}
+# Cheap tests that pass for almost every valid value; on failure the full
+# check gives the reason (or finds the value fine, like an empty optional string).
+_LOOKS_VALID = {
+    STR: lambda v: type(v) is str and v != "",
+    HEX16: lambda v: type(v) is str and len(v) == 16 and _FORMATS[HEX16].fullmatch(v) is not None,
+    HEX32: lambda v: type(v) is str and len(v) == 32 and _FORMATS[HEX32].fullmatch(v) is not None,
+    UINT: lambda v: type(v) is int and 0 <= v < 2**64,
+    INT: lambda v: type(v) is int and -(2**63) <= v < 2**63,
+    PORT: lambda v: type(v) is int and 0 <= v <= 65535,
+    FLOAT: lambda v: False,
+    STRS: lambda v: False,
+    OPERATION: lambda v: v in _OPERATIONS,
+    ANY: lambda v: False,
+}
 
 
 def field_kind(event_type: str, name: str) -> str | None:

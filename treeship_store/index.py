@@ -27,7 +27,7 @@ from filelock import Timeout, UnixFileLock
 from .errors import IndexTooNew, UnsafePath
 from .event import decode_line, format_time, parse_time, unknown_fields_note
 from .faults import crash_point, error_point
-from .log import complete_lines, tighten_mode
+from .log import READ_CHUNK, complete_lines, tighten_mode
 
 logger = logging.getLogger("treeship_store")
 
@@ -278,8 +278,8 @@ class Index:
             return found[0].indexed_bytes, found[0].indexed_lines  # nothing new: no write transaction
         while True:
             with self._write() as conn:
-                mark = self._resume_point(conn, session_id, fd)
-                data = complete_lines(fd, mark.indexed_bytes)
+                mark, file_size = self._resume_point(conn, session_id, fd)
+                data = complete_lines(fd, mark.indexed_bytes, file_size=file_size)
                 if not data:
                     return mark.indexed_bytes, mark.indexed_lines
                 lines, first_us, last_us = self._insert_lines(conn, mark, data)
@@ -293,24 +293,30 @@ class Index:
             crash_point("catch-up-committed")
             if progress:
                 progress(len(data))
+            if file_size - mark.indexed_bytes <= READ_CHUNK:
+                # That read reached the end of the file as it was: what follows
+                # `end` is a line still being written. No need for another round.
+                return end, lines
 
-    def _resume_point(self, conn: sqlite3.Connection, session_id: str, fd: int) -> Watermark:
+    def _resume_point(self, conn: sqlite3.Connection, session_id: str, fd: int) -> tuple[Watermark, int]:
+        """The session's watermark (reset to 0 if the file changed behind the
+        index), and the file's size now."""
         info = os.fstat(fd)
         row = conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "
                            "FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         if row is None:
             key = conn.execute("INSERT INTO sessions (session_id, file_dev, file_ino) VALUES (?, ?, ?)",
                                (session_id, info.st_dev, info.st_ino)).lastrowid
-            return Watermark(key, 0, 0, b"")
+            return Watermark(key, 0, 0, b""), info.st_size
         mark = Watermark(*row[:4])
         change = file_change(fd, info, mark, row[4], row[5])
         if change is None:
-            return mark
+            return mark, info.st_size
         logger.warning("session %s: %s; re-indexing it from the start", session_id, change)
         self._forget_rows(conn, mark.session_key)
         conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', file_dev = ?, "
                      "file_ino = ? WHERE session_key = ?", (info.st_dev, info.st_ino, mark.session_key))
-        return Watermark(mark.session_key, 0, 0, b"")
+        return Watermark(mark.session_key, 0, 0, b""), info.st_size
 
     @staticmethod
     def _insert_lines(conn: sqlite3.Connection, mark: Watermark, data: bytes) -> tuple[int, int | None, int | None]:

@@ -105,14 +105,16 @@ class SessionLog:
     def open_for_append(self, *, fsync: bool) -> int:
         """Open events.jsonl for appending (created 0600), refusing a symlink or a
         non-regular file in its place. The caller holds the lock."""
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             try:
-                fd = os.open(self.path, flags | os.O_EXCL, 0o600)
-                created = True
-            except FileExistsError:
-                fd = os.open(self.path, flags, 0o600)
+                fd = os.open(self.path, flags)
                 created = False
+            except FileNotFoundError:
+                # Only a new file needs its directory entry fsynced; O_EXCL
+                # tells us whether this call created it.
+                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+                created = True
         except OSError as error:
             raise _unsafe_or(error, self.path) from None
         try:
@@ -201,12 +203,13 @@ def _unsafe_or(error: OSError, path: Path) -> Exception:
     return WriteError(f"cannot open {path}: {error.strerror or error}")
 
 
-def complete_lines(fd: int, start: int, limit: int = READ_CHUNK) -> bytes:
+def complete_lines(fd: int, start: int, limit: int = READ_CHUNK, file_size: int | None = None) -> bytes:
     """The bytes from `start` to the end of the last complete ('\\n'-ended) line
     within `limit` bytes, reading further if a single line is longer; b"" if no
     complete line follows `start`. A line still being written (no newline yet)
-    is never returned, so a reader never mistakes it for damage."""
-    size = limit
+    is never returned, so a reader never mistakes it for damage. `file_size`,
+    when known, keeps a small read from allocating a whole chunk."""
+    size = limit if file_size is None else max(1, min(limit, file_size - start))
     while True:
         data = os.pread(fd, size, start)
         cut = data.rfind(b"\n")

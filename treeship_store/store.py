@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .errors import StoreError, StoreNotFound, ValidationError, WriteError
-from .event import Event, check_session_id, decode_line, parse_time, prepare
+from .event import Event, check_session_id, decode_line, now_timestamp, parse_time, prepare
 from .faults import crash_point
 from .index import Index, is_corrupt
 from .log import SessionLog, count_lines, iter_lines
@@ -86,8 +86,9 @@ class Store:
         transaction. Every event is checked first: if one is bad, none is written."""
         log = self._log(session_id)
         unknown_ok = self.allow_unknown if allow_unknown is None else allow_unknown
+        now = now_timestamp()  # one batch, one moment
         prepared = [prepare(event, session_id, position=i, allow_unknown=unknown_ok,
-                            max_line_bytes=self.max_line_bytes) for i, event in enumerate(events)]
+                            max_line_bytes=self.max_line_bytes, timestamp=now) for i, event in enumerate(events)]
         if not prepared:
             return []
         try:
