@@ -39,6 +39,22 @@ SIZES = {"full": dict(events=1_000_000, sessions=1_000, lengths=[0, 1_000, 10_00
          "quick": dict(events=20_000, sessions=40, lengths=[0, 1_000, 10_000], samples=60, contention=30,
                        cold=8, repeats=3, reindex_repeats=2)}
 rows: list[dict] = []
+# DuckDB's schema for the JSONL: every top-level Treeship field, typed. Letting
+# it infer and union 1,000 files' schemas needed more than 18 GiB.
+DUCKDB_COLUMNS = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in {
+    "session_id": "VARCHAR", "event_id": "VARCHAR", "timestamp": "VARCHAR", "sequence_no": "BIGINT",
+    "trace_id": "VARCHAR", "span_id": "VARCHAR", "parent_span_id": "VARCHAR", "agent_id": "VARCHAR",
+    "agent_instance_id": "VARCHAR", "agent_name": "VARCHAR", "agent_role": "VARCHAR", "host_id": "VARCHAR",
+    "tool_runtime_id": "VARCHAR", "type": "VARCHAR", "tool_name": "VARCHAR", "file_path": "VARCHAR",
+    "digest": "VARCHAR", "operation": "VARCHAR", "additions": "BIGINT", "deletions": "BIGINT", "model": "VARCHAR",
+    "provider": "VARCHAR", "tokens_in": "BIGINT", "tokens_out": "BIGINT", "summary": "VARCHAR",
+    "confidence": "DOUBLE", "process_name": "VARCHAR", "pid": "BIGINT", "command": "VARCHAR",
+    "exit_code": "BIGINT", "duration_ms": "BIGINT", "destination": "VARCHAR", "port": "BIGINT",
+    "protocol": "VARCHAR", "reason": "VARCHAR", "meta": "JSON"}.items()) + "}"
+
+
+def read_json_sql(glob: str) -> str:
+    return f"read_json('{glob}', format='newline_delimited', columns={DUCKDB_COLUMNS})"
 
 
 def record(measurement: str, ours: str, alternative: str, ratio: float | None, target: str, met: bool | None,
@@ -216,11 +232,9 @@ def bench_queries(work: Path, store_root: Path, size: dict) -> None:
     window_start, window_end = "2026-03-10T00:00:00Z", "2026-03-11T00:00:00Z"
     glob = str(store_root / "sessions" / "*" / "events.jsonl")
     table = duckdb.connect(str(work / "duck.db"))
-    table.execute(f"CREATE TABLE events AS SELECT * FROM read_json('{glob}', format='newline_delimited', "
-                  "union_by_name=true, timestampformat='%Y-%m-%dT%H:%M:%S.%gZ')")
+    table.execute(f"CREATE TABLE events AS SELECT * FROM {read_json_sql(glob)}")
     over_files = duckdb.connect()
-    source = {"table": "events",
-              "jsonl": f"read_json('{glob}', format='newline_delimited', union_by_name=true)"}
+    source = {"table": "events", "jsonl": read_json_sql(glob)}
     agent_match = "(agent_name = 'claude-code' OR agent_id = 'claude-code' OR agent_instance_id = 'claude-code')"
     codex_match = agent_match.replace("claude-code", "codex")
     queries = {
@@ -295,14 +309,17 @@ def _jq(store_root: Path, jq_filter: str) -> float:
 # -- 6. full reindex -----------------------------------------------------------------
 
 def _measured(command: list[str], **kwargs) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of a child process."""
+    """(seconds, peak RSS in MB) of a child process. The RSS comes from
+    /usr/bin/time: a child forked from this (large) process would report this
+    process's size as its own peak, since Linux keeps ru_maxrss across exec."""
+    timed = ["/usr/bin/time", "-f", "peak-kb %M"] if os.path.exists("/usr/bin/time") else []
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
-    _, status, usage = os.wait4(process.pid, 0)
+    result = subprocess.run(timed + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command[:3]} failed: {process.stderr.read().decode()[-500:]}")
-    return seconds, usage.ru_maxrss / 1024
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[:3]} failed: {result.stderr.decode()[-500:]}")
+    peaks = [line for line in result.stderr.decode().splitlines() if line.startswith("peak-kb ")]
+    return seconds, int(peaks[-1].split()[1]) / 1024 if peaks else float("nan")
 
 
 def bench_reindex(work: Path, store_root: Path, size: dict) -> None:
@@ -326,16 +343,20 @@ def bench_reindex(work: Path, store_root: Path, size: dict) -> None:
     files = sorted(str(p) for p in store_root.glob("sessions/*/events.jsonl"))
     others = {}
     sqlite_utils = str(Path(sys.executable).with_name("sqlite-utils"))
-    cat = subprocess.Popen(["cat", *files], stdout=subprocess.PIPE)
-    others["sqlite-utils insert --nl"] = _measured([sqlite_utils, "insert", str(work / "su.db"), "events", "-",
-                                                   "--nl", "--alter"], stdin=cat.stdout)
-    cat.wait()
+    combined = work / "all-events.jsonl"
+    with open(combined, "wb") as out:
+        for path in files:
+            out.write(Path(path).read_bytes())
+    with open(combined, "rb") as lines:
+        others["sqlite-utils insert --nl"] = _measured([sqlite_utils, "insert", str(work / "su.db"), "events", "-",
+                                                       "--nl", "--alter"], stdin=lines)
+    combined.unlink()
     try:
         import duckdb  # noqa: F401
         glob = str(store_root / "sessions" / "*" / "events.jsonl")
         others["DuckDB CREATE TABLE AS read_json"] = _measured([PYTHON, "-c", (
-            "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(\"CREATE TABLE events AS SELECT * FROM "
-            f"read_json('{glob}', format='newline_delimited', union_by_name=true)\")"), str(work / "duck2.db")])
+            "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(sys.argv[2])"), str(work / "duck2.db"),
+            f"CREATE TABLE events AS SELECT * FROM {read_json_sql(glob)}"])
     except ImportError:
         pass
     for name, (seconds, rss) in others.items():

@@ -6,7 +6,6 @@ Kept only to be measured against."""
 from __future__ import annotations
 
 import fcntl
-import os
 from pathlib import Path
 
 import orjson

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -212,7 +211,7 @@ def test_demo_writes_a_store_that_the_printed_commands_explore(tmp_path):
 
 
 def test_every_command_has_help_with_an_example():
-    for name, command in cli.commands.items():
+    for name in cli.commands:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Example" in result.output, name
     assert CliRunner().invoke(cli, ["--version"]).output.startswith("treeship-store ")

@@ -180,6 +180,6 @@ def test_truncated_jsonl_is_reported_by_verify_then_reindexed(root):
     first_line = path.read_bytes().split(b"\n")[0] + b"\n"
     os.truncate(path, len(first_line))
     report = Store(root).verify()
-    assert any(f"shrank from" in p and f"to {len(first_line)} bytes" in p for p in report.problems)
+    assert any("shrank from" in p and f"to {len(first_line)} bytes" in p for p in report.problems)
     assert [e["tool_name"] for e in Store(root).events(SESSION)] == ["ok0"]
     assert Store(root).verify().ok

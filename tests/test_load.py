@@ -1,7 +1,6 @@
 """32 writer processes, library and command line mixed, on one session and on
 eight, while other processes query, verify and rebuild the index."""
 
-import os
 import subprocess
 import sys
 

@@ -12,11 +12,9 @@ upgraded, so a hook's cold append does not pay for it.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +22,10 @@ from typing import NamedTuple
 
 from filelock import Timeout, UnixFileLock
 
-from .errors import IndexTooNew, UnsafePath
+from .errors import IndexTooNew
 from .event import decode_line, format_time, parse_time, unknown_fields_note
 from .faults import crash_point, error_point
-from .log import READ_CHUNK, complete_lines, tighten_mode
+from .log import READ_CHUNK, complete_lines, open_regular, tighten_mode
 
 logger = logging.getLogger("treeship_store")
 
@@ -121,15 +119,10 @@ class Index:
             return conn
         # Create it ourselves, owner-only and never through a symlink; SQLite
         # gives its -wal and -shm files the same mode.
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as error:
-            raise UnsafePath(f"{self.path} is a symlink; refusing to follow it") if error.errno == errno.ELOOP else error
+        fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise UnsafePath(f"{self.path} is not a regular file; refusing to use it")
-            tighten_mode(fd)
+            tighten_mode(fd, info)
             self._inode = info.st_ino
         finally:
             os.close(fd)

@@ -52,16 +52,7 @@ class SessionLog:
         if self._lock_fd is None:
             make_private_directory(self.directory.parent)
             make_private_directory(self.directory)
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            except OSError as error:
-                raise _unsafe_or(error, self.lock_path) from None
-            try:
-                _require_regular(fd, self.lock_path)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._lock_fd = fd
+            self._lock_fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT)
         return self._lock_fd
 
     @contextmanager
@@ -105,20 +96,15 @@ class SessionLog:
     def open_for_append(self, *, fsync: bool) -> int:
         """Open events.jsonl for appending (created 0600), refusing a symlink or a
         non-regular file in its place. The caller holds the lock."""
-        flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            try:
-                fd = os.open(self.path, flags)
-                created = False
-            except FileNotFoundError:
-                # Only a new file needs its directory entry fsynced; O_EXCL
-                # tells us whether this call created it.
-                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
-                created = True
-        except OSError as error:
-            raise _unsafe_or(error, self.path) from None
+            fd = open_regular(self.path, os.O_RDWR | os.O_APPEND)
+            created = False
+        except FileNotFoundError:
+            # Only a new file needs its directory entry fsynced; O_EXCL tells
+            # us whether this call created it.
+            fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL)
+            created = True
         try:
-            _require_regular(fd, self.path)
             tighten_mode(fd)
             if created and fsync:
                 # The new file's name must survive a crash too, not only its data.
@@ -131,17 +117,9 @@ class SessionLog:
     def open_for_reading(self) -> int | None:
         """A read-only descriptor on events.jsonl, or None if there is no file yet."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            return open_regular(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
-        except OSError as error:
-            raise _unsafe_or(error, self.path) from None
-        try:
-            _require_regular(fd, self.path)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
 
     def write(self, fd: int, data: bytes, *, fsync: bool) -> None:
         """Write `data` (whole lines) at the end of the file. On failure raise
@@ -192,15 +170,22 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _require_regular(fd: int, path: Path) -> None:
+def open_regular(path: Path, flags: int) -> int:
+    """Open one of the store's files (created 0600 with O_CREAT), never through a
+    symlink (O_NOFOLLOW) and only if it is a regular file. FileNotFoundError and
+    FileExistsError pass through: the caller knows what they mean."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except (FileNotFoundError, FileExistsError):
+        raise
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnsafePath(f"{path} is a symlink; refusing to follow it") from None
+        raise WriteError(f"cannot open {path}: {error.strerror or error}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         raise UnsafePath(f"{path} is not a regular file; refusing to use it")
-
-
-def _unsafe_or(error: OSError, path: Path) -> Exception:
-    if error.errno == errno.ELOOP:
-        return UnsafePath(f"{path} is a symlink; refusing to follow it")
-    return WriteError(f"cannot open {path}: {error.strerror or error}")
+    return fd
 
 
 def complete_lines(fd: int, start: int, limit: int = READ_CHUNK, file_size: int | None = None) -> bytes:
