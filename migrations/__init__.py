@@ -86,6 +86,19 @@ def m002_counts_and_deferred_indexes(db: Database) -> None:
             failed INTEGER NOT NULL,
             PRIMARY KEY (session_key, type, agent_name, model)
         ) WITHOUT ROWID""")
+    # The same counts over all sessions (a few hundred rows at most), for
+    # store-wide questions that would otherwise sort every session's counts.
+    db.execute("""
+        CREATE TABLE event_totals (
+            type TEXT NOT NULL,
+            agent_name TEXT NOT NULL,
+            model TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            tokens_in INTEGER NOT NULL,
+            tokens_out INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            PRIMARY KEY (type, agent_name, model)
+        ) WITHOUT ROWID""")
     db["sessions"].add_column("first_us", int)
     db["sessions"].add_column("last_us", int)
     # A full reindex drops the secondary indexes and records them here, to

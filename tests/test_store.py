@@ -235,6 +235,15 @@ def test_reindex_full_equals_the_incremental_index(store, root):
     assert progress[-1][0] == progress[-1][1] == sum(events_file(root, f"ssn_{i}").stat().st_size for i in range(5))
 
 
+def test_full_reindex_builds_a_missing_index(root):
+    with Store(root) as store:
+        store.append_many(SESSION, [make_event()] * 3)
+    os.unlink(root / "index.db")
+    with Store(root, lock_timeout=5) as store:
+        report = store.reindex(full=True)
+        assert (report.events, [e["sequence_no"] for e in store.events(SESSION)]) == (3, [0, 1, 2])
+
+
 def test_session_ids_that_escape_the_root_are_refused(store, root):
     for bad in ["../x", "a/b", "..", "", "/etc/passwd", "x\x00"]:
         with pytest.raises(SessionIdError):

@@ -37,9 +37,13 @@ _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
 _INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 20) + ")"
 _INSERT_DAMAGED = "INSERT INTO damaged_lines VALUES (?, ?, ?, ?, ?)"
-_ADD_COUNTS = ("INSERT INTO event_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-               "events = events + excluded.events, tokens_in = tokens_in + excluded.tokens_in, "
-               "tokens_out = tokens_out + excluded.tokens_out, failed = failed + excluded.failed")
+_ADD = ("ON CONFLICT DO UPDATE SET events = events + excluded.events, tokens_in = tokens_in + excluded.tokens_in, "
+        "tokens_out = tokens_out + excluded.tokens_out, failed = failed + excluded.failed")
+_ADD_COUNTS = "INSERT INTO event_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?) " + _ADD
+_ADD_TOTALS = "INSERT INTO event_totals VALUES (?, ?, ?, ?, ?, ?, ?) " + _ADD
+# Forgetting a session takes its counts back out of the totals.
+_SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -events, -tokens_in, -tokens_out, "
+                    "-failed FROM event_counts WHERE session_key = ? AND true " + _ADD)
 AGENT_COLUMNS = ("agent_id", "agent_name", "agent_instance_id")
 TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms", "exit_code")
 
@@ -193,6 +197,7 @@ class Index:
         indexes dropped while the rows go in and built once at the end: far
         cheaper than keeping six B-trees up to date row by row. Catch-ups
         (by this caller, or by appenders meanwhile) refill it as usual."""
+        self.conn  # noqa: B018 - opening may create the schema, which takes the setup lock itself
         with self._setup_lock():
             with self._write() as conn:
                 indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
@@ -200,7 +205,7 @@ class Index:
                 conn.executemany("INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)", indexes)
                 for name, _ in indexes:
                     conn.execute(f'DROP INDEX "{name}"')
-                for table in ("events", "damaged_lines", "event_counts"):
+                for table in ("events", "damaged_lines", "event_counts", "event_totals"):
                     conn.execute(f"DELETE FROM {table}")
                 conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
                              "last_us = NULL")
@@ -345,15 +350,20 @@ class Index:
             conn.executemany(_INSERT_EVENT, [row[:12] + tuple(map(_scalar, row[12:])) for row in events])
         conn.executemany(_INSERT_DAMAGED, damaged)
         conn.executemany(_ADD_COUNTS, [(key, *group, *count) for group, count in counts.items()])
+        conn.executemany(_ADD_TOTALS, [(*group, *count) for group, count in counts.items()])
         times = [row[4] for row in events if row[4] is not None]
         return line_no, min(times, default=None), max(times, default=None)
 
     # -- sessions -------------------------------------------------------------
 
-    def file_states(self) -> dict[str, tuple[int, int | None, int | None]]:
-        """{session_id: (indexed bytes, device, inode)} for every indexed session."""
-        return {sid: (end, dev, ino) for sid, end, dev, ino in self.conn.execute(
-            "SELECT session_id, indexed_bytes, file_dev, file_ino FROM sessions")}
+    def file_states(self, session_ids: Sequence[str] | None = None) -> dict[str, tuple[int, int, int | None, int | None]]:
+        """{session_id: (session key, indexed bytes, device, inode)} for the given
+        sessions (all when None) that the index knows."""
+        sql = "SELECT session_id, session_key, indexed_bytes, file_dev, file_ino FROM sessions"
+        if session_ids is None:
+            return {row[0]: row[1:] for row in self.conn.execute(sql)}
+        return {row[0]: row[1:] for row in self.conn.execute(
+            f"{sql} WHERE session_id IN ({', '.join('?' * len(session_ids))})", list(session_ids))}
 
     def session_keys(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT session_id, session_key FROM sessions"))
@@ -377,6 +387,8 @@ class Index:
 
     @staticmethod
     def _forget_rows(conn: sqlite3.Connection, session_key: int) -> None:
+        conn.execute(_SUBTRACT_TOTALS, (session_key,))
+        conn.execute("DELETE FROM event_totals WHERE events = 0")
         for table in ("events", "damaged_lines", "event_counts"):
             conn.execute(f"DELETE FROM {table} WHERE session_key = ?", (session_key,))
         conn.execute("UPDATE sessions SET first_us = NULL, last_us = NULL WHERE session_key = ?", (session_key,))
@@ -454,29 +466,35 @@ class Index:
             rows[key]["damaged_lines"] = count
         return list(rows.values())
 
-    def stats(self, session_keys: Sequence[int] | None) -> dict:
-        scope, params = "", []
+    def stats(self, session_keys: Sequence[int] | None, *, full: bool = True) -> dict:
+        # Store-wide questions read the totals; per-session ones the per-session counts.
+        scope, params, counted = "", [], "event_totals"
         if session_keys is not None:
             scope = f" AND session_key IN ({', '.join('?' * len(session_keys))})"
-            params = list(session_keys)
+            params, counted = list(session_keys), "event_counts"
 
         def rows(sql: str) -> list[tuple]:
-            return self.conn.execute(sql.replace("{scope}", scope), params).fetchall()
+            sql = sql.replace("{scope}", scope).replace("{counts}", counted)
+            return self.conn.execute(sql, params).fetchall()
 
-        by_type = dict(rows("SELECT type, sum(events) FROM event_counts WHERE 1{scope} GROUP BY type "
+        by_type = dict(rows("SELECT type, sum(events) FROM {counts} WHERE 1{scope} GROUP BY type "
                             "ORDER BY 2 DESC, 1"))
-        return {
+        counts = {
             "events": sum(by_type.values()),
             "damaged_lines": rows("SELECT count(*) FROM damaged_lines WHERE 1{scope}")[0][0],
             "by_type": by_type,
-            "by_agent": dict(rows("SELECT agent_name, sum(events) FROM event_counts WHERE 1{scope} "
+            "by_agent": dict(rows("SELECT agent_name, sum(events) FROM {counts} WHERE 1{scope} "
                                   "GROUP BY agent_name ORDER BY 2 DESC, 1")),
+        }
+        if not full:
+            return counts
+        return counts | {
             "tokens_by_model": {
                 model or None: {"decisions": n, "tokens_in": tin, "tokens_out": tout}
                 for model, n, tin, tout in rows(
-                    "SELECT model, sum(events), sum(tokens_in), sum(tokens_out) FROM event_counts "
+                    "SELECT model, sum(events), sum(tokens_in), sum(tokens_out) FROM {counts} "
                     "WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY 1")},
-            "failed_processes": rows("SELECT coalesce(sum(failed), 0) FROM event_counts WHERE 1{scope}")[0][0],
+            "failed_processes": rows("SELECT coalesce(sum(failed), 0) FROM {counts} WHERE 1{scope}")[0][0],
             "files_written": rows("SELECT count(DISTINCT file_path) FROM events "
                                   "WHERE type = 'agent.wrote_file'{scope}")[0][0],
         }

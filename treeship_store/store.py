@@ -20,7 +20,7 @@ from .errors import StoreError, StoreNotFound, ValidationError, WriteError
 from .event import Event, check_session_id, decode_line, now_timestamp, parse_time, prepare
 from .faults import crash_point
 from .index import Index, is_corrupt
-from .log import SessionLog, count_lines, iter_lines
+from .log import SessionLog, count_lines, iter_lines, open_regular
 
 if TYPE_CHECKING:
     from .results import ReindexReport, SessionContents, VerifyReport
@@ -54,6 +54,7 @@ class Store:
         self.allow_unknown = allow_unknown
         self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0))
         self._logs: dict[str, SessionLog] = {}
+        self._listing: tuple[int, list[str]] | None = None  # (mtime of sessions/, session ids)
 
     def _log(self, session_id: str) -> SessionLog:
         """The session's log, kept so that its lock is set up once per Store."""
@@ -167,8 +168,7 @@ class Store:
         agents, types = _values(agent, "agent"), _values(type, "type")
 
         def select(index: Index):
-            self._refresh(index, sessions)
-            keys = index.session_keys()
+            keys = self._refresh(index, sessions)
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
             cursor = index.select_events(session_keys=wanted, agents=agents, types=types, since_us=since_us,
                                          until_us=until_us, after_seq=after_seq, limit=limit,
@@ -180,16 +180,21 @@ class Store:
 
     def _read_events(self, locations: Iterable[tuple[int, int, int]], session_ids: dict[int, str]) -> Iterator[Event]:
         files: OrderedDict[int, int] = OrderedDict()
+        base = os.fspath(self.sessions_dir)
         try:
             for key, offset, length in locations:
                 fd = files.get(key)
                 if fd is None:
                     if len(files) >= _OPEN_FILES:
                         os.close(files.popitem(last=False)[1])
-                    fd = files[key] = SessionLog(self.sessions_dir, session_ids[key]).open_for_reading()
+                    try:
+                        fd = files[key] = open_regular(f"{base}/{session_ids[key]}/events.jsonl", os.O_RDONLY)
+                    except FileNotFoundError:
+                        raise StoreError(f"session {session_ids[key]}: events.jsonl disappeared while reading; "
+                                         "run the query again") from None
                 else:
                     files.move_to_end(key)
-                raw = os.pread(fd, length, offset) if fd is not None else b""
+                raw = os.pread(fd, length, offset)
                 event, _ = decode_line(raw)
                 if event is None or len(raw) != length:
                     raise StoreError(f"session {session_ids[key]}: events.jsonl changed under the index at byte "
@@ -197,8 +202,7 @@ class Store:
                 yield Event(event, raw)
         finally:
             for fd in files.values():
-                if fd is not None:
-                    os.close(fd)
+                os.close(fd)
 
     def sessions(self) -> list[dict]:
         """One summary per session: events, damaged lines, agents, first and last time."""
@@ -208,16 +212,23 @@ class Store:
             return index.session_summaries()
         return self._indexed(summaries)
 
+    def counts(self, session: str | None = None) -> dict:
+        """Events and damaged lines, events by type and by agent: from counts the
+        index keeps, so as cheap over a million events as over ten."""
+        return self._report(session, full=False)
+
     def stats(self, session: str | None = None) -> dict:
-        """Counts by type and by agent, tokens by model, failed processes, files written."""
+        """counts() plus tokens by model, failed processes and files written."""
+        return self._report(session, full=True)
+
+    def _report(self, session: str | None, *, full: bool) -> dict:
         self._require_root()
         sessions = None if session is None else [check_session_id(session)]
 
-        def stats(index: Index) -> dict:
-            self._refresh(index, sessions)
-            keys = index.session_keys()
-            return index.stats(None if sessions is None else [keys[s] for s in sessions if s in keys])
-        return self._indexed(stats)
+        def report(index: Index) -> dict:
+            keys = self._refresh(index, sessions)
+            return index.stats(None if sessions is None else [keys[s] for s in sessions if s in keys], full=full)
+        return self._indexed(report)
 
     def read_session(self, session_id: str) -> SessionContents:
         """Every line of a session straight from its JSONL, without the index:
@@ -241,35 +252,51 @@ class Store:
         return contents
 
     def session_ids(self) -> list[str]:
-        """Sessions present on disk (directories under sessions/ with a valid id)."""
+        """Sessions present on disk (directories under sessions/ with a valid id).
+        The listing is reused while sessions/ keeps its mtime: adding or removing
+        a session changes it, appending to one does not."""
         self._require_root()
         try:
+            mtime = os.stat(self.sessions_dir).st_mtime_ns
+            if self._listing is not None and self._listing[0] == mtime:
+                return self._listing[1]
             entries = list(os.scandir(self.sessions_dir))
         except FileNotFoundError:
             return []
-        return sorted(entry.name for entry in entries
-                      if entry.is_dir(follow_symlinks=False) and _is_session_id(entry.name))
+        names = sorted(entry.name for entry in entries
+                       if entry.is_dir(follow_symlinks=False) and _is_session_id(entry.name))
+        self._listing = (mtime, names)
+        return names
 
     # -- keeping the index current -------------------------------------------
 
-    def _refresh(self, index: Index, sessions: list[str] | None) -> None:
+    def _refresh(self, index: Index, sessions: list[str] | None) -> dict[str, int]:
         """Catch the index up with sessions whose file changed behind its back (a
         crash between the two writes, Treeship's own CLI appending, a new session),
-        and forget sessions whose directory is gone."""
+        and forget sessions whose directory is gone. Returns {session_id: key}.
+
+        This runs before every query, so it is one stat per session and no more."""
         # What the index knows is read before the directory is listed: a session
         # created in between must not look "gone" and be forgotten.
-        known = index.file_states()
+        known = index.file_states(sessions)
         on_disk = self.session_ids() if sessions is None else sessions
+        base = os.fspath(self.sessions_dir)
+        caught_up = False
         for session_id in on_disk:
-            log = SessionLog(self.sessions_dir, session_id)
             try:
-                info = os.stat(log.path, follow_symlinks=False)
+                info = os.stat(f"{base}/{session_id}/events.jsonl", follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if known.get(session_id) != (info.st_size, info.st_dev, info.st_ino):
-                self._catch_up(index, log)
+            state = known.get(session_id)
+            if state is None or state[1:] != (info.st_size, info.st_dev, info.st_ino):
+                self._catch_up(index, self._log(session_id))
+                caught_up = True
         if sessions is None and (gone := known.keys() - set(on_disk)):
             index.forget(gone)
+            caught_up = True
+        if caught_up:
+            known = index.file_states(sessions)
+        return {session_id: state[0] for session_id, state in known.items()}
 
     @staticmethod
     def _catch_up(index: Index, log: SessionLog, progress: Callable[[int], None] | None = None) -> None:
@@ -294,7 +321,7 @@ class Store:
 
         def catch_up_all(index: Index) -> None:
             known = index.file_states()
-            total = sum(max(0, _size(SessionLog(self.sessions_dir, s).path) - known.get(s, (0,))[0])
+            total = sum(max(0, _size(SessionLog(self.sessions_dir, s).path) - known.get(s, (0, 0))[1])
                         for s in sessions)
 
             def advance(done: int) -> None:
@@ -317,7 +344,7 @@ class Store:
                     catch_up_all(index)
 
         self._indexed(rebuild)
-        counts = self.stats(session)
+        counts = self.counts(session)
         report.events, report.damaged_lines = counts["events"], counts["damaged_lines"]
         report.seconds = time.monotonic() - started
         return report
