@@ -110,10 +110,13 @@ def generate(root: str | os.PathLike, events: int, sessions: int, seed: int = 7)
         lead = writer.agents[0]
         writer.add(lead, "session.started")
         body = length - 2
-        for agent in writer.agents[:body]:
+        lifecycle = min(len(writer.agents), body // 2)  # each agent starts, works, completes
+        for agent in writer.agents[:lifecycle]:
             writer.add(agent, "agent.started")
-        for _ in range(max(0, body - len(writer.agents))):
+        for _ in range(body - 2 * lifecycle):
             writer.work(rng.choice(writer.agents), rng.choices(types, weights)[0])
+        for agent in reversed(writer.agents[:lifecycle]):
+            writer.add(agent, "agent.completed", termination_reason="done")
         writer.add(lead, "session.closed", summary="done", duration_ms=rng.randrange(10_000, 3_600_000))
         directory = root / "sessions" / session_id
         directory.mkdir(parents=True, exist_ok=True)

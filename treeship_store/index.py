@@ -23,7 +23,7 @@ from typing import NamedTuple
 from filelock import Timeout, UnixFileLock
 
 from .errors import IndexTooNew
-from .event import decode_line, format_time, parse_time, unknown_fields_note
+from .event import FIELDS_BY_TYPE, decode_line, format_time, parse_time, unknown_fields_note
 from .faults import crash_point, error_point
 from .log import READ_CHUNK, complete_lines, open_regular, tighten_mode
 
@@ -540,7 +540,8 @@ def schema_version(conn: sqlite3.Connection) -> int:
 def _event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> tuple:
     """The index row of an event line. Typed columns take the value as stored;
     _insert_lines copes with the rare value SQLite cannot hold."""
-    note = unknown_fields_note(event)
+    allowed = FIELDS_BY_TYPE.get(event["type"])
+    note = None if allowed is not None and event.keys() <= allowed else unknown_fields_note(event)
     try:
         micros = parse_time(event["timestamp"])
     except (ValueError, OverflowError):
