@@ -1,6 +1,8 @@
 """Many real processes appending at once: positions unique, index exact."""
 
 import multiprocessing
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +56,20 @@ def test_several_sessions_at_once(root):
     incremental = index_contents(root)
     store.reindex(full=True)
     assert index_contents(root) == incremental
+
+
+def test_one_process_writes_to_more_sessions_than_it_may_open_files(root):
+    # With every lock file kept open, the 200th session would fail with EMFILE.
+    script = f"""
+import resource
+from treeship_store import Store
+resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150))
+with Store({str(root)!r}) as store:
+    for i in range(400):
+        store.append(f"s{{i}}", {make_event()!r})
+    print(sum(1 for _ in store.events()))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["400"]
+    assert len(Store(root).session_ids()) == 400

@@ -23,9 +23,10 @@ from typing import NamedTuple
 from filelock import Timeout, UnixFileLock
 
 from .errors import IndexTooNew
-from .event import FIELDS_BY_TYPE, decode_line, format_time, parse_time, unknown_fields_note
+from .event import FIELDS_BY_TYPE, decode_line, parse_time, unknown_fields_note
 from .faults import crash_point, error_point
 from .log import READ_CHUNK, complete_lines, open_regular, tighten_mode
+from .queries import IndexQueries
 
 logger = logging.getLogger("treeship_store")
 
@@ -44,7 +45,6 @@ _ADD_TOTALS = "INSERT INTO event_totals VALUES (?, ?, ?, ?, ?, ?, ?) " + _ADD
 # Forgetting a session takes its counts back out of the totals.
 _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -events, -tokens_in, -tokens_out, "
                     "-failed FROM event_counts WHERE session_key = ? AND true " + _ADD)
-AGENT_COLUMNS = ("agent_id", "agent_name", "agent_instance_id")
 TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms", "exit_code")
 
 
@@ -74,8 +74,9 @@ def file_change(fd: int, info: os.stat_result, mark: Watermark, dev: int | None,
     return None
 
 
-class Index:
-    """index.db under a store root. Not shared between threads."""
+class Index(IndexQueries):
+    """index.db under a store root: connection, schema, catch-up (this module)
+    and the questions it answers (queries.py). Not shared between threads."""
 
     def __init__(self, path: Path, *, busy_timeout: float = 60.0, read_only: bool = False):
         self.path = path
@@ -392,120 +393,6 @@ class Index:
         for table in ("events", "damaged_lines", "event_counts"):
             conn.execute(f"DELETE FROM {table} WHERE session_key = ?", (session_key,))
         conn.execute("UPDATE sessions SET first_us = NULL, last_us = NULL WHERE session_key = ?", (session_key,))
-
-    # -- queries (all parameterised; column names come from fixed lists) -------
-
-    def select_events(self, **filters) -> sqlite3.Cursor | None:
-        """A cursor of (session_key, offset, length) for matching events, or None
-        when nothing can match. One session comes in sequence order, several in
-        time order (then session, then line). Filters as for events_query."""
-        query = self.events_query(**filters)
-        return None if query is None else self.reader.execute(*query)
-
-    def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
-                     types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
-                     after_seq: int | None = None, limit: int | None = None,
-                     newest_first: bool = False) -> tuple[str, list] | None:
-        """The SQL and parameters select_events runs, or None if nothing can match."""
-        where, params = [], []
-
-        def condition(sql: str, values: Sequence) -> None:
-            where.append(sql.replace("??", ", ".join("?" * len(values))))
-            params.extend(values)
-
-        if session_keys is not None:
-            condition("e.session_key IN (??)", session_keys)
-        if agents:
-            columns = self._agent_columns(agents)
-            if not columns:
-                return None
-            where.append("(" + " OR ".join(f"e.{c} IN ({', '.join('?' * len(agents))})" for c in columns) + ")")
-            params.extend(list(agents) * len(columns))
-        if types:
-            condition("e.type IN (??)", types)
-        if since_us is not None:
-            condition("e.timestamp_us >= ?", [since_us])
-        if until_us is not None:
-            condition("e.timestamp_us < ?", [until_us])
-        if after_seq is not None:
-            condition("e.sequence_no > ?", [after_seq])
-        order = ("e.sequence_no", "e.line_no") if session_keys is not None and len(session_keys) == 1 \
-            else ("e.timestamp_us", "e.session_key", "e.line_no")
-        direction = " DESC" if newest_first else ""
-        sql = ("SELECT e.session_key, e.offset, e.length FROM events e"
-               + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY " + ", ".join(column + direction for column in order))
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return sql, params
-
-    def _agent_columns(self, agents: Sequence[str]) -> list[str]:
-        """Which of agent_id / agent_name / agent_instance_id hold any of `agents`.
-        Filtering on those alone keeps the query on one index in the usual case."""
-        marks = ", ".join("?" * len(agents))
-        return [column for column in AGENT_COLUMNS
-                if self.conn.execute(f"SELECT 1 FROM events WHERE {column} IN ({marks}) LIMIT 1",
-                                     list(agents)).fetchone()]
-
-    def session_summaries(self) -> list[dict]:
-        """Per session: events, damaged lines, agents, first and last time, from
-        the counts catch-up keeps (no scan of the events table)."""
-        rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [],
-                      "first": first and format_time(first), "last": last and format_time(last),
-                      "indexed_lines": lines}
-                for key, sid, lines, first, last in self.conn.execute(
-                    "SELECT session_key, session_id, indexed_lines, first_us, last_us FROM sessions "
-                    "ORDER BY session_id")}
-        for key, name, count in self.conn.execute(
-                "SELECT session_key, agent_name, sum(events) FROM event_counts GROUP BY session_key, agent_name "
-                "ORDER BY session_key, agent_name"):
-            rows[key]["agents"].append(name)
-            rows[key]["events"] += count
-        for key, count in self.conn.execute("SELECT session_key, count(*) FROM damaged_lines GROUP BY session_key"):
-            rows[key]["damaged_lines"] = count
-        return list(rows.values())
-
-    def stats(self, session_keys: Sequence[int] | None, *, full: bool = True) -> dict:
-        # Store-wide questions read the totals; per-session ones the per-session counts.
-        scope, params, counted = "", [], "event_totals"
-        if session_keys is not None:
-            scope = f" AND session_key IN ({', '.join('?' * len(session_keys))})"
-            params, counted = list(session_keys), "event_counts"
-
-        def rows(sql: str) -> list[tuple]:
-            sql = sql.replace("{scope}", scope).replace("{counts}", counted)
-            return self.conn.execute(sql, params).fetchall()
-
-        by_type = dict(rows("SELECT type, sum(events) FROM {counts} WHERE 1{scope} GROUP BY type "
-                            "ORDER BY 2 DESC, 1"))
-        counts = {
-            "events": sum(by_type.values()),
-            "damaged_lines": rows("SELECT count(*) FROM damaged_lines WHERE 1{scope}")[0][0],
-            "by_type": by_type,
-            "by_agent": dict(rows("SELECT agent_name, sum(events) FROM {counts} WHERE 1{scope} "
-                                  "GROUP BY agent_name ORDER BY 2 DESC, 1")),
-        }
-        if not full:
-            return counts
-        return counts | {
-            "tokens_by_model": {
-                model or None: {"decisions": n, "tokens_in": tin, "tokens_out": tout}
-                for model, n, tin, tout in rows(
-                    "SELECT model, sum(events), sum(tokens_in), sum(tokens_out) FROM {counts} "
-                    "WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY 1")},
-            "failed_processes": rows("SELECT coalesce(sum(failed), 0) FROM {counts} WHERE 1{scope}")[0][0],
-            "files_written": rows("SELECT count(DISTINCT file_path) FROM events "
-                                  "WHERE type = 'agent.wrote_file'{scope}")[0][0],
-        }
-
-    def indexed_lines(self, session_key: int) -> sqlite3.Cursor:
-        """(line_no, offset, length, event_id or None, sequence_no or None) for
-        every indexed line of a session, events and damaged lines, in file order."""
-        return self.conn.execute(
-            "SELECT line_no, offset, length, event_id, sequence_no FROM events WHERE session_key = ? "
-            "UNION ALL SELECT line_no, offset, length, NULL, NULL FROM damaged_lines WHERE session_key = ? "
-            "ORDER BY line_no", (session_key, session_key))
 
     def watermark(self, session_id: str) -> tuple[Watermark, int | None, int | None] | None:
         row = self.conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "

@@ -33,6 +33,7 @@ DEFAULT_MAX_LINE_BYTES = 1 << 20
 _RELATIVE_TIME = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPEN_FILES = 64  # session files kept open while reading query results
+OPEN_LOCKS = 64  # lock files a Store keeps open, for the sessions it wrote to last
 
 
 class Store:
@@ -57,10 +58,15 @@ class Store:
         self._listing: tuple[int, list[str]] | None = None  # (mtime of sessions/, session ids)
 
     def _log(self, session_id: str) -> SessionLog:
-        """The session's log, kept so that its lock is set up once per Store."""
-        log = self._logs.get(session_id)
+        """The session's log, kept so that its lock is set up once per Store.
+        Only the most recently used OPEN_LOCKS keep their lock file open: a
+        process writing to thousands of sessions must not run out of descriptors."""
+        log = self._logs.pop(session_id, None)
         if log is None:
-            log = self._logs[session_id] = SessionLog(self.sessions_dir, session_id)
+            log = SessionLog(self.sessions_dir, session_id)
+            if len(self._logs) >= OPEN_LOCKS:
+                self._logs.pop(next(iter(self._logs))).close()
+        self._logs[session_id] = log  # now the most recently used
         return log
 
     def close(self) -> None:
@@ -315,21 +321,20 @@ class Store:
         started = time.monotonic()
         self._require_root()
         sessions = [check_session_id(session)] if session is not None else self.session_ids()
-        if session is not None and not SessionLog(self.sessions_dir, session).path.exists():
+        if session is not None and not self._log(session).path.exists():
             raise StoreNotFound(f"no session {session} under {self.root}")
         report = ReindexReport(sessions=len(sessions))
 
         def catch_up_all(index: Index) -> None:
             known = index.file_states()
-            total = sum(max(0, _size(SessionLog(self.sessions_dir, s).path) - known.get(s, (0, 0))[1])
-                        for s in sessions)
+            total = sum(max(0, _size(self._log(s).path) - known.get(s, (0, 0))[1]) for s in sessions)
 
             def advance(done: int) -> None:
                 report.bytes_read += done
                 if progress:
                     progress(report.bytes_read, max(total, report.bytes_read))
             for session_id in sessions:
-                self._catch_up(index, SessionLog(self.sessions_dir, session_id), advance)
+                self._catch_up(index, self._log(session_id), advance)
             if session is None:
                 self._refresh(index, None)  # forget sessions whose directory is gone
 
