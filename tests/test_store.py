@@ -111,6 +111,17 @@ def test_new_session_written_by_treeship_is_indexed_by_the_next_query(store, roo
     assert {s["session_id"] for s in store.sessions()} == {SESSION, "ssn_from_treeship"}
 
 
+def test_sessions_and_events_another_store_indexed_are_seen(store, root):
+    # The other Store updates index.db itself, so only the index tells this one.
+    store.append(SESSION, make_event())
+    assert len(list(store.events())) == 1
+    with Store(root) as other:
+        other.append("ssn_other", make_event())
+        other.append(SESSION, make_event())
+    assert sorted(e["session_id"] for e in store.events()) == sorted([SESSION, SESSION, "ssn_other"])
+    assert store.counts()["events"] == 3
+
+
 def test_torn_tail_is_sealed_not_truncated(store, root):
     store.append(SESSION, make_event())
     torn = raw_treeship_line(SESSION, 1)[:57]  # a writer died mid-line

@@ -88,6 +88,7 @@ class Index(IndexQueries):
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._inode: int | None = None
+        self._file_states: tuple[tuple[int, int], dict] | None = None  # ((data_version, total_changes), states)
 
     # -- connection and schema ------------------------------------------------
 
@@ -247,6 +248,7 @@ class Index(IndexQueries):
             if conn is not None:
                 conn.close()
         self._conn = self._reader = None
+        self._file_states = None  # a new connection starts its counters again
 
     @contextmanager
     def _write(self):
@@ -362,7 +364,13 @@ class Index(IndexQueries):
         sessions (all when None) that the index knows."""
         sql = "SELECT session_id, session_key, indexed_bytes, file_dev, file_ino FROM sessions"
         if session_ids is None:
-            return {row[0]: row[1:] for row in self.conn.execute(sql)}
+            # Every store-wide query asks; read the table again only if the index
+            # changed. data_version moves when another connection commits,
+            # total_changes when this one writes. The dict is shared: read only.
+            version = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
+            if self._file_states is None or self._file_states[0] != version:
+                self._file_states = version, {row[0]: row[1:] for row in self.conn.execute(sql)}
+            return self._file_states[1]
         return {row[0]: row[1:] for row in self.conn.execute(
             f"{sql} WHERE session_id IN ({', '.join('?' * len(session_ids))})", list(session_ids))}
 
