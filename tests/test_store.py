@@ -6,7 +6,7 @@ import sqlite3
 import orjson
 import pytest
 
-from treeship_store import (IndexTooNew, SessionIdError, Store, StoreNotFound, ValidationError)
+from treeship_store import (IndexTooNew, SessionIdError, Store, StoreError, StoreNotFound, ValidationError)
 from treeship_store.event import prepare
 
 from conftest import AGENT, SESSION, index_contents, make_event
@@ -230,6 +230,20 @@ def test_verify_reports_what_changed_behind_the_index_and_changes_nothing(store,
     assert "line 1 (offset 363): the index has event" in joined
     assert index_contents(root) == index_before and path.read_bytes() == data.replace(b'"sequence_no":1',
                                                                                       b'"sequence_no":2')
+
+
+@pytest.mark.parametrize("edit", [lambda line: line.replace(b'"sequence_no":0', b'"sequence_no":7'),
+                                  lambda line: b"x" * len(line)], ids=["other sequence_no", "not JSON"])
+def test_reading_a_line_rewritten_in_place_says_so(store, root, edit):
+    # Same size, same inode, same last bytes: the quick check before a query
+    # cannot see it; reading the line must, instead of returning it as stored.
+    store.append_many(SESSION, [make_event()] * 3)
+    path = events_file(root)
+    first, rest = path.read_bytes().split(b"\n", 1)
+    path.write_bytes(edit(first) + b"\n" + rest)
+    with pytest.raises(StoreError, match="changed under the index at byte 0; run `treeship-store verify`"):
+        list(store.events(SESSION))
+    assert [e["sequence_no"] for e in store.events(SESSION, after_seq=0)] == [1, 2]
 
 
 def test_reindex_full_equals_the_incremental_index(store, root):

@@ -19,7 +19,7 @@ class IndexQueries:
     reader: sqlite3.Connection
 
     def select_events(self, **filters) -> sqlite3.Cursor | None:
-        """A cursor of (session_key, offset, length) for matching events, or None
+        """A cursor of (session_key, offset, length, sequence_no) for matching events, or None
         when nothing can match. One session comes in sequence order, several in
         time order (then session, then line). Filters as for events_query."""
         query = self.events_query(**filters)
@@ -55,7 +55,7 @@ class IndexQueries:
         order = ("e.sequence_no", "e.line_no") if session_keys is not None and len(session_keys) == 1 \
             else ("e.timestamp_us", "e.session_key", "e.line_no")
         direction = " DESC" if newest_first else ""
-        sql = ("SELECT e.session_key, e.offset, e.length FROM events e"
+        sql = ("SELECT e.session_key, e.offset, e.length, e.sequence_no FROM events e"
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY " + ", ".join(column + direction for column in order))
         if limit is not None:

@@ -184,11 +184,15 @@ class Store:
         cursor, session_ids = self._indexed(select)
         return self._read_events(cursor or (), session_ids)
 
-    def _read_events(self, locations: Iterable[tuple[int, int, int]], session_ids: dict[int, str]) -> Iterator[Event]:
+    def _read_events(self, locations: Iterable[tuple[int, int, int, int]],
+                     session_ids: dict[int, str]) -> Iterator[Event]:
+        """The events at (session key, offset, length, sequence_no) locations. The
+        line was checked when it was indexed; reading it back, its length and
+        sequence_no must still match, or the file changed under the index."""
         files: OrderedDict[int, int] = OrderedDict()
         base = os.fspath(self.sessions_dir)
         try:
-            for key, offset, length in locations:
+            for key, offset, length, sequence_no in locations:
                 fd = files.get(key)
                 if fd is None:
                     if len(files) >= _OPEN_FILES:
@@ -201,8 +205,12 @@ class Store:
                 else:
                     files.move_to_end(key)
                 raw = os.pread(fd, length, offset)
-                event, _ = decode_line(raw)
-                if event is None or len(raw) != length:
+                try:
+                    event = orjson.loads(raw)
+                    unchanged = event["sequence_no"] == sequence_no and len(raw) == length
+                except (orjson.JSONDecodeError, TypeError, KeyError):
+                    unchanged = False
+                if not unchanged:
                     raise StoreError(f"session {session_ids[key]}: events.jsonl changed under the index at byte "
                                      f"{offset}; run `treeship-store verify` and `treeship-store reindex --full`")
                 yield Event(event, raw)
