@@ -34,6 +34,7 @@ _RELATIVE_TIME = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPEN_FILES = 64  # session files kept open while reading query results
 OPEN_LOCKS = 64  # lock files a Store keeps open, for the sessions it wrote to last
+READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)
 
 
 class Store:
@@ -192,7 +193,8 @@ class Store:
         files: OrderedDict[int, int] = OrderedDict()
         base = os.fspath(self.sessions_dir)
         try:
-            for key, offset, length, sequence_no in locations:
+            for run in _adjacent_runs(locations):
+                key, start = run[0][0], run[0][1]
                 fd = files.get(key)
                 if fd is None:
                     if len(files) >= _OPEN_FILES:
@@ -204,16 +206,19 @@ class Store:
                                          "run the query again") from None
                 else:
                     files.move_to_end(key)
-                raw = os.pread(fd, length, offset)
-                try:
-                    event = orjson.loads(raw)
-                    unchanged = event["sequence_no"] == sequence_no and len(raw) == length
-                except (orjson.JSONDecodeError, TypeError, KeyError):
-                    unchanged = False
-                if not unchanged:
-                    raise StoreError(f"session {session_ids[key]}: events.jsonl changed under the index at byte "
-                                     f"{offset}; run `treeship-store verify` and `treeship-store reindex --full`")
-                yield Event(event, raw)
+                data = os.pread(fd, run[-1][1] + run[-1][2] - start, start)
+                for _, offset, length, sequence_no in run:
+                    raw = data if len(run) == 1 else data[offset - start:offset - start + length]
+                    try:
+                        event = orjson.loads(raw)
+                        unchanged = event["sequence_no"] == sequence_no and len(raw) == length
+                    except (orjson.JSONDecodeError, TypeError, KeyError):
+                        unchanged = False
+                    if not unchanged:
+                        raise StoreError(f"session {session_ids[key]}: events.jsonl changed under the index at "
+                                         f"byte {offset}; run `treeship-store verify` and "
+                                         "`treeship-store reindex --full`")
+                    yield Event(event, raw)
         finally:
             for fd in files.values():
                 os.close(fd)
@@ -432,3 +437,22 @@ def _size(path: Path) -> int:
         return os.stat(path, follow_symlinks=False).st_size
     except FileNotFoundError:
         return 0
+
+
+def _adjacent_runs(locations: Iterable[tuple[int, int, int, int]]) -> Iterator[list[tuple[int, int, int, int]]]:
+    """Locations grouped into runs of consecutive lines of one file, each run
+    read with one pread (a session read in order is one run per READ_RUN bytes)."""
+    run: list[tuple[int, int, int, int]] = []
+    run_key = run_start = run_end = -2
+    for location in locations:
+        key, offset, length, _ = location
+        if key == run_key and offset == run_end + 1 and offset - run_start <= READ_RUN:
+            run.append(location)
+        else:
+            if run:
+                yield run
+            run = [location]
+            run_key, run_start = key, offset
+        run_end = offset + length
+    if run:
+        yield run
