@@ -194,6 +194,9 @@ def test_sessions_stats_reindex(root):
     stats = json.loads(invoke(root, "stats", "--format", "json").output)
     assert stats["tokens_by_model"]["opus"]["tokens_in"] == 7 and stats["failed_processes"] == 1
     assert "failed processes 1" in invoke(root, "stats").output
+    failed = invoke(root, "events", "--failed", "--format", "jsonl").output.splitlines()
+    assert [json.loads(line)["exit_code"] for line in failed] == [2]
+    assert invoke(root, "events", "--failed", "--count").output == "1\n"
     result = invoke(root, "reindex", "--full")
     assert result.exit_code == 0 and result.output.startswith("reindexed 1 session(s): 2 events, 0 damaged lines")
 

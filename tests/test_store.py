@@ -1,5 +1,6 @@
 """Store: append and query in-process, the index kept current and rebuildable."""
 
+import json
 import os
 import sqlite3
 
@@ -64,6 +65,21 @@ def test_filters_combine_with_and(store):
     assert paths(session="ssn_missing") == []
 
 
+def test_failed_selects_the_processes_stats_counts_as_failed(store, root):
+    store.append_many(SESSION, [make_event("agent.completed_process", exit_code=code)
+                                for code in (0, 2, None, -9)] + [make_event("agent.failed", reason="x")])
+    store.append("ssn_b", make_event("agent.completed_process", exit_code=1))
+    with open(events_file(root), "ab") as file:  # hand-edited lines: not integer exit codes
+        for seq, code in ((5, "1"), (6, True), (7, 1.5), (8, 2**70)):
+            line = raw_treeship_line(SESSION, seq, "agent.completed_process").rstrip(b"}\n")
+            file.write(line + b',"exit_code":' + json.dumps(code).encode() + b"}\n")
+    failed = [(e["session_id"], e["exit_code"]) for e in store.events(failed=True)]
+    assert sorted(failed) == [(SESSION, -9), (SESSION, 2), ("ssn_b", 1)]
+    assert store.stats()["failed_processes"] == 3 and store.stats(SESSION)["failed_processes"] == 2
+    assert [e["exit_code"] for e in store.events(SESSION, failed=True, newest_first=True)] == [-9, 2]
+    assert list(store.events(type="agent.read_file", failed=True)) == []
+
+
 def test_query_filters_are_plain_values_not_sql(store):
     store.append(SESSION, make_event())
     for hostile in ["' OR 1=1 --", "%", "_", "claude%", "\x00", "\n"]:
@@ -73,7 +89,7 @@ def test_query_filters_are_plain_values_not_sql(store):
 
 def test_bad_query_arguments_are_validation_errors(store):
     store.append(SESSION, make_event())
-    for bad in [dict(since="last tuesday"), dict(limit=-1), dict(limit="5"), dict(after_seq=1.5),
+    for bad in [dict(since="last tuesday"), dict(limit=-1), dict(limit="5"), dict(after_seq=1.5), dict(failed="no"),
                 dict(type=[]), dict(session="../x")]:
         with pytest.raises(ValidationError):
             store.events(**bad)

@@ -196,22 +196,25 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
 @click.option("--since", help="From this time (inclusive): RFC 3339, or an age such as 30m, 2h, 7d.")
 @click.option("--until", help="Up to this time (exclusive): RFC 3339 or an age.")
 @click.option("--after-seq", type=int, help="Only sequence numbers above this.")
+@click.option("--failed", is_flag=True, help="Only processes that exited non-zero.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest first.")
 @click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
 @click.option("--count", is_flag=True, help="Print only the number of matching events.")
 @click.pass_context
-def events(ctx: click.Context, session, agent, types, since, until, after_seq, limit, newest_first, output,
+def events(ctx: click.Context, session, agent, types, since, until, after_seq, failed, limit, newest_first, output,
            count) -> None:
     """Events matching all the given filters.
 
     \b
     Examples:
       treeship-store events --agent claude-code --type agent.wrote_file --since 2h
-      treeship-store events --type agent.completed_process --format jsonl | jq 'select(.exit_code != 0)'
+      treeship-store events --failed --since 7d
+      treeship-store events --type agent.decision --format jsonl | jq .tokens_in
     """
     found = open_store(ctx).events(session=session or None, agent=agent or None, type=types or None, since=since,
-                                   until=until, after_seq=after_seq, limit=limit, newest_first=newest_first)
+                                   until=until, after_seq=after_seq, failed=failed, limit=limit,
+                                   newest_first=newest_first)
     if count:
         click.echo(sum(1 for _ in found))
         return
@@ -370,7 +373,7 @@ def demo(directory: str) -> None:
 Explore it:
   {command} events --agent codex
   {command} events --type agent.wrote_file --format json
-  {command} events --type agent.completed_process --newest-first
+  {command} events --failed            # processes that exited non-zero
   {command} stats
   {command} tail ssn_4f1d2a9b7c3e8d01 -n 5
   {command} verify          # finds the damaged line a crashed hook left

@@ -45,6 +45,7 @@ _ADD_TOTALS = "INSERT INTO event_totals VALUES (?, ?, ?, ?, ?, ?, ?) " + _ADD
 # Forgetting a session takes its counts back out of the totals.
 _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -events, -tokens_in, -tokens_out, "
                     "-failed FROM event_counts WHERE session_key = ? AND true " + _ADD)
+# exit_code last: _event_row keeps it only when it is an integer.
 TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms", "exit_code")
 
 
@@ -341,7 +342,7 @@ class Index(IndexQueries):
                 if group[2]:  # decisions name a model; only they carry tokens
                     count[1] += _countable(row[15])
                     count[2] += _countable(row[16])
-                elif row[18] and row[5] == "agent.completed_process":
+                elif row[18] and row[5] == "agent.completed_process":  # as queries.FAILED_PROCESS selects
                     count[3] += 1
             offset += len(line) + 1
             line_no += 1
@@ -442,9 +443,14 @@ def _event_row(key: int, line_no: int, offset: int, length: int, event: dict) ->
     except (ValueError, OverflowError):
         micros = None
         note = "; ".join(filter(None, (note, "timestamp is not RFC 3339")))
+    exit_code = event.get("exit_code")
+    if type(exit_code) is not int or not -(2**63) <= exit_code < 2**63:
+        # Only an integer is an exit code: a hand-edited "1" or true stays in the
+        # JSONL, but neither counts as, nor is selected as, a failed process.
+        exit_code = None
     return (key, line_no, event["sequence_no"], event["event_id"], micros, event["type"], event["agent_id"],
             event["agent_instance_id"], event["agent_name"], event["host_id"], offset, length,
-            *map(event.get, TYPED_COLUMNS), note)
+            *map(event.get, TYPED_COLUMNS[:-1]), exit_code, note)
 
 
 def _countable(value: object) -> int:

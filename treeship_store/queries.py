@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from .event import format_time
 
 AGENT_COLUMNS = ("agent_id", "agent_name", "agent_instance_id")
+# A process that ended with a non-zero exit code (the index holds exit_code
+# only when it is an integer), as catch-up counts failures for stats.
+FAILED_PROCESS = "e.type = 'agent.completed_process' AND e.exit_code != 0"
 
 
 class IndexQueries:
@@ -27,7 +30,7 @@ class IndexQueries:
 
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
                      types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
-                     after_seq: int | None = None, limit: int | None = None,
+                     after_seq: int | None = None, failed: bool = False, limit: int | None = None,
                      newest_first: bool = False) -> tuple[str, list] | None:
         """The SQL and parameters select_events runs, or None if nothing can match."""
         where, params = [], []
@@ -52,6 +55,8 @@ class IndexQueries:
             condition("e.timestamp_us < ?", [until_us])
         if after_seq is not None:
             condition("e.sequence_no > ?", [after_seq])
+        if failed:
+            where.append(FAILED_PROCESS)
         order = ("e.sequence_no", "e.line_no") if session_keys is not None and len(session_keys) == 1 \
             else ("e.timestamp_us", "e.session_key", "e.line_no")
         direction = " DESC" if newest_first else ""

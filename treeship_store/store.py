@@ -155,13 +155,15 @@ class Store:
 
     def events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
                type: str | Iterable[str] | None = None, since: str | datetime | None = None,
-               until: str | datetime | None = None, after_seq: int | None = None, limit: int | None = None,
-               newest_first: bool = False) -> Iterator[Event]:
+               until: str | datetime | None = None, after_seq: int | None = None, failed: bool = False,
+               limit: int | None = None, newest_first: bool = False) -> Iterator[Event]:
         """Events matching every given filter, read from the JSONL bytes the index
         points at. `agent` matches agent_id, agent_name or agent_instance_id;
         `session`, `agent` and `type` take one value or several. `since` is
         inclusive, `until` exclusive; both take RFC 3339, a relative age such as
-        "30m", "2h" or "7d", or a datetime. One session comes in sequence order;
+        "30m", "2h" or "7d", or a datetime. failed=True keeps only processes that
+        exited non-zero (agent.completed_process with an integer exit_code other
+        than 0), the ones stats() counts. One session comes in sequence order;
         several in time order. newest_first reverses it."""
         self._require_root()
         sessions = _values(session, "session")
@@ -171,6 +173,8 @@ class Store:
             raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
         if after_seq is not None and not _is_int(after_seq):
             raise ValidationError(f"after_seq must be an integer, got {after_seq!r}")
+        if not isinstance(failed, bool):  # `type` is the filter here
+            raise ValidationError(f"failed must be True or False, got {failed!r}")
         since_us, until_us = time_bound(since, "since"), time_bound(until, "until")
         agents, types = _values(agent, "agent"), _values(type, "type")
 
@@ -178,7 +182,7 @@ class Store:
             keys = self._refresh(index, sessions)
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
             cursor = index.select_events(session_keys=wanted, agents=agents, types=types, since_us=since_us,
-                                         until_us=until_us, after_seq=after_seq, limit=limit,
+                                         until_us=until_us, after_seq=after_seq, failed=failed, limit=limit,
                                          newest_first=newest_first)
             return cursor, {key: sid for sid, key in keys.items()}
 
