@@ -101,6 +101,8 @@ def test_stdin_with_a_bad_line_appends_nothing(root, stdin, message):
     (["append", SESSION, "--type", "session.started", "--meta", "{bad"], "Error: field 'meta': '{bad' is not JSON"),
     (["events", "--since", "last week"], "Error: since: 'last week' is not a time"),
     (["events", "--session", "a/b"], "Error: invalid session id 'a/b'"),
+    (["events", "--type", "agent.wrote_files"], "Error: unknown event type 'agent.wrote_files': not in Treeship's "
+                                                "schema or this store (did you mean agent.wrote_file?)"),
     (["tail", "ssn_nobody"], "Error: no session ssn_nobody"),
 ])
 def test_user_mistakes_are_one_line_errors_with_status_1(root, args, message):
@@ -111,6 +113,12 @@ def test_user_mistakes_are_one_line_errors_with_status_1(root, args, message):
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert events_file(root).read_bytes() == before
+
+
+def test_a_type_only_the_store_knows_can_be_queried(root):
+    run("append", SESSION, "--type", "agent.dreamed", "--allow-unknown", root=root)
+    result = run("events", "--type", "agent.dreamed", "--type", "agent.read_file", "--count", root=root)
+    assert result.returncode == 0 and result.stdout == "1\n", result.stderr
 
 
 def test_usage_errors_keep_status_2(root):
