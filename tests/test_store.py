@@ -84,13 +84,16 @@ def test_query_filters_are_plain_values_not_sql(store):
     store.append(SESSION, make_event())
     for hostile in ["' OR 1=1 --", "%", "_", "claude%", "\x00", "\n"]:
         assert list(store.events(agent=hostile)) == []
-        assert list(store.events(type=hostile)) == []
+        with pytest.raises(ValidationError, match="unknown event type"):
+            store.events(type=hostile)
+    store.append(SESSION, make_event("' OR 1=1 --"), allow_unknown=True)  # now the store knows that type
+    assert [e["type"] for e in store.events(type="' OR 1=1 --")] == ["' OR 1=1 --"]
 
 
 def test_bad_query_arguments_are_validation_errors(store):
     store.append(SESSION, make_event())
     for bad in [dict(since="last tuesday"), dict(limit=-1), dict(limit="5"), dict(after_seq=1.5), dict(failed="no"),
-                dict(type=[]), dict(session="../x")]:
+                dict(type=[]), dict(type="agent.wrote_files"), dict(session="../x")]:
         with pytest.raises(ValidationError):
             store.events(**bad)
 
@@ -176,6 +179,8 @@ def test_unknown_types_and_fields_are_indexed_and_returned(store, root):
     with open(events_file(root), "ab") as file:
         file.write(line + line.replace(b'"agent.called_tool"', b'"agent.dreamed"').replace(b'"sequence_no":1',
                                                                                            b'"sequence_no":2'))
+    # A type only the store knows is a filter like any other, once indexed.
+    assert [e["type"] for e in store.events(type=["agent.dreamed", "agent.read_file"])] == ["agent.dreamed"]
     assert [e["future_field"] for e in store.events(SESSION, after_seq=0)] == [1, 1]
     assert store.stats()["by_type"]["agent.dreamed"] == 1
     report = store.verify()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .errors import StoreError, StoreNotFound, ValidationError, WriteError
-from .event import Event, check_session_id, decode_line, now_timestamp, parse_time, prepare
+from .event import EVENT_TYPES, Event, check_session_id, decode_line, now_timestamp, parse_time, prepare
 from .faults import crash_point
 from .index import Index, is_corrupt
 from .log import SessionLog, count_lines, iter_lines, open_regular
@@ -163,8 +163,10 @@ class Store:
         inclusive, `until` exclusive; both take RFC 3339, a relative age such as
         "30m", "2h" or "7d", or a datetime. failed=True keeps only processes that
         exited non-zero (agent.completed_process with an integer exit_code other
-        than 0), the ones stats() counts. One session comes in sequence order;
-        several in time order. newest_first reverses it."""
+        than 0), the ones stats() counts. A type that neither Treeship's schema
+        nor the store knows is a ValidationError: a typo would match nothing.
+        One session comes in sequence order; several in time order.
+        newest_first reverses it."""
         self._require_root()
         sessions = _values(session, "session")
         for session_id in sessions or ():
@@ -180,6 +182,8 @@ class Store:
 
         def select(index: Index):
             keys = self._refresh(index, sessions)
+            if unknown := [t for t in types or () if t not in EVENT_TYPES]:
+                _check_stored_types(unknown, index.stats(None, full=False)["by_type"])
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
             cursor = index.select_events(session_keys=wanted, agents=agents, types=types, since_us=since_us,
                                          until_us=until_us, after_seq=after_seq, failed=failed, limit=limit,
@@ -460,3 +464,14 @@ def _adjacent_runs(locations: Iterable[tuple[int, int, int, int]]) -> Iterator[l
         run_end = offset + length
     if run:
         yield run
+
+
+def _check_stored_types(unknown: list[str], stored: dict[str, int]) -> None:
+    """Types not in the schema must be in the store (a newer Treeship's): else
+    they are typos, and an empty answer would hide that."""
+    for event_type in unknown:
+        if event_type not in stored:
+            import difflib  # noqa: PLC0415 - only for this error
+            close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *stored], n=1)
+            raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store"
+                                  + (f" (did you mean {close[0]}?)" if close else ""))
