@@ -152,8 +152,6 @@ import sys, time
 from treeship_store import Store
 root, session, count, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 store = Store(root)
-store.append(session, {"type": "session.started", "agent_id": "agent://w", "agent_instance_id": "ai_w",
-                       "agent_name": "w", "host_id": "h"}) if False else None
 while time.time() < start:
     time.sleep(0.001)
 for i in range(count):
