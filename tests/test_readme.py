@@ -27,3 +27,11 @@ def test_readme_demo_runs(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ssn_0c1d2e3f4a5b6c7d  3       1" in result.stdout and "verify" in result.stdout
+
+
+def test_tests_the_docs_cite_exist():
+    cited = set(re.findall(r"(test_\w+\.py)::(test_\w+)", (REPO / "docs" / "reliability.md").read_text()))
+    assert len(cited) > 10
+    missing = [f"{file}::{name}" for file, name in cited
+               if not re.search(rf"^def {name}\(", (REPO / "tests" / file).read_text(), re.MULTILINE)]
+    assert missing == []
