@@ -80,6 +80,24 @@ def test_failed_selects_the_processes_stats_counts_as_failed(store, root):
     assert list(store.events(type="agent.read_file", failed=True)) == []
 
 
+def test_count_events_counts_what_events_returns_without_reading_the_jsonl(store, root):
+    store.append_many(SESSION, [make_event("agent.completed_process", exit_code=code) for code in (0, 1, 2)]
+                      + [make_event("agent.wrote_file", file_path="a.py")])
+    store.append("ssn_b", make_event("agent.wrote_file", file_path="b.py"))
+    with open(events_file(root), "ab") as file:  # behind the index: counting must catch up first
+        file.write(raw_treeship_line(SESSION, 4, "agent.wrote_file", file_path="late.py"))
+    for filters in [{}, dict(session=SESSION), dict(type="agent.wrote_file"), dict(failed=True),
+                    dict(type="agent.wrote_file", limit=2), dict(session=[SESSION, "ssn_b"], after_seq=2),
+                    dict(agent="nobody"), dict(session="ssn_missing")]:
+        assert store.count_events(**filters) == len(list(store.events(**filters))), filters
+    assert store.count_events(type="agent.wrote_file") == 3
+    first, rest = events_file(root).read_bytes().split(b"\n", 1)
+    events_file(root).write_bytes(b"x" * len(first) + b"\n" + rest)  # reading it now fails; counting never reads
+    with pytest.raises(StoreError, match="changed under the index"):
+        list(store.events(SESSION))
+    assert store.count_events(SESSION) == 5
+
+
 def test_query_filters_are_plain_values_not_sql(store):
     store.append(SESSION, make_event())
     for hostile in ["' OR 1=1 --", "%", "_", "claude%", "\x00", "\n"]:

@@ -200,7 +200,7 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest first.")
 @click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
-@click.option("--count", is_flag=True, help="Print only the number of matching events.")
+@click.option("--count", is_flag=True, help="Print only the number of matching events (from the index).")
 @click.pass_context
 def events(ctx: click.Context, session, agent, types, since, until, after_seq, failed, limit, newest_first, output,
            count) -> None:
@@ -212,12 +212,13 @@ def events(ctx: click.Context, session, agent, types, since, until, after_seq, f
       treeship-store events --failed --since 7d
       treeship-store events --type agent.decision --format jsonl | jq .tokens_in
     """
-    found = open_store(ctx).events(session=session or None, agent=agent or None, type=types or None, since=since,
-                                   until=until, after_seq=after_seq, failed=failed, limit=limit,
-                                   newest_first=newest_first)
+    store = open_store(ctx)
+    filters = dict(agent=agent or None, type=types or None, since=since, until=until, after_seq=after_seq,
+                   failed=failed, limit=limit)
     if count:
-        click.echo(sum(1 for _ in found))
+        click.echo(store.count_events(session or None, **filters))
         return
+    found = store.events(session or None, newest_first=newest_first, **filters)
     from .render import event_lines  # noqa: PLC0415 - not on the append path
     for line in event_lines(found, output_format(output)):
         click.echo(line)

@@ -28,11 +28,17 @@ class IndexQueries:
         query = self.events_query(**filters)
         return None if query is None else self.reader.execute(*query)
 
+    def count_events(self, **filters) -> int:
+        """How many events select_events would give: counted in the index alone."""
+        query = self.events_query(count=True, **filters)
+        return 0 if query is None else self.reader.execute(*query).fetchone()[0]
+
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
                      types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
                      after_seq: int | None = None, failed: bool = False, limit: int | None = None,
-                     newest_first: bool = False) -> tuple[str, list] | None:
-        """The SQL and parameters select_events runs, or None if nothing can match."""
+                     newest_first: bool = False, count: bool = False) -> tuple[str, list] | None:
+        """The SQL and parameters select_events (or with count=True,
+        count_events) runs, or None if nothing can match."""
         where, params = [], []
 
         def condition(sql: str, values: Sequence) -> None:
@@ -57,12 +63,14 @@ class IndexQueries:
             condition("e.sequence_no > ?", [after_seq])
         if failed:
             where.append(FAILED_PROCESS)
+        matching = "FROM events e" + (" WHERE " + " AND ".join(where) if where else "")
+        if count:  # LIMIT -1: no limit
+            return f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT ?)", [*params, -1 if limit is None else limit]
         order = ("e.sequence_no", "e.line_no") if session_keys is not None and len(session_keys) == 1 \
             else ("e.timestamp_us", "e.session_key", "e.line_no")
         direction = " DESC" if newest_first else ""
-        sql = ("SELECT e.session_key, e.offset, e.length, e.sequence_no FROM events e"
-               + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY " + ", ".join(column + direction for column in order))
+        sql = (f"SELECT e.session_key, e.offset, e.length, e.sequence_no {matching} ORDER BY "
+               + ", ".join(column + direction for column in order))
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)

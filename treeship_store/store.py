@@ -167,6 +167,20 @@ class Store:
         nor the store knows is a ValidationError: a typo would match nothing.
         One session comes in sequence order; several in time order.
         newest_first reverses it."""
+        return self._matching(session, agent, type, since, until, after_seq, failed, limit, newest_first)
+
+    def count_events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
+                     type: str | Iterable[str] | None = None, since: str | datetime | None = None,
+                     until: str | datetime | None = None, after_seq: int | None = None, failed: bool = False,
+                     limit: int | None = None) -> int:
+        """How many events events() would return with these filters, counted in
+        the index without reading the JSONL."""
+        return self._matching(session, agent, type, since, until, after_seq, failed, limit, count=True)
+
+    def _matching(self, session, agent, type, since, until, after_seq, failed, limit, newest_first=False, *,
+                  count: bool = False):
+        """events() or, with count=True, count_events(): check the filters, catch
+        the index up, then ask it."""
         self._require_root()
         sessions = _values(session, "session")
         for session_id in sessions or ():
@@ -177,21 +191,20 @@ class Store:
             raise ValidationError(f"after_seq must be an integer, got {after_seq!r}")
         if not isinstance(failed, bool):  # `type` is the filter here
             raise ValidationError(f"failed must be True or False, got {failed!r}")
-        since_us, until_us = time_bound(since, "since"), time_bound(until, "until")
-        agents, types = _values(agent, "agent"), _values(type, "type")
+        filters = dict(agents=_values(agent, "agent"), types=_values(type, "type"), since_us=time_bound(since, "since"),
+                       until_us=time_bound(until, "until"), after_seq=after_seq, failed=failed, limit=limit)
 
-        def select(index: Index):
+        def ask(index: Index):
             keys = self._refresh(index, sessions)
-            if unknown := [t for t in types or () if t not in EVENT_TYPES]:
+            if unknown := [t for t in filters["types"] or () if t not in EVENT_TYPES]:
                 _check_stored_types(unknown, index.stats(None, full=False)["by_type"])
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
-            cursor = index.select_events(session_keys=wanted, agents=agents, types=types, since_us=since_us,
-                                         until_us=until_us, after_seq=after_seq, failed=failed, limit=limit,
-                                         newest_first=newest_first)
-            return cursor, {key: sid for sid, key in keys.items()}
+            if count:
+                return index.count_events(session_keys=wanted, **filters)
+            cursor = index.select_events(session_keys=wanted, newest_first=newest_first, **filters)
+            return self._read_events(cursor or (), {key: sid for sid, key in keys.items()})
 
-        cursor, session_ids = self._indexed(select)
-        return self._read_events(cursor or (), session_ids)
+        return self._indexed(ask)
 
     def _read_events(self, locations: Iterable[tuple[int, int, int, int]],
                      session_ids: dict[int, str]) -> Iterator[Event]:
