@@ -193,7 +193,7 @@ def test_verify_exit_status(root):
         in result.stdout
 
 
-def test_sessions_stats_reindex(root):
+def test_sessions_stats_files_reindex(root):
     store = Store(root)
     store.append_many(SESSION, [make_event("agent.decision", model="opus", tokens_in=7, tokens_out=3),
                                 make_event("agent.completed_process", exit_code=2)])
@@ -202,11 +202,15 @@ def test_sessions_stats_reindex(root):
     stats = json.loads(invoke(root, "stats", "--format", "json").output)
     assert stats["tokens_by_model"]["opus"]["tokens_in"] == 7 and stats["failed_processes"] == 1
     assert "failed processes 1" in invoke(root, "stats").output
+    store.append(SESSION, make_event("agent.wrote_file", file_path="src/a.py"))
+    assert json.loads(invoke(root, "files", "--format", "json").output) == store.files()
+    assert invoke(root, "files", "--format", "table").output.splitlines()[1].split()[:3] == ["src/a.py", "1",
+                                                                                              "claude-code"]
     failed = invoke(root, "events", "--failed", "--format", "jsonl").output.splitlines()
     assert [json.loads(line)["exit_code"] for line in failed] == [2]
     assert invoke(root, "events", "--failed", "--count").output == "1\n"
     result = invoke(root, "reindex", "--full")
-    assert result.exit_code == 0 and result.output.startswith("reindexed 1 session(s): 2 events, 0 damaged lines")
+    assert result.exit_code == 0 and result.output.startswith("reindexed 1 session(s): 3 events, 0 damaged lines")
 
 
 def test_demo_writes_a_store_that_the_printed_commands_explore(tmp_path):

@@ -98,6 +98,32 @@ def test_count_events_counts_what_events_returns_without_reading_the_jsonl(store
     assert store.count_events(SESSION) == 5
 
 
+def test_files_summarises_the_paths_written_or_read(store, root):
+    def wrote(path, when, **agent):
+        return make_event("agent.wrote_file", file_path=path, timestamp=when, **agent)
+    store.append_many(SESSION, [wrote("a.py", "2026-04-05T08:00:00Z"), wrote("b.py", "2026-04-05T08:01:00Z"),
+                                wrote("a.py", "2026-04-05T08:02:00Z", agent_name="codex"),
+                                make_event("agent.read_file", file_path="README.md")])
+    store.append("ssn_b", wrote("a.py", "2026-04-05T09:00:00Z"))
+    line = raw_treeship_line(SESSION, 4, "agent.wrote_file", file_path="c.py").replace(b'"timestamp":"',
+                                                                                      b'"timestamp":"not ')
+    with open(events_file(root), "ab") as file:  # behind the index, and with a time the index cannot hold
+        file.write(line)
+    files = store.files()
+    assert files == [
+        {"file_path": "a.py", "events": 3, "agents": ["claude-code", "codex"], "first": "2026-04-05T08:00:00Z",
+         "last": "2026-04-05T09:00:00Z"},
+        {"file_path": "b.py", "events": 1, "agents": ["claude-code"], "first": "2026-04-05T08:01:00Z",
+         "last": "2026-04-05T08:01:00Z"},
+        {"file_path": "c.py", "events": 1, "agents": ["claude-code"], "first": None, "last": None}]
+    assert len(files) == store.stats()["files_written"]
+    assert [f["file_path"] for f in store.files(agent="codex")] == ["a.py"]
+    assert [(f["file_path"], f["events"]) for f in store.files("ssn_b")] == [("a.py", 1)]
+    assert [f["file_path"] for f in store.files(since="2026-04-05T08:01:00Z", until="2026-04-05T09:00:00Z")] == \
+        ["a.py", "b.py"]
+    assert [f["file_path"] for f in store.files(read=True)] == ["README.md"]
+
+
 def test_query_filters_are_plain_values_not_sql(store):
     store.append(SESSION, make_event())
     for hostile in ["' OR 1=1 --", "%", "_", "claude%", "\x00", "\n"]:

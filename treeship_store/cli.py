@@ -240,6 +240,29 @@ def sessions(ctx: click.Context, output: str | None) -> None:
 
 
 @cli.command()
+@click.option("--session", multiple=True, help="Only this session (repeatable).")
+@click.option("--agent", multiple=True, help="Agent id, name or instance id (repeatable).")
+@click.option("--since", help="From this time (inclusive): RFC 3339, or an age such as 30m, 2h, 7d.")
+@click.option("--until", help="Up to this time (exclusive): RFC 3339 or an age.")
+@click.option("--read", is_flag=True, help="Files read instead of files written.")
+@click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
+@click.pass_context
+def files(ctx: click.Context, session, agent, since, until, read, output) -> None:
+    """Which files were written (or --read): one row per path, with how many
+    events, by which agents, first and last time. From the index alone.
+
+    \b
+    Examples:
+      treeship-store files --agent codex --since 1d
+      treeship-store files --read --session ssn_42e740bd9eb238f6 --format json
+    """
+    from .render import file_lines  # noqa: PLC0415
+    found = open_store(ctx).files(session or None, agent=agent or None, since=since, until=until, read=read)
+    for line in file_lines(found, output_format(output)):
+        click.echo(line)
+
+
+@cli.command()
 @click.option("--session", help="Only this session.")
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
 @click.pass_context
@@ -375,6 +398,7 @@ Explore it:
   {command} events --agent codex
   {command} events --type agent.wrote_file --format json
   {command} events --failed            # processes that exited non-zero
+  {command} files --agent codex      # which files codex wrote
   {command} stats
   {command} tail ssn_4f1d2a9b7c3e8d01 -n 5
   {command} verify          # finds the damaged line a crashed hook left

@@ -22,23 +22,43 @@ class IndexQueries:
     reader: sqlite3.Connection
 
     def select_events(self, **filters) -> sqlite3.Cursor | None:
-        """A cursor of (session_key, offset, length, sequence_no) for matching events, or None
-        when nothing can match. One session comes in sequence order, several in
-        time order (then session, then line). Filters as for events_query."""
+        """A cursor of (session_key, offset, length, sequence_no) for matching
+        events, or None when nothing can match. One session comes in sequence
+        order, several in time order (then session, then line). Filters as for
+        events_query."""
         query = self.events_query(**filters)
         return None if query is None else self.reader.execute(*query)
 
     def count_events(self, **filters) -> int:
         """How many events select_events would give: counted in the index alone."""
-        query = self.events_query(count=True, **filters)
+        query = self.events_query(shape="count", **filters)
         return 0 if query is None else self.reader.execute(*query).fetchone()[0]
+
+    def file_summaries(self, **filters) -> list[dict]:
+        """Per file_path of the matching events: how many, by which agents (by
+        name), first and last time. From the index alone, in path order."""
+        query = self.events_query(shape="files", **filters)
+        files: dict[object, dict] = {}
+        for path, agent, events, first, last in self.reader.execute(*query) if query else ():
+            summary = files.setdefault(path, {"file_path": path, "events": 0, "agents": [], "first": first,
+                                              "last": last})
+            summary["events"] += events
+            summary["agents"].append(agent)
+            # A line whose timestamp is not RFC 3339 has no time in the index.
+            summary["first"] = min((t for t in (summary["first"], first) if t is not None), default=None)
+            summary["last"] = max((t for t in (summary["last"], last) if t is not None), default=None)
+        for summary in files.values():
+            summary["first"] = summary["first"] and format_time(summary["first"])
+            summary["last"] = summary["last"] and format_time(summary["last"])
+        return list(files.values())
 
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
                      types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
                      after_seq: int | None = None, failed: bool = False, limit: int | None = None,
-                     newest_first: bool = False, count: bool = False) -> tuple[str, list] | None:
-        """The SQL and parameters select_events (or with count=True,
-        count_events) runs, or None if nothing can match."""
+                     newest_first: bool = False, shape: str = "locations") -> tuple[str, list] | None:
+        """The SQL and parameters for the matching events, or None if nothing can
+        match: their locations (select_events), their number (count_events) or
+        their files (file_summaries), as `shape` says."""
         where, params = [], []
 
         def condition(sql: str, values: Sequence) -> None:
@@ -63,9 +83,14 @@ class IndexQueries:
             condition("e.sequence_no > ?", [after_seq])
         if failed:
             where.append(FAILED_PROCESS)
+        if shape == "files":
+            where.append("e.file_path IS NOT NULL")
         matching = "FROM events e" + (" WHERE " + " AND ".join(where) if where else "")
-        if count:  # LIMIT -1: no limit
+        if shape == "count":  # LIMIT -1: no limit
             return f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT ?)", [*params, -1 if limit is None else limit]
+        if shape == "files":  # per path and agent; file_summaries folds the agents
+            return (f"SELECT e.file_path, e.agent_name, count(*), min(e.timestamp_us), max(e.timestamp_us) "
+                    f"{matching} GROUP BY e.file_path, e.agent_name ORDER BY e.file_path, e.agent_name", params)
         order = ("e.sequence_no", "e.line_no") if session_keys is not None and len(session_keys) == 1 \
             else ("e.timestamp_us", "e.session_key", "e.line_no")
         direction = " DESC" if newest_first else ""

@@ -107,16 +107,28 @@ def json_text(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
-def session_lines(sessions: list[dict], output: str) -> Iterator[str]:
+def summary_lines(summaries: list[dict], output: str, header: list[str], row) -> Iterator[str]:
+    """Summaries (sessions, files) as a JSON array, JSON lines, or a table of
+    `row(summary)` under `header`."""
     if output == "json":
-        yield json_text(sessions)
+        yield json_text(summaries)
     elif output == "jsonl":
-        for summary in sessions:
+        for summary in summaries:
             yield orjson.dumps(summary).decode()
     else:
-        yield from table([[s["session_id"], s["events"], s["damaged_lines"], ",".join(s["agents"]),
-                           s["first"] or "-", s["last"] or "-"] for s in sessions],
-                         ["SESSION", "EVENTS", "DAMAGED", "AGENTS", "FIRST", "LAST"])
+        yield from table([row(summary) for summary in summaries], header)
+
+
+def session_lines(sessions: list[dict], output: str) -> Iterator[str]:
+    return summary_lines(sessions, output, ["SESSION", "EVENTS", "DAMAGED", "AGENTS", "FIRST", "LAST"],
+                         lambda s: [s["session_id"], s["events"], s["damaged_lines"], ",".join(s["agents"]),
+                                    s["first"] or "-", s["last"] or "-"])
+
+
+def file_lines(files: list[dict], output: str) -> Iterator[str]:
+    return summary_lines(files, output, ["PATH", "EVENTS", "AGENTS", "FIRST", "LAST"],
+                         lambda f: [f["file_path"], f["events"], ",".join(f["agents"]), f["first"] or "-",
+                                    f["last"] or "-"])
 
 
 def stats_lines(stats: dict, output: str) -> Iterator[str]:

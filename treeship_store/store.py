@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
@@ -33,6 +33,7 @@ DEFAULT_MAX_LINE_BYTES = 1 << 20
 _RELATIVE_TIME = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPEN_FILES = 64  # session files kept open while reading query results
+T = TypeVar("T")
 OPEN_LOCKS = 64  # lock files a Store keeps open, for the sessions it wrote to last
 READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)
 
@@ -167,7 +168,10 @@ class Store:
         nor the store knows is a ValidationError: a typo would match nothing.
         One session comes in sequence order; several in time order.
         newest_first reverses it."""
-        return self._matching(session, agent, type, since, until, after_seq, failed, limit, newest_first)
+        def read(index: Index, filters: dict, keys: dict[str, int]) -> Iterator[Event]:
+            cursor = index.select_events(newest_first=newest_first, **filters)
+            return self._read_events(cursor or (), {key: sid for sid, key in keys.items()})
+        return self._matching(session, agent, type, since, until, after_seq, failed, limit, read)
 
     def count_events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
                      type: str | Iterable[str] | None = None, since: str | datetime | None = None,
@@ -175,12 +179,24 @@ class Store:
                      limit: int | None = None) -> int:
         """How many events events() would return with these filters, counted in
         the index without reading the JSONL."""
-        return self._matching(session, agent, type, since, until, after_seq, failed, limit, count=True)
+        return self._matching(session, agent, type, since, until, after_seq, failed, limit,
+                              lambda index, filters, _: index.count_events(**filters))
 
-    def _matching(self, session, agent, type, since, until, after_seq, failed, limit, newest_first=False, *,
-                  count: bool = False):
-        """events() or, with count=True, count_events(): check the filters, catch
-        the index up, then ask it."""
+    def files(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
+              since: str | datetime | None = None, until: str | datetime | None = None,
+              read: bool = False) -> list[dict]:
+        """Which files were written (read=True: read), one summary per path, in
+        path order: file_path, events, agents (by name), first and last time.
+        Filters as for events(); from the index alone."""
+        if not isinstance(read, bool):
+            raise ValidationError(f"read must be True or False, got {read!r}")
+        return self._matching(session, agent, "agent.read_file" if read else "agent.wrote_file", since, until,
+                              None, False, None, lambda index, filters, _: index.file_summaries(**filters))
+
+    def _matching(self, session, agent, type, since, until, after_seq, failed, limit,
+                  answer: Callable[[Index, dict, dict[str, int]], T]) -> T:
+        """Check the filters, catch the index up, and hand `answer` the index,
+        the filters as the index takes them, and {session_id: key}."""
         self._require_root()
         sessions = _values(session, "session")
         for session_id in sessions or ():
@@ -189,20 +205,17 @@ class Store:
             raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
         if after_seq is not None and not _is_int(after_seq):
             raise ValidationError(f"after_seq must be an integer, got {after_seq!r}")
-        if not isinstance(failed, bool):  # `type` is the filter here
+        if not isinstance(failed, bool):
             raise ValidationError(f"failed must be True or False, got {failed!r}")
         filters = dict(agents=_values(agent, "agent"), types=_values(type, "type"), since_us=time_bound(since, "since"),
                        until_us=time_bound(until, "until"), after_seq=after_seq, failed=failed, limit=limit)
 
-        def ask(index: Index):
+        def ask(index: Index) -> T:
             keys = self._refresh(index, sessions)
             if unknown := [t for t in filters["types"] or () if t not in EVENT_TYPES]:
                 _check_stored_types(unknown, index.stats(None, full=False)["by_type"])
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
-            if count:
-                return index.count_events(session_keys=wanted, **filters)
-            cursor = index.select_events(session_keys=wanted, newest_first=newest_first, **filters)
-            return self._read_events(cursor or (), {key: sid for sid, key in keys.items()})
+            return answer(index, dict(filters, session_keys=wanted), keys)
 
         return self._indexed(ask)
 
