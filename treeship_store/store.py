@@ -171,7 +171,8 @@ class Store:
         def read(index: Index, filters: dict, keys: dict[str, int]) -> Iterator[Event]:
             cursor = index.select_events(newest_first=newest_first, **filters)
             return self._read_events(cursor or (), {key: sid for sid, key in keys.items()})
-        return self._matching(session, agent, type, since, until, after_seq, failed, limit, read)
+        return self._matching(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
+                              failed=failed, limit=limit, answer=read)
 
     def count_events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
                      type: str | Iterable[str] | None = None, since: str | datetime | None = None,
@@ -179,8 +180,9 @@ class Store:
                      limit: int | None = None) -> int:
         """How many events events() would return with these filters, counted in
         the index without reading the JSONL."""
-        return self._matching(session, agent, type, since, until, after_seq, failed, limit,
-                              lambda index, filters, _: index.count_events(**filters))
+        return self._matching(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
+                              failed=failed, limit=limit,
+                              answer=lambda index, filters, _: index.count_events(**filters))
 
     def files(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
               since: str | datetime | None = None, until: str | datetime | None = None,
@@ -190,10 +192,11 @@ class Store:
         Filters as for events(); from the index alone."""
         if not isinstance(read, bool):
             raise ValidationError(f"read must be True or False, got {read!r}")
-        return self._matching(session, agent, "agent.read_file" if read else "agent.wrote_file", since, until,
-                              None, False, None, lambda index, filters, _: index.file_summaries(**filters))
+        return self._matching(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
+                              since=since, until=until,
+                              answer=lambda index, filters, _: index.file_summaries(**filters))
 
-    def _matching(self, session, agent, type, since, until, after_seq, failed, limit,
+    def _matching(self, session, *, agent, type, since, until, after_seq=None, failed=False, limit=None,
                   answer: Callable[[Index, dict, dict[str, int]], T]) -> T:
         """Check the filters, catch the index up, and hand `answer` the index,
         the filters as the index takes them, and {session_id: key}."""
