@@ -88,7 +88,8 @@ def test_count_events_counts_what_events_returns_without_reading_the_jsonl(store
         file.write(raw_treeship_line(SESSION, 4, "agent.wrote_file", file_path="late.py"))
     for filters in [{}, dict(session=SESSION), dict(type="agent.wrote_file"), dict(failed=True),
                     dict(type="agent.wrote_file", limit=2), dict(session=[SESSION, "ssn_b"], after_seq=2),
-                    dict(agent="nobody"), dict(session="ssn_missing")]:
+                    dict(agent="nobody"), dict(session="ssn_missing"), dict(agent="claude-code", limit=4),
+                    dict(agent="claude-code", since="2000-01-01T00:00:00Z")]:
         assert store.count_events(**filters) == len(list(store.events(**filters))), filters
     assert store.count_events(type="agent.wrote_file") == 3
     first, rest = events_file(root).read_bytes().split(b"\n", 1)
@@ -122,6 +123,25 @@ def test_files_summarises_the_paths_written_or_read(store, root):
     assert [f["file_path"] for f in store.files(since="2026-04-05T08:01:00Z", until="2026-04-05T09:00:00Z")] == \
         ["a.py", "b.py"]
     assert [f["file_path"] for f in store.files(read=True)] == ["README.md"]
+
+
+def test_an_agents_newest_events_come_in_time_order_across_types_and_sessions(store):
+    def event(i, event_type, agent_name):
+        return make_event(event_type, agent_name=agent_name, timestamp=f"2026-04-05T08:{i // 60:02}:{i % 60:02}Z")
+    types = ["agent.called_tool", "agent.wrote_file", "agent.read_file", "agent.decision"]
+    for session in ("ssn_a", "ssn_b", "ssn_c"):
+        store.append_many(session, [event(i, types[(i * 7 + len(session)) % 4], ["kimi", "codex"][i % 3 == 0])
+                                    for i in range(ord(session[-1]) % 3, 180, 3)])
+    everything = sorted(store.events(agent="kimi"), key=lambda e: e["timestamp"])
+    assert len(everything) > 100 and len({e["type"] for e in everything}) == 4
+    for limit in (0, 1, 7, 50, 1000):
+        newest = [e["event_id"] for e in store.events(agent="kimi", newest_first=True, limit=limit)]
+        assert newest == [e["event_id"] for e in reversed(everything)][:limit]
+        oldest = [e["event_id"] for e in store.events(agent="kimi", limit=limit)]
+        assert oldest == [e["event_id"] for e in everything][:limit]
+    window = dict(since="2026-04-05T08:01:00Z", until="2026-04-05T08:02:00Z")
+    assert [e["timestamp"] for e in store.events(agent="kimi", limit=5, **window)] == \
+        [e["timestamp"] for e in everything if "08:01:" in e["timestamp"]][:5]
 
 
 def test_query_filters_are_plain_values_not_sql(store):
@@ -369,7 +389,10 @@ def test_queries_are_answered_from_indexes_not_scans(store):
         sql, params = index.events_query(limit=50, newest_first=True, **filters)
         plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
         assert not any(step.startswith("SCAN") or "TEMP B-TREE" in step for step in plan), (filters, plan)
-    # An agent with no type is found by index, then sorted by time.
-    sql, params = index.events_query(agents=["ai_cc_1"], limit=50)
+    # An agent with no type and a limit: one index range per stored type, each
+    # cut at the limit; only their union (types x limit rows at most) is sorted.
+    sql, params = index.events_query(agents=["ai_cc_1"], limit=50, newest_first=True)
     plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-    assert not any(step.startswith("SCAN") for step in plan), plan
+    touching_events = [step for step in plan if " e " in f" {step} "]
+    assert touching_events and all(step == "SEARCH e USING INDEX events_by_agent_instance (agent_instance_id=? AND "
+                                          "type=?)" for step in touching_events), plan

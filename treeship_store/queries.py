@@ -86,20 +86,44 @@ class IndexQueries:
         if shape == "files":
             where.append("e.file_path IS NOT NULL")
         matching = "FROM events e" + (" WHERE " + " AND ".join(where) if where else "")
-        if shape == "count":  # LIMIT -1: no limit
-            return f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT ?)", [*params, -1 if limit is None else limit]
         if shape == "files":  # per path and agent; file_summaries folds the agents
             return (f"SELECT e.file_path, e.agent_name, count(*), min(e.timestamp_us), max(e.timestamp_us) "
                     f"{matching} GROUP BY e.file_path, e.agent_name ORDER BY e.file_path, e.agent_name", params)
-        order = ("e.sequence_no", "e.line_no") if session_keys is not None and len(session_keys) == 1 \
-            else ("e.timestamp_us", "e.session_key", "e.line_no")
+        one_session = session_keys is not None and len(session_keys) == 1
         direction = " DESC" if newest_first else ""
-        sql = (f"SELECT e.session_key, e.offset, e.length, e.sequence_no {matching} ORDER BY "
-               + ", ".join(column + direction for column in order))
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return sql, params
+        order = ", ".join(column + direction for column in
+                          (("sequence_no", "line_no") if one_session else ("timestamp_us", "session_key", "line_no")))
+        cut = -1 if limit is None else limit  # LIMIT -1: no limit
+        if agents and not types and not failed and not one_session:
+            # "What did agent X do (since T)": the agent indexes are (agent, type,
+            # time), so an agent's events in time order are a merge of one ordered
+            # range per type, each cut at since/until and at the limit. Sorting
+            # their union beats sorting all of the agent's events (about 100 ms
+            # at 90k) whenever there is a limit or a time window. A type first
+            # stored after the list below was read is left out, as if the query
+            # had run a moment earlier.
+            stored_types = self._stored_types()
+            if not stored_types:
+                return None
+            if shape == "count":  # the index alone answers each range: no table lookups
+                per_type, per_type_params = f"SELECT 1 {matching} AND e.type = ?", [[*params, t] for t in stored_types]
+            else:
+                per_type = (f"SELECT * FROM (SELECT e.session_key, e.offset, e.length, e.sequence_no, e.timestamp_us, "
+                            f"e.line_no {matching} AND e.type = ? ORDER BY {order} LIMIT ?)")
+                per_type_params = [[*params, t, cut] for t in stored_types]
+            matching = "FROM (" + " UNION ALL ".join([per_type] * len(stored_types)) + ")"
+            params = [value for values in per_type_params for value in values]
+        if shape == "count":
+            return f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT ?)", [*params, cut]
+        return f"SELECT session_key, offset, length, sequence_no {matching} ORDER BY {order} LIMIT ?", [*params, cut]
+
+    def _stored_types(self) -> list[str]:
+        """The types present in the events table, by skipping through its type
+        index: one seek per type, not a scan."""
+        return [row[0] for row in self.reader.execute(
+            "WITH RECURSIVE present(type) AS (SELECT min(type) FROM events UNION ALL "
+            "SELECT (SELECT min(type) FROM events WHERE type > present.type) FROM present "
+            "WHERE present.type IS NOT NULL) SELECT type FROM present WHERE type IS NOT NULL")]
 
     def _agent_columns(self, agents: Sequence[str]) -> list[str]:
         """Which of agent_id / agent_name / agent_instance_id hold any of `agents`.
