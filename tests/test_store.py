@@ -142,6 +142,12 @@ def test_an_agents_newest_events_come_in_time_order_across_types_and_sessions(st
     window = dict(since="2026-04-05T08:01:00Z", until="2026-04-05T08:02:00Z")
     assert [e["timestamp"] for e in store.events(agent="kimi", limit=5, **window)] == \
         [e["timestamp"] for e in everything if "08:01:" in e["timestamp"]][:5]
+    # Equal times: ties break by session, then line, as with a type filter (the plain plan).
+    store.append_many("ssn_d", [event(0, t, "kimi") for t in types * 3])
+    for newest_first in (False, True):
+        ids = [[e["event_id"] for e in store.events(agent="kimi", type=filter_types, newest_first=newest_first,
+                                                     limit=20)] for filter_types in (None, types)]
+        assert ids[0] == ids[1]
 
 
 def test_query_filters_are_plain_values_not_sql(store):
