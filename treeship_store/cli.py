@@ -308,7 +308,8 @@ def reindex(ctx: click.Context, session: str | None, full: bool) -> None:
 def verify(ctx: click.Context, session: str | None) -> None:
     """Check the index against the JSONL, sequence numbers, and damaged lines.
 
-    Changes nothing. Exit status 0 when clean, 1 when problems are found.
+    Changes nothing. Exit status 0 when clean, 1 when it finds problems or
+    damaged lines.
 
     \b
     Example:
