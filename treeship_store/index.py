@@ -49,6 +49,10 @@ _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -e
 TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms", "exit_code")
 
 
+# (session key, indexed bytes, device, inode) of a session's file, as indexed.
+FileState = tuple[int, int, int | None, int | None]
+
+
 class Watermark(NamedTuple):
     session_key: int
     indexed_bytes: int
@@ -360,7 +364,7 @@ class Index(IndexQueries):
 
     # -- sessions -------------------------------------------------------------
 
-    def file_states(self, session_ids: Sequence[str] | None = None) -> dict[str, tuple[int, int, int | None, int | None]]:
+    def file_states(self, session_ids: Sequence[str] | None = None) -> dict[str, FileState]:
         """{session_id: (session key, indexed bytes, device, inode)} for the given
         sessions (all when None) that the index knows."""
         sql = "SELECT session_id, session_key, indexed_bytes, file_dev, file_ino FROM sessions"
