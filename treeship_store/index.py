@@ -45,8 +45,8 @@ _ADD_TOTALS = "INSERT INTO event_totals VALUES (?, ?, ?, ?, ?, ?, ?) " + _ADD
 # Forgetting a session takes its counts back out of the totals.
 _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -events, -tokens_in, -tokens_out, "
                     "-failed FROM event_counts WHERE session_key = ? AND true " + _ADD)
-# exit_code last: _event_row keeps it only when it is an integer.
-TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms", "exit_code")
+# Typed columns taken as stored; exit_code follows them, kept only when it is an integer.
+TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms")
 
 
 # (session key, indexed bytes, device, inode) of a session's file, as indexed.
@@ -146,6 +146,10 @@ class Index(IndexQueries):
             # The JSONL is the record: a commit lost to power failure is redone
             # by catch-up, so the index need not fsync every transaction.
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Some builds (Debian's among them) zero every freed page. The index
+            # holds nothing the owner-only JSONL beside it does not, and zeroing
+            # made emptying it for a full reindex of 1M events take 2.2 s, not 0.14 s.
+            conn.execute("PRAGMA secure_delete=OFF")
             if schema_version(conn) != SCHEMA_VERSION:
                 self._set_up_schema(conn)
         except BaseException:
@@ -454,7 +458,7 @@ def _event_row(key: int, line_no: int, offset: int, length: int, event: dict) ->
         exit_code = None
     return (key, line_no, event["sequence_no"], event["event_id"], micros, event["type"], event["agent_id"],
             event["agent_instance_id"], event["agent_name"], event["host_id"], offset, length,
-            *map(event.get, TYPED_COLUMNS[:-1]), exit_code, note)
+            *map(event.get, TYPED_COLUMNS), exit_code, note)
 
 
 def _countable(value: object) -> int:
