@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 
@@ -114,22 +114,31 @@ def now_timestamp() -> str:
 
 def parse_time(value: str) -> int:
     """Microseconds since the epoch for an RFC 3339 (or ISO 8601) time; naive means UTC.
-    Raises ValueError if it is not a time."""
+    Raises ValueError if it is not a time, or not within MIN_TIME..MAX_TIME (UTC):
+    every time the store keeps is an integer that format_time can print back."""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // _MICROSECOND
+    micros = (moment - _EPOCH) // _MICROSECOND
+    if not MIN_MICROS <= micros <= MAX_MICROS:
+        raise ValueError(f"{value} is outside {MIN_TIME}..{MAX_TIME}")
+    return micros
 
 
 def format_time(micros: int) -> str:
-    """RFC 3339 UTC for microseconds since the epoch (the inverse of parse_time)."""
-    moment = datetime.fromtimestamp(micros / 1e6, timezone.utc)
-    text = moment.isoformat(timespec="milliseconds" if micros % 1000 == 0 else "microseconds")
+    """RFC 3339 UTC for microseconds since the epoch (the inverse of parse_time).
+    Integer arithmetic throughout: a float loses microseconds near year 9999."""
+    text = (_EPOCH + timedelta(microseconds=micros)).isoformat(
+        timespec="milliseconds" if micros % 1000 == 0 else "microseconds")
     return text.replace(".000+00:00", "Z").replace("+00:00", "Z")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = datetime.resolution
+# The times the store accepts and indexes: what a datetime can hold, in UTC.
+MIN_TIME, MAX_TIME = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"
+MIN_MICROS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
+MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
 
 
 def _field_problem(kind: str, value: object, required: bool) -> str | None:
@@ -140,7 +149,7 @@ def _field_problem(kind: str, value: object, required: bool) -> str | None:
         if required and not value:
             return "must not be empty"
         if kind == TIMESTAMP and not _is_rfc3339(value):
-            return "must be an RFC 3339 time such as 2026-04-05T08:00:00Z"
+            return f"must be an RFC 3339 time such as 2026-04-05T08:00:00Z, between {MIN_TIME} and {MAX_TIME}"
         if kind in _FORMATS and not _FORMATS[kind].fullmatch(value):
             return {EVENT_ID: "must be 'evt_' and 16 lowercase hex digits",
                     HEX32: "must be 32 lowercase hex digits", HEX16: "must be 16 lowercase hex digits"}[kind]

@@ -45,8 +45,10 @@ _ADD_TOTALS = "INSERT INTO event_totals VALUES (?, ?, ?, ?, ?, ?, ?) " + _ADD
 # Forgetting a session takes its counts back out of the totals.
 _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -events, -tokens_in, -tokens_out, "
                     "-failed FROM event_counts WHERE session_key = ? AND true " + _ADD)
-# Typed columns taken as stored; exit_code follows them, kept only when it is an integer.
-TYPED_COLUMNS = ("tool_name", "file_path", "model", "tokens_in", "tokens_out", "duration_ms")
+# Typed columns, in table order after the line's location. exit_code (the last)
+# is kept only when it is an integer: a hand-edited "1" or true is no exit code.
+TEXT_COLUMNS = ("tool_name", "file_path", "model")
+INTEGER_COLUMNS = ("tokens_in", "tokens_out", "duration_ms", "exit_code")
 
 
 # (session key, indexed bytes, device, inode) of a session's file, as indexed.
@@ -294,8 +296,10 @@ class Index(IndexQueries):
                     return mark.indexed_bytes, mark.indexed_lines
                 lines, first_us, last_us = self._insert_lines(conn, mark, data)
                 end = mark.indexed_bytes + len(data)
+                # min(x, NULL) is NULL, hence the coalesce: a chunk without times keeps the old ones.
                 conn.execute("UPDATE sessions SET indexed_bytes = ?, indexed_lines = ?, tail = ?, "
-                             "first_us = min(coalesce(first_us, ?), ?), last_us = max(coalesce(last_us, ?), ?) "
+                             "first_us = coalesce(min(first_us, ?), first_us, ?), "
+                             "last_us = coalesce(max(last_us, ?), last_us, ?) "
                              "WHERE session_key = ?",
                              (end, lines, (mark.tail + data)[-TAIL_BYTES:], first_us, first_us, last_us, last_us,
                               mark.session_key))
@@ -342,7 +346,7 @@ class Index(IndexQueries):
                 row = _event_row(key, line_no, offset, len(line), event)
                 events.append(row)
                 # (type, agent_name, model) -> [events, tokens_in, tokens_out, failed processes]
-                group = (row[5], row[8], row[14] if type(row[14]) is str else "")
+                group = (row[5], row[8], row[14] or "")
                 count = counts.get(group)
                 if count is None:
                     count = counts[group] = [0, 0, 0, 0]
@@ -354,12 +358,7 @@ class Index(IndexQueries):
                     count[3] += 1
             offset += len(line) + 1
             line_no += 1
-        try:
-            conn.executemany(_INSERT_EVENT, events)
-        except (sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError):
-            # A hand-edited line put a list, object or huge number where a
-            # typed column expects a scalar: keep such values in the JSONL only.
-            conn.executemany(_INSERT_EVENT, [row[:12] + tuple(map(_scalar, row[12:])) for row in events])
+        conn.executemany(_INSERT_EVENT, events)
         conn.executemany(_INSERT_DAMAGED, damaged)
         conn.executemany(_ADD_COUNTS, [(key, *group, *count) for group, count in counts.items()])
         conn.executemany(_ADD_TOTALS, [(*group, *count) for group, count in counts.items()])
@@ -442,33 +441,30 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def _event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> tuple:
-    """The index row of an event line. Typed columns take the value as stored;
-    _insert_lines copes with the rare value SQLite cannot hold."""
+    """The index row of an event line. A typed column takes a field only when it
+    holds a value of the column's type that SQLite can store: a string, or an
+    integer within 64 bits. Anything else (a list from another tool, a u64 token
+    count of 2**63 or more, a hand-edited "1") stays in the JSONL only, so one
+    line can never make an insert fail and stop the catch-up."""
     allowed = FIELDS_BY_TYPE.get(event["type"])
     note = None if allowed is not None and event.keys() <= allowed else unknown_fields_note(event)
     try:
         micros = parse_time(event["timestamp"])
-    except (ValueError, OverflowError):
+    except (ValueError, TypeError):
         micros = None
-        note = "; ".join(filter(None, (note, "timestamp is not RFC 3339")))
-    exit_code = event.get("exit_code")
-    if type(exit_code) is not int or not -(2**63) <= exit_code < 2**63:
-        # Only an integer is an exit code: a hand-edited "1" or true stays in the
-        # JSONL, but neither counts as, nor is selected as, a failed process.
-        exit_code = None
+        note = "; ".join(filter(None, (note, "timestamp is not an RFC 3339 time the store can hold")))
+    get = event.get
     return (key, line_no, event["sequence_no"], event["event_id"], micros, event["type"], event["agent_id"],
             event["agent_instance_id"], event["agent_name"], event["host_id"], offset, length,
-            *map(event.get, TYPED_COLUMNS), exit_code, note)
+            *(value if type(value) is str else None for value in map(get, TEXT_COLUMNS)),
+            *(value if type(value) is int and _INT64_MIN <= value <= _INT64_MAX else None
+              for value in map(get, INTEGER_COLUMNS)), note)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _countable(value: object) -> int:
-    # Only plain integers count: a hand-edited "tokens_in":"lots", or a u64 near
-    # 2**64, must not make a sum overflow and stop the catch-up.
+    # Only plain integers count: a u64 near 2**63 is not a column value, and
+    # a sum of them must not overflow SQLite's 64 bits and stop the catch-up.
     return value if type(value) is int and 0 <= value < 2**40 else 0
-
-
-def _scalar(value: object) -> object:
-    """A value a typed column can hold: a string, a number within 64 bits, or None."""
-    if type(value) in (str, float) or (type(value) is int and -(2**63) <= value < 2**63):
-        return value
-    return None

@@ -48,8 +48,7 @@ class IndexQueries:
             summary["first"] = min((t for t in (summary["first"], first) if t is not None), default=None)
             summary["last"] = max((t for t in (summary["last"], last) if t is not None), default=None)
         for summary in files.values():
-            summary["first"] = summary["first"] and format_time(summary["first"])
-            summary["last"] = summary["last"] and format_time(summary["last"])
+            summary["first"], summary["last"] = _time(summary["first"]), _time(summary["last"])
         return list(files.values())
 
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
@@ -137,7 +136,7 @@ class IndexQueries:
         """Per session: events, damaged lines, agents, first and last time, from
         the counts catch-up keeps (no scan of the events table)."""
         rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [],
-                      "first": first and format_time(first), "last": last and format_time(last),
+                      "first": _time(first), "last": _time(last),
                       "indexed_lines": lines}
                 for key, sid, lines, first, last in self.conn.execute(
                     "SELECT session_key, session_id, indexed_lines, first_us, last_us FROM sessions "
@@ -191,3 +190,8 @@ class IndexQueries:
             "SELECT line_no, offset, length, event_id, sequence_no FROM events WHERE session_key = ? "
             "UNION ALL SELECT line_no, offset, length, NULL, NULL FROM damaged_lines WHERE session_key = ? "
             "ORDER BY line_no", (session_key, session_key))
+
+
+def _time(micros: int | None) -> str | None:
+    # 0 is the epoch, a time like any other; None is "no time known".
+    return None if micros is None else format_time(micros)
