@@ -1,8 +1,12 @@
+import sys
+
 import pytest
 
 from treeship_store import Store
 
 SESSION = "ssn_42e740bd9eb238f6"
+# A Python that honours TREESHIP_STORE_FAULT (see treeship_store/faults.py).
+FAULTY_PYTHON = [sys.executable, "-X", "treeship_store_faults"]
 AGENT = {"agent_id": "agent://claude-code", "agent_instance_id": "ai_cc_1",
          "agent_name": "claude-code", "host_id": "host_macbook"}
 

@@ -14,7 +14,7 @@ import pytest
 
 from treeship_store import Store
 
-from conftest import SESSION, index_contents, make_event
+from conftest import FAULTY_PYTHON, SESSION, index_contents, make_event
 
 APPEND = ("import sys; from treeship_store import Store\n"
           "Store(sys.argv[1]).append(sys.argv[2], {'type': 'agent.called_tool', 'tool_name': 'Crash',"
@@ -22,7 +22,7 @@ APPEND = ("import sys; from treeship_store import Store\n"
 
 
 def append_with_fault(root, fault, session=SESSION, preexec_fn=None):
-    return subprocess.run([sys.executable, "-c", APPEND, str(root), session], capture_output=True, text=True,
+    return subprocess.run([*FAULTY_PYTHON, "-c", APPEND, str(root), session], capture_output=True, text=True,
                           env={**os.environ, "TREESHIP_STORE_FAULT": fault}, preexec_fn=preexec_fn, timeout=60)
 
 
@@ -70,12 +70,32 @@ def test_killed_between_the_line_and_the_index_commit(root, fault):
     assert_recovered(root, acked, crashed_line_kept=1)
 
 
-def test_killed_mid_line_leaves_a_torn_tail_that_the_next_append_seals(root):
+def test_a_batch_killed_mid_write_is_never_seen_and_the_next_append_removes_it(root):
     acked = acknowledged(root)
     before = events_file(root).read_bytes()
-    assert append_with_fault(root, "write-torn").returncode == -signal.SIGKILL
-    torn = events_file(root).read_bytes()[len(before):]
-    assert torn and not torn.endswith(b"\n")
+    script = APPEND.replace(".append(sys.argv[2], {", ".append_many(sys.argv[2], 50 * [{").replace("})\n", "}])\n")
+    result = subprocess.run([*FAULTY_PYTHON, "-c", script, str(root), SESSION], capture_output=True,
+                            env={**os.environ, "TREESHIP_STORE_FAULT": "write-torn"}, timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    left = events_file(root).read_bytes()[len(before):]
+    assert left.count(b"\n") >= 20  # complete lines of the batch are in the file...
+    with Store(root) as store:  # ...but not in the record: readers honour the batch record
+        assert [e["event_id"] for e in store.events(SESSION)] == acked
+        assert len(store.read_session(SESSION).events) == 3
+        assert store.count_events() == 3 and store.stats()["damaged_lines"] == 0
+        assert any("batch" in note for note in store.verify().notes)
+    assert_recovered(root, acked, crashed_line_kept=0)
+    data = events_file(root).read_bytes()
+    assert data.startswith(before) and b"Crash" not in data  # removed by the next append, under the lock
+    assert Store(root).verify().ok
+
+
+def test_a_foreign_writers_torn_tail_is_sealed_not_truncated(root):
+    acked = acknowledged(root)
+    before = events_file(root).read_bytes()
+    torn = before.splitlines(keepends=True)[0][:50]  # Treeship's writer killed mid-line: no batch record
+    with open(events_file(root), "ab") as file:
+        file.write(torn)
     assert Store(root).stats()["damaged_lines"] == 0  # still looks like a line being written
     assert_recovered(root, acked, crashed_line_kept=0)
     data = events_file(root).read_bytes()
@@ -90,10 +110,10 @@ def test_killed_in_the_middle_of_a_reindex(root):
             store.append_many(f"ssn_{i}", [make_event()] * 20)
         list(store.events())
         expected = index_contents(root)
-    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(root), "reindex", "--full"],
+    result = subprocess.run([*FAULTY_PYTHON, "-m", "treeship_store", "--root", str(root), "reindex", "--full"],
                             env={**os.environ, "TREESHIP_STORE_FAULT": "catch-up-committed"}, capture_output=True)
     assert result.returncode == -signal.SIGKILL
-    assert index_contents(root) != expected  # part of the index was reset and not yet rebuilt
+    assert index_contents(root) == expected  # one transaction: rolled back whole, readers saw no gap
     with Store(root) as store:
         assert len(list(store.events())) == 100
         assert index_contents(root) == expected
@@ -104,7 +124,7 @@ def test_killed_in_the_middle_of_a_reindex(root):
                                             ("write-eio", "Input/output error")])
 def test_disk_full_or_io_error_while_writing_the_line(root, fault, message):
     acked = acknowledged(root)
-    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(root), "append", SESSION,
+    result = subprocess.run([*FAULTY_PYTHON, "-m", "treeship_store", "--root", str(root), "append", SESSION,
                              "--type", "session.started"], env={**os.environ, "TREESHIP_STORE_FAULT": fault},
                             capture_output=True, text=True)
     assert result.returncode == 1
@@ -112,8 +132,9 @@ def test_disk_full_or_io_error_while_writing_the_line(root, fault, message):
     conn = sqlite3.connect(root / "index.db")
     assert conn.execute("SELECT indexed_lines FROM sessions").fetchone() == (3,)  # not advanced
     conn.close()
+    assert events_file(root).read_bytes().count(b"\n") == 3  # the writer removed its own half line
     assert_recovered(root, acked, crashed_line_kept=0)
-    assert len(Store(root).verify().damaged) == 1  # the half line, sealed
+    assert Store(root).verify().ok
 
 
 def test_file_size_limit_stops_a_real_write_half_way(root):
@@ -125,13 +146,13 @@ def test_file_size_limit_stops_a_real_write_half_way(root):
         resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, size + 100))
     result = append_with_fault(root, "", preexec_fn=limit_file_size)
     assert result.returncode == 1 and "WriteError" in result.stderr and "File too large" in result.stderr
-    assert events_file(root).stat().st_size == size + 100
+    assert events_file(root).stat().st_size == size  # the 100 bytes written were removed by their writer
     assert_recovered(root, acked, crashed_line_kept=0)
 
 
 def test_index_failure_after_the_line_still_stores_the_event(root):
     acked = acknowledged(root)
-    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(root), "append", SESSION,
+    result = subprocess.run([*FAULTY_PYTHON, "-m", "treeship_store", "--root", str(root), "append", SESSION,
                              "--type", "session.started", "--json"],
                             env={**os.environ, "TREESHIP_STORE_FAULT": "index-error"}, capture_output=True, text=True)
     assert result.returncode == 0
@@ -183,3 +204,12 @@ def test_truncated_jsonl_is_reported_by_verify_then_reindexed(root):
     assert any("shrank from" in p and f"to {len(first_line)} bytes" in p for p in report.problems)
     assert [e["tool_name"] for e in Store(root).events(SESSION)] == ["ok0"]
     assert Store(root).verify().ok
+
+
+def test_the_fault_hook_is_inert_without_the_test_option(root):
+    acked = acknowledged(root)
+    result = subprocess.run([sys.executable, "-c", APPEND, str(root), SESSION], capture_output=True, timeout=60,
+                            env={**os.environ, "TREESHIP_STORE_FAULT": "write-torn"})
+    assert result.returncode == 0
+    assert [e["tool_name"] for e in Store(root).events(SESSION)] == ["ok0", "ok1", "ok2", "Crash"]
+    assert len(acked) == 3

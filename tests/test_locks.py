@@ -86,10 +86,12 @@ def test_fsync_makes_line_and_new_directory_entry_durable(root, monkeypatch):
     assert synced == []  # default: written and flushed to the OS, not fsynced
     store = Store(root, fsync=True)
     store.append("ssn_new", make_event())
-    assert synced == ["ssn_new", "events.jsonl"]  # directory entry on creation, then the line
+    # The new session's entry in sessions/, the new files' entries in it, the
+    # batch record before the line it covers, then the line.
+    assert synced == ["sessions", "ssn_new", "events.jsonl.batch", "events.jsonl"]
     synced.clear()
     store.append("ssn_new", make_event())
-    assert synced == ["events.jsonl"]
+    assert synced == ["events.jsonl.batch", "events.jsonl"]
     monkeypatch.setenv(FSYNC_ENV, "1")
     assert Store(root).fsync is True
 

@@ -2,13 +2,13 @@
 events.jsonl, written under its flock) and fast to query (a SQLite index
 derived from them)."""
 
-from .errors import (IndexTooNew, LockTimeout, LockUnsupported, SessionIdError, StoreError, StoreNotFound,
+from .errors import (IndexTooNew, IndexUnavailable, LockTimeout, LockUnsupported, SessionIdError, StoreError, StoreNotFound,
                      UnsafePath, ValidationError, WriteError)
 from .event import EVENT_TYPES, Event, serialise
 from .store import Store, find_root
 
 __version__ = "0.1.0"
-__all__ = ["EVENT_TYPES", "DamagedLine", "Event", "IndexTooNew", "LockTimeout", "LockUnsupported",
+__all__ = ["EVENT_TYPES", "DamagedLine", "Event", "IndexTooNew", "IndexUnavailable", "LockTimeout", "LockUnsupported",
            "ReindexReport", "SessionContents", "SessionIdError", "Store", "StoreError", "StoreNotFound",
            "UnsafePath", "ValidationError", "VerifyReport", "WriteError", "find_root", "serialise"]
 _RESULTS = ("DamagedLine", "ReindexReport", "SessionContents", "VerifyReport")

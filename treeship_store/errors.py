@@ -44,3 +44,8 @@ class WriteError(StoreError):
 
 class IndexTooNew(StoreError):
     """index.db was written by a newer treeship-store whose schema this one does not know."""
+
+
+class IndexUnavailable(StoreError):
+    """index.db could not be used (disk full, I/O error, permissions, busy).
+    The JSONL files, the record, are not affected; the message says what to do."""

@@ -121,8 +121,12 @@ def parse_time(value: str) -> int:
         moment = moment.replace(tzinfo=timezone.utc)
     micros = (moment - _EPOCH) // _MICROSECOND
     if not MIN_MICROS <= micros <= MAX_MICROS:
-        raise ValueError(f"{value} is outside {MIN_TIME}..{MAX_TIME}")
+        raise TimeOutOfRange(f"{value} is outside {MIN_TIME}..{MAX_TIME}")
     return micros
+
+
+class TimeOutOfRange(ValueError):
+    """A valid time that the store cannot hold (before year 1 or after 9999, in UTC)."""
 
 
 def format_time(micros: int) -> str:

@@ -1,13 +1,18 @@
 """Test-only fault points. TREESHIP_STORE_FAULT=<name> makes a process die
 (SIGKILL) or fail at one named place, so crash and I/O-error tests are exact
-instead of relying on timing. Unset, each point costs one string comparison."""
+instead of relying on timing. Each point costs one string comparison.
+
+Inert unless the interpreter was started with `-X treeship_store_faults`, as
+the tests start their processes: a variable left in someone's environment
+must never make a real append write half a line."""
 
 import errno
 import os
 import signal
 import sqlite3
+import sys
 
-FAULT = os.environ.get("TREESHIP_STORE_FAULT", "")
+FAULT = os.environ.get("TREESHIP_STORE_FAULT", "") if "treeship_store_faults" in sys._xoptions else ""
 
 _ERRORS = {
     "write-enospc": lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),

@@ -15,26 +15,31 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
+import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from filelock import Timeout, UnixFileLock
+from filelock import lock_descriptor, unlock_descriptor
 
-from .errors import IndexTooNew
+from .errors import IndexTooNew, IndexUnavailable, UnsafePath
 from .event import FIELDS_BY_TYPE, decode_line, parse_time, unknown_fields_note
 from .faults import crash_point, error_point
-from .log import READ_CHUNK, complete_lines, open_regular, tighten_mode
+from .log import READ_CHUNK, OpenLog, count_lines, open_regular, tighten_mode
 from .queries import IndexQueries
 
 logger = logging.getLogger("treeship_store")
 
 SCHEMA_VERSION = 2  # the number of migrations in migrations/
-# user_version is -SCHEMA_VERSION while a full reindex has dropped the
-# secondary indexes (listed in deferred_indexes) to build them once at the end.
+# PRAGMA application_id of our index.db ("TsSt"): a valid SQLite file without
+# it is not ours, whatever tables or user_version it has, and is rebuilt.
+APPLICATION_ID = 0x54735374
 TAIL_BYTES = 32  # the last indexed bytes of a file, kept to notice a rewrite
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = \
+    5, 8, 10, 11, 13, 14, 26
 
 _INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 20) + ")"
 _INSERT_DAMAGED = "INSERT INTO damaged_lines VALUES (?, ?, ?, ?, ?)"
@@ -62,10 +67,79 @@ class Watermark(NamedTuple):
     tail: bytes
 
 
-def is_corrupt(error: sqlite3.DatabaseError) -> bool:
-    """SQLite says the file is not a database, or a damaged one."""
+class ForeignIndex(sqlite3.DatabaseError):
+    """index.db is a valid SQLite file, but not one of ours: treated as corrupt."""
+
+
+def is_corrupt(error: sqlite3.Error) -> bool:
+    """SQLite says the file is not a database or a damaged one, or it is not our
+    index (another schema: tables or columns missing)."""
+    if isinstance(error, ForeignIndex):
+        return True
     code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    if code is not None and code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return True
+    return isinstance(error, sqlite3.OperationalError) and str(error).startswith(("no such table", "no such column"))
+
+
+def is_busy(error: sqlite3.Error) -> bool:
+    return getattr(error, "sqlite_errorcode", None) == SQLITE_BUSY
+
+
+_ADVICE = {
+    SQLITE_BUSY: "another process holds it; try again",
+    SQLITE_FULL: "the disk is full; free some space and try again",
+    SQLITE_READONLY: "it cannot be written here (read-only filesystem or permissions)",
+    SQLITE_CANTOPEN: "check the permissions of the store root",
+    SQLITE_IOERR: "check the disk; deleting index.db makes the next query rebuild it",
+}
+
+
+def translate(error: sqlite3.Error, path: Path) -> IndexUnavailable:
+    """The store's error for a driver error, with what to do about it."""
+    code = getattr(error, "sqlite_errorcode", None)
+    advice = _ADVICE.get(code if code is None else code & 0xFF,
+                         "run `treeship-store reindex --full`, or delete index.db to rebuild it")
+    return IndexUnavailable(f"{path}: {error}; {advice}. The events themselves are safe in the JSONL files")
+
+
+def identity(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(application_id, user_version) of an open index.db."""
+    return (conn.execute("PRAGMA application_id").fetchone()[0],
+            conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_index_files(path: Path) -> None:
+    """index.db and its -wal and -shm must each be a regular file or absent:
+    never a symlink (SQLite would follow it out of the root) nor a FIFO (an
+    open would hang). Checked by lstat, so nothing is opened."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = os.lstat(name).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise IndexUnavailable(f"cannot use {name}: {error.strerror or error}") from None
+        if stat.S_ISLNK(mode):
+            raise UnsafePath(f"{name} is a symlink; refusing to follow it (delete it: the index is rebuilt "
+                             "from the JSONL)")
+        if not stat.S_ISREG(mode):
+            raise UnsafePath(f"{name} is not a regular file; refusing to use it")
+
+
+def prepare_lock_file(path: Path, *, keep_open: bool = False) -> int | None:
+    """index.db.lock, created 0600 or tightened to it, never through a symlink.
+    It serialises schema changes, and SQLite copies its mode for index.db."""
+    fd = open_regular(path, os.O_RDWR | os.O_CREAT)
+    try:
+        tighten_mode(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if keep_open:
+        return fd
+    os.close(fd)
+    return None
 
 
 def file_change(fd: int, info: os.stat_result, mark: Watermark, dev: int | None, ino: int | None) -> str | None:
@@ -83,7 +157,11 @@ def file_change(fd: int, info: os.stat_result, mark: Watermark, dev: int | None,
 
 class Index(IndexQueries):
     """index.db under a store root: connection, schema, catch-up (this module)
-    and the questions it answers (queries.py). Not shared between threads."""
+    and the questions it answers (queries.py). Not shared between threads.
+
+    index.db is only ever opened by SQLite itself. A descriptor of it that we
+    opened and closed would drop every POSIX lock this process holds on the
+    file, SQLite's own included, which breaks a second Store in another thread."""
 
     def __init__(self, path: Path, *, busy_timeout: float = 60.0, read_only: bool = False):
         self.path = path
@@ -113,38 +191,34 @@ class Index(IndexQueries):
         another process commits, whatever the busy timeout."""
         if self._reader is None:
             self.conn  # noqa: B018 - the file and schema must exist first
-            self._reader = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                           check_same_thread=False)
+            self._reader = self._connect("mode=rw")
             self._reader.execute("PRAGMA query_only = ON")
         return self._reader
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def _connect(self, options: str) -> sqlite3.Connection:
+        """A connection by URI, so that SQLite never follows a symlink we have
+        not checked (check_index_files) and creates the file with the mode of
+        index.db.lock (0600) through `modeof`, whatever the umask."""
+        quoted = urllib.parse.quote(os.fspath(self.path.absolute()))
+        lock = urllib.parse.quote(os.fspath(self.lock_path.absolute()))
+        return sqlite3.connect(f"file:{quoted}?{options}&modeof={lock}", uri=True, timeout=self.busy_timeout,
+                               isolation_level=None, check_same_thread=False)
+
     def _open(self) -> sqlite3.Connection:
+        check_index_files(self.path)
         if self.read_only:
-            conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
-                                   timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-            try:
-                version = schema_version(conn)
-                self._refuse_newer(version)
-            except BaseException:
-                conn.close()
-                raise
-            self.outdated = abs(version) < SCHEMA_VERSION
-            return conn
-        # Create it ourselves, owner-only and never through a symlink; SQLite
-        # gives its -wal and -shm files the same mode.
-        fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
-        try:
-            info = os.fstat(fd)
-            tighten_mode(fd, info)
-            self._inode = info.st_ino
-        finally:
-            os.close(fd)
+            return self._open_read_only()
+        prepare_lock_file(self.lock_path)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a writer
         # waits for the write lock up front (busy timeout) instead of failing
         # with SQLITE_BUSY when it upgrades a read transaction.
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                               check_same_thread=False)
+        conn = self._connect("mode=rwc")
         try:
+            self._inode = os.lstat(self.path).st_ino  # which file discard() may delete
             # The JSONL is the record: a commit lost to power failure is redone
             # by catch-up, so the index need not fsync every transaction.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -152,25 +226,56 @@ class Index(IndexQueries):
             # holds nothing the owner-only JSONL beside it does not, and zeroing
             # made emptying it for a full reindex of 1M events take 2.2 s, not 0.14 s.
             conn.execute("PRAGMA secure_delete=OFF")
-            if schema_version(conn) != SCHEMA_VERSION:
+            if identity(conn) != (APPLICATION_ID, SCHEMA_VERSION):
                 self._set_up_schema(conn)
         except BaseException:
             conn.close()
             raise
         return conn
 
+    def _open_read_only(self) -> sqlite3.Connection:
+        """For verify, which promises to change nothing: a read-write connection
+        that is query_only, since only such a connection removes -wal and -shm
+        when it closes last. On a read-only filesystem, where no one can be
+        writing, the file is read as it is (immutable)."""
+        try:
+            conn = self._connect("mode=rw")
+            conn.execute("PRAGMA query_only = ON")
+            found = identity(conn)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode not in (SQLITE_CANTOPEN, SQLITE_READONLY) or \
+                    os.path.lexists(f"{self.path}-wal"):
+                raise
+            conn = self._connect("mode=ro&immutable=1")
+            found = identity(conn)
+        try:
+            self._check_identity(conn, found)
+        except BaseException:
+            conn.close()
+            raise
+        self.outdated = found[1] < SCHEMA_VERSION
+        return conn
+
+    def _check_identity(self, conn: sqlite3.Connection, found: tuple[int, int]) -> None:
+        """Refuse an index.db that is not ours (ForeignIndex), or ours from a
+        newer treeship-store (IndexTooNew). A new, empty file is ours to set up."""
+        application_id, version = found
+        if application_id != APPLICATION_ID:
+            if application_id == 0 and version == 0 and not conn.execute(
+                    "SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+                return
+            raise ForeignIndex(f"{self.path} is not a treeship-store {SCHEMA_VERSION} index "
+                               f"(application_id {application_id}, user_version {version})")
+        if version > SCHEMA_VERSION:
+            raise IndexTooNew(
+                f"{self.path} has schema version {version}, newer than this treeship-store knows "
+                f"({SCHEMA_VERSION}); upgrade treeship-store, or delete index.db to rebuild it from the JSONL")
+
     def _set_up_schema(self, conn: sqlite3.Connection) -> None:
-        if schema_version(conn) == -SCHEMA_VERSION:
-            # A full reindex holds the setup lock while it rebuilds: use the
-            # index as it is. A free lock means that reindex died: finish it.
-            with self._setup_lock(timeout=0) as held:
-                if held and schema_version(conn) == -SCHEMA_VERSION:
-                    self._build_deferred_indexes(conn)
-            return
         with self._setup_lock():  # two processes must not both create the tables
-            version = schema_version(conn)
-            self._refuse_newer(version)
-            if version == SCHEMA_VERSION:
+            found = identity(conn)
+            self._check_identity(conn, found)
+            if found[1] == SCHEMA_VERSION:
                 return
             from sqlite_utils import Database  # noqa: PLC0415 - only when the schema changes
 
@@ -178,76 +283,66 @@ class Index(IndexQueries):
             conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
             migrations.apply(Database(conn, execute_plugins=False, recursive_triggers=False))
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def _refuse_newer(self, version: int) -> None:
-        if abs(version) > SCHEMA_VERSION:
-            raise IndexTooNew(
-                f"{self.path} has schema version {abs(version)}, newer than this treeship-store knows "
-                f"({SCHEMA_VERSION}); upgrade treeship-store, or delete index.db to rebuild it from the JSONL")
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
     @contextmanager
-    def _setup_lock(self, timeout: float | None = None):
-        """Serialises schema changes, corrupt-index replacement and full rebuilds.
-        With timeout=0, yields False instead of waiting when it is held."""
-        lock = UnixFileLock(self.path.with_name(self.path.name + ".lock"),
-                            timeout=self.busy_timeout if timeout is None else timeout,
-                            mode=0o600, fallback_to_soft=False, preserve_lock_file=True)
+    def _setup_lock(self):
+        """Serialises schema changes and the replacement of a corrupt index."""
+        fd = prepare_lock_file(self.lock_path, keep_open=True)
         try:
-            lock.acquire()
-        except Timeout:
-            if timeout != 0:
-                raise
-            yield False
-            return
-        try:
-            yield True
+            deadline = time.monotonic() + self.busy_timeout
+            while not lock_descriptor(fd, blocking=False):
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError("database is locked (index.db.lock)")
+                time.sleep(0.01)
+            try:
+                yield
+            finally:
+                unlock_descriptor(fd)
         finally:
-            lock.release()
+            os.close(fd)
 
     @contextmanager
-    def bulk_rebuild(self):
-        """Empty the index for a full rebuild from the JSONL, with its secondary
-        indexes dropped while the rows go in and built once at the end: far
-        cheaper than keeping six B-trees up to date row by row. Catch-ups
-        (by this caller, or by appenders meanwhile) refill it as usual."""
-        self.conn  # noqa: B018 - opening may create the schema, which takes the setup lock itself
-        with self._setup_lock():
-            with self._write() as conn:
-                indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                                       "AND tbl_name = 'events'").fetchall()
-                conn.executemany("INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)", indexes)
-                for name, _ in indexes:
-                    conn.execute(f'DROP INDEX "{name}"')
-                for table in ("events", "damaged_lines", "event_counts", "event_totals"):
-                    conn.execute(f"DELETE FROM {table}")
-                conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
-                             "last_us = NULL")
-                conn.execute(f"PRAGMA user_version = {-SCHEMA_VERSION}")
+    def rebuilding(self, session_ids: Iterable[str] | None = None):
+        """One write transaction in which the index (or these sessions) is
+        emptied and caught up again by the caller's catch-ups: readers see the
+        old index until it commits, then the new one, never a part of either.
+        A kill rolls it back. A full rebuild drops the secondary indexes while
+        the rows go in and builds them once at the end: far cheaper than keeping
+        six B-trees up to date row by row."""
+        with self._write() as conn:
+            if session_ids is not None:
+                self.forget(session_ids, keep_session=True)
+                yield
+                return
+            indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                   "AND tbl_name = 'events'").fetchall()
+            for name, _ in indexes:
+                conn.execute(f'DROP INDEX "{name}"')
+            for table in ("events", "damaged_lines", "event_counts", "event_totals"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
+                         "last_us = NULL")
             crash_point("bulk-rebuild")
             yield
-            self._build_deferred_indexes(self.conn)
-
-    @staticmethod
-    def _build_deferred_indexes(conn: sqlite3.Connection) -> None:
-        with _transaction(conn):
-            for (sql,) in conn.execute("SELECT sql FROM deferred_indexes").fetchall():
+            for _, sql in indexes:
                 conn.execute(sql)
-            conn.execute("DELETE FROM deferred_indexes")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def discard_corrupt(self) -> None:
-        """Delete an index.db that SQLite reports as corrupt: it is derived, and
-        catch-up rebuilds it from the JSONL. Another process may have replaced
-        it already; only the file this connection found corrupt is removed."""
+    def discard(self) -> None:
+        """Delete an index.db that SQLite reports as corrupt, or that is not ours:
+        it is derived, and catch-up rebuilds it from the JSONL. Another process
+        may have replaced it already; only the file this connection found bad
+        is removed."""
         inode = self._inode
         self.close()
         with self._setup_lock():
             try:
-                if os.lstat(self.path).st_ino != inode:
+                if inode is not None and os.lstat(self.path).st_ino != inode:
                     return
             except FileNotFoundError:
                 return
-            logger.warning("%s is corrupt; deleting it to rebuild it from the JSONL files", self.path)
+            logger.warning("%s is corrupt or not a treeship-store index; deleting it to rebuild it from the "
+                           "JSONL files", self.path)
             for suffix in ("", "-wal", "-shm"):
                 try:
                     os.unlink(str(self.path) + suffix)
@@ -262,9 +357,22 @@ class Index(IndexQueries):
         self._file_states = None  # a new connection starts its counters again
 
     @contextmanager
-    def _write(self):
-        with _transaction(self.conn) as conn:
+    def _write(self, wait: float | None = None):
+        """A write transaction, or the one already open (a rebuild's). `wait`
+        bounds how long to wait for SQLite's write lock, instead of the busy
+        timeout: a catch-up that can be left to the next reader waits briefly."""
+        conn = self.conn
+        if conn.in_transaction:
             yield conn
+            return
+        if wait is not None:
+            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            with _transaction(conn):
+                yield conn
+        finally:
+            if wait is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     @contextmanager
     def snapshot(self):
@@ -278,20 +386,31 @@ class Index(IndexQueries):
 
     # -- catch-up: the one way rows get in -----------------------------------
 
-    def catch_up(self, session_id: str, fd: int,
-                 progress: Callable[[int], None] | None = None) -> tuple[int, int]:
-        """Index every complete line of the session's file (open as `fd`) that the
+    def catch_up(self, session_id: str, log: OpenLog, progress: Callable[[int], None] | None = None, *,
+                 wait: float | None = None) -> tuple[int, int] | None:
+        """Index every line of the session's record (open as `log`) that the
         index lacks; return (indexed bytes, indexed lines). Each chunk is one
         transaction that re-reads the watermark first, so concurrent catch-ups of
-        the same session never index a line twice."""
+        the same session never index a line twice. With `wait`, give up (None)
+        if SQLite's write lock is not free within that many seconds."""
         error_point("index-error")
         found = self.watermark(session_id)
-        if found is not None and _unchanged(fd, *found):
+        if found is not None and _unchanged(log.fd, *found):
             return found[0].indexed_bytes, found[0].indexed_lines  # nothing new: no write transaction
+        try:
+            return self._catch_up_chunks(session_id, log, progress, wait)
+        except sqlite3.OperationalError as error:
+            if wait is None or not is_busy(error):
+                raise
+            logger.debug("session %s: index busy; left for the next reader to catch up", session_id)
+            return None
+
+    def _catch_up_chunks(self, session_id: str, log: OpenLog, progress: Callable[[int], None] | None,
+                         wait: float | None) -> tuple[int, int]:
         while True:
-            with self._write() as conn:
-                mark, file_size = self._resume_point(conn, session_id, fd)
-                data = complete_lines(fd, mark.indexed_bytes, file_size=file_size)
+            with self._write(wait) as conn:
+                mark, file_size = self._resume_point(conn, session_id, log.fd)
+                data = log.committed(mark.indexed_bytes, file_size=file_size)
                 if not data:
                     return mark.indexed_bytes, mark.indexed_lines
                 lines, first_us, last_us = self._insert_lines(conn, mark, data)
@@ -331,6 +450,19 @@ class Index(IndexQueries):
         conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', file_dev = ?, "
                      "file_ino = ? WHERE session_key = ?", (info.st_dev, info.st_ino, mark.session_key))
         return Watermark(mark.session_key, 0, 0, b""), info.st_size
+
+    def line_count(self, session_id: str, fd: int) -> tuple[int, int]:
+        """(end of the last complete line, number of lines) of the session's file,
+        open as `fd` by a writer holding its lock: the committed watermark plus
+        the lines after it, counted. Reads the index, never waits for its write
+        lock: a long transaction (a full rebuild) must not hold up an append."""
+        error_point("index-error")
+        found = self.watermark(session_id)
+        if found is not None:
+            mark, dev, ino = found
+            if file_change(fd, os.fstat(fd), mark, dev, ino) is None:
+                return count_lines(fd, mark.indexed_bytes, mark.indexed_lines)
+        return count_lines(fd)
 
     @staticmethod
     def _insert_lines(conn: sqlite3.Connection, mark: Watermark, data: bytes) -> tuple[int, int | None, int | None]:
@@ -385,22 +517,27 @@ class Index(IndexQueries):
     def session_keys(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT session_id, session_key FROM sessions"))
 
-    def forget(self, session_ids: Iterable[str], *, keep_session: bool = False) -> None:
+    def forget(self, session_ids: Iterable[str], *, keep_session: bool = False, wait: float | None = None) -> None:
         """Drop what the index holds for these sessions, in one transaction. With
         keep_session, the watermark goes back to 0 (a full reindex); without, the
-        session is gone (its directory was removed)."""
-        with self._write() as conn:
-            for session_id in session_ids:
-                row = conn.execute("SELECT session_key FROM sessions WHERE session_id = ?",
-                                   (session_id,)).fetchone()
-                if row is None:
-                    continue
-                self._forget_rows(conn, row[0])
-                if keep_session:
-                    conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'' "
-                                 "WHERE session_key = ?", row)
-                else:
-                    conn.execute("DELETE FROM sessions WHERE session_key = ?", row)
+        session is gone (its file was removed). With `wait`, give up quietly if
+        SQLite's write lock is not free within that many seconds."""
+        try:
+            with self._write(wait) as conn:
+                for session_id in session_ids:
+                    row = conn.execute("SELECT session_key FROM sessions WHERE session_id = ?",
+                                       (session_id,)).fetchone()
+                    if row is None:
+                        continue
+                    self._forget_rows(conn, row[0])
+                    if keep_session:
+                        conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'' "
+                                     "WHERE session_key = ?", row)
+                    else:
+                        conn.execute("DELETE FROM sessions WHERE session_key = ?", row)
+        except sqlite3.OperationalError as error:
+            if wait is None or not is_busy(error):
+                raise
 
     @staticmethod
     def _forget_rows(conn: sqlite3.Connection, session_key: int) -> None:
@@ -434,10 +571,6 @@ def _transaction(conn: sqlite3.Connection):
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
 def _event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> tuple:

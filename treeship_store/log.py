@@ -2,8 +2,9 @@
 
 Writers hold an exclusive flock(2) on the sidecar events.jsonl.lock, the same
 lock Treeship's own writers take, while they decide the next sequence_no and
-write. Nothing here ever truncates, rewrites or deletes the JSONL file or the
-lock file.
+write. Nothing here ever rewrites or deletes the JSONL file or the lock file.
+The one truncation is of a batch's own bytes that were never part of the
+record: see SessionLog.write.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from filelock import lock_descriptor, unlock_descriptor
 
-from .errors import LockTimeout, LockUnsupported, UnsafePath, WriteError
+from .errors import LockTimeout, LockUnsupported, StoreError, UnsafePath, WriteError
 from .event import check_session_id
 from .faults import FAULT, crash_point, error_point
 
@@ -31,33 +33,48 @@ LOCK_POLL_SECONDS = 0.002
 
 
 class SessionLog:
-    """events.jsonl and events.jsonl.lock of one session under `sessions_dir`."""
+    """events.jsonl and its sidecars for one session under `sessions_dir`.
+
+    Every file is opened relative to a descriptor of its directory, itself
+    opened with O_NOFOLLOW from the one above: a symlink planted anywhere under
+    the root (sessions/, the session directory, a file) is refused, never
+    followed, whatever is swapped between two calls."""
 
     def __init__(self, sessions_dir: Path, session_id: str):
         self.session_id = check_session_id(session_id)
-        self.directory = sessions_dir / session_id
-        self.path = self.directory / "events.jsonl"
-        self.lock_path = self.directory / "events.jsonl.lock"
-        self._lock_fd: int | None = None  # kept open: taking the lock is then one flock call
+        self.sessions_dir = sessions_dir
+        self.path = sessions_dir / session_id / "events.jsonl"  # for messages
+        # Kept open between appends: taking the lock is then one flock call.
+        # Checked against the path each time the lock is taken (see locked()).
+        self._lock_fd: int | None = None
+        self._batch_fd: int | None = None
 
     def close(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in (self._lock_fd, self._batch_fd):
+            if fd is not None:
+                os.close(fd)
+        self._lock_fd = self._batch_fd = None
 
-    def _open_lock_file(self) -> int:
-        """events.jsonl.lock, created 0600 (looser modes we own are tightened),
-        never through a symlink, never truncated and never deleted: other
-        writers may hold it."""
-        if self._lock_fd is None:
-            make_private_directory(self.directory.parent)
-            make_private_directory(self.directory)
-            self._lock_fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT)
-        return self._lock_fd
+    def open_directory(self, *, create: bool = False, fsync: bool = False) -> int | None:
+        """A descriptor of the session directory, or None if it (or sessions/)
+        does not exist and `create` is false."""
+        root = self.sessions_dir.parent
+        try:
+            sessions = open_directory(self.sessions_dir, create=create, fsync_parent=fsync, parent=root)
+        except FileNotFoundError:
+            return None
+        try:
+            return open_directory(self.session_id, dir_fd=sessions, create=create, fsync_parent=fsync,
+                                  parent=self.sessions_dir)
+        except FileNotFoundError:
+            return None
+        finally:
+            os.close(sessions)
 
     @contextmanager
-    def locked(self, timeout: float) -> Iterator[None]:
-        """Hold the session's exclusive flock, waiting up to `timeout` seconds.
+    def locked(self, timeout: float, *, fsync: bool = False) -> Iterator[int]:
+        """Hold the session's exclusive flock, waiting up to `timeout` seconds;
+        yields a descriptor of the session directory, checked while locked.
 
         filelock's lock_descriptor takes the same native flock Treeship's writers
         take on this file. It never falls back to another kind of lock: a lock
@@ -65,65 +82,114 @@ class SessionLog:
         deadline = time.monotonic() + timeout
         delay = LOCK_POLL_SECONDS / 8
         while True:
-            fd = self._open_lock_file()
+            directory = self.open_directory(create=True, fsync=fsync)
             try:
-                acquired = lock_descriptor(fd, blocking=False)
-            except OSError as error:
-                if error.errno == errno.ENOSYS:
-                    raise LockUnsupported(f"{self.lock_path}: this filesystem does not support flock; "
-                                          "refusing to write without the lock Treeship's writers use") from None
+                if self._lock_fd is None:
+                    self._lock_fd = open_regular("events.jsonl.lock", os.O_RDWR | os.O_CREAT, dir_fd=directory,
+                                                 shown=self.path.with_name("events.jsonl.lock"))
+                fd = self._lock_fd
+                try:
+                    acquired = lock_descriptor(fd, blocking=False)
+                except OSError as error:
+                    if error.errno == errno.ENOSYS:
+                        raise LockUnsupported(f"{self.path}.lock: this filesystem does not support flock; refusing "
+                                              "to write without the lock Treeship's writers use") from None
+                    raise
+                if acquired:
+                    info = os.fstat(fd)
+                    if _same_file(info, "events.jsonl.lock", directory):
+                        tighten_mode(fd, info)
+                        break
+                    # The lock file we hold is not the one at the path now: it
+                    # was unlinked, or the session directory was replaced (a
+                    # restore's `cp -a` and `mv`). Writers that open the path
+                    # lock another file, so this flock excludes nobody. Start
+                    # over on the file that is there now.
+                    unlock_descriptor(fd)
+                    self.close()
+                    os.close(directory)
+                    continue
+            except BaseException:
+                os.close(directory)
                 raise
-            if acquired:
-                info = os.fstat(fd)
-                if info.st_nlink:
-                    tighten_mode(fd, info)
-                    break
-                # Someone unlinked the lock file while we waited: this flock
-                # guards a name nobody else can open. Start over on the new file.
-                unlock_descriptor(fd)
-                self.close()
-                continue
+            os.close(directory)
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"session {self.session_id}: lock {self.lock_path} still held by another "
+                raise LockTimeout(f"session {self.session_id}: lock {self.path}.lock still held by another "
                                   f"process after {timeout:g}s; nothing was written")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, LOCK_POLL_SECONDS)
         try:
-            yield
+            yield directory
         finally:
             unlock_descriptor(fd)
+            os.close(directory)
 
-    def open_for_append(self, *, fsync: bool) -> int:
-        """Open events.jsonl for appending (created 0600), refusing a symlink or a
-        non-regular file in its place. The caller holds the lock."""
+    def open_for_append(self, directory: int, *, fsync: bool) -> int:
+        """Open events.jsonl for appending (created 0600). The caller holds the
+        lock and passes the session directory `locked` yielded."""
+        self._batch_file(directory)  # created first: the directory fsync below covers its entry too
         try:
-            fd = open_regular(self.path, os.O_RDWR | os.O_APPEND)
+            fd = open_regular("events.jsonl", os.O_RDWR | os.O_APPEND, dir_fd=directory, shown=self.path)
             created = False
         except FileNotFoundError:
             # Only a new file needs its directory entry fsynced; O_EXCL tells
             # us whether this call created it.
-            fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL)
+            fd = open_regular("events.jsonl", os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, dir_fd=directory,
+                              shown=self.path)
             created = True
         try:
             tighten_mode(fd)
             if created and fsync:
-                # The new file's name must survive a crash too, not only its data.
-                fsync_directory(self.directory)
+                os.fsync(directory)  # the new file's name must survive a crash too, not only its data
         except BaseException:
             os.close(fd)
             raise
         return fd
 
-    def open_for_reading(self) -> int | None:
-        """A read-only descriptor on events.jsonl, or None if there is no file yet."""
-        try:
-            return open_regular(self.path, os.O_RDONLY)
-        except FileNotFoundError:
+    def open_for_reading(self) -> OpenLog | None:
+        """events.jsonl opened for reading, or None if there is no file yet."""
+        directory = self.open_directory()
+        if directory is None:
             return None
+        try:
+            fd = open_regular("events.jsonl", os.O_RDONLY, dir_fd=directory, shown=self.path)
+        except FileNotFoundError:
+            os.close(directory)
+            return None
+        except BaseException:
+            os.close(directory)
+            raise
+        return OpenLog(fd, directory)
 
-    def write(self, fd: int, data: bytes, *, fsync: bool) -> None:
-        """Write `data` (whole lines) at the end of the file. On failure raise
-        WriteError: a partial line left behind is sealed by the next appender."""
+    def open_events_file(self) -> int | None:
+        """A read-only descriptor of events.jsonl, or None if there is none."""
+        log = self.open_for_reading()
+        if log is None:
+            return None
+        os.close(log.directory)
+        return log.fd
+
+    # -- batches: all or nothing ----------------------------------------------
+
+    def write(self, fd: int, directory: int, data: bytes, *, fsync: bool) -> None:
+        """Append `data` (whole lines) as one batch, all or nothing. The caller
+        holds the lock and has called finish_unfinished_batch.
+
+        The batch's byte range is recorded in events.jsonl.batch before the
+        first byte is written and cleared after the last. Until it is cleared,
+        readers index nothing from its start (OpenLog.committed), and a writer
+        that fails removes its own bytes before it reports the failure. A writer
+        killed mid-batch leaves the record behind, and the next appender removes
+        what it wrote (finish_unfinished_batch). These bytes were never
+        acknowledged nor visible: the record is otherwise never rewritten."""
+        start = os.fstat(fd).st_size
+        batch = self._batch_file(directory)
+        try:
+            os.pwrite(batch, b"%d %d\n" % (start, start + len(data)), 0)
+            if fsync:
+                os.fsync(batch)  # the intent must be on disk before any byte it covers
+        except OSError as error:
+            raise self._write_error(error) from None
         view = memoryview(data)
         try:
             if FAULT.startswith("write-"):  # test-only: a write that stops half way
@@ -131,27 +197,156 @@ class SessionLog:
                 crash_point("write-torn")
                 error_point(FAULT)
             while view:
-                written = os.write(fd, view)
-                view = view[written:]
+                view = view[os.write(fd, view):]
             if fsync:
                 os.fsync(fd)
         except OSError as error:
-            raise WriteError(f"session {self.session_id}: could not write {self.path}: "
-                             f"{error.strerror or error}; the event was not stored") from None
+            try:
+                os.ftruncate(fd, start)  # our own bytes, never acknowledged nor read
+                os.ftruncate(batch, 0)
+            except OSError:
+                pass  # the record stays; the next appender removes the bytes
+            raise self._write_error(error) from None
+        crash_point("batch-written")
+        os.ftruncate(batch, 0)
+
+    def finish_unfinished_batch(self, fd: int, directory: int) -> str | None:
+        """Resolve a batch whose writer died (the caller holds the lock): its
+        bytes are removed if the file ends before the batch does, and kept if
+        every byte was written. Returns what was done, for the log, or None."""
+        batch = self._batch_file(directory)
+        pending = read_batch(batch)
+        if pending is None:
+            return None
+        start, end = pending
+        size = os.fstat(fd).st_size
+        if pending == UNREADABLE_BATCH:
+            done = "cleared a batch record whose writer died while writing it, before any event"
+        elif start <= size < end:
+            os.ftruncate(fd, start)  # before the record is cleared: readers must never see these bytes
+            done = f"removed {size - start} bytes of a batch whose writer died (bytes {start}..{end})"
+        else:
+            done = f"kept a batch whose writer died after writing it whole (bytes {start}..{end})"
+        os.ftruncate(batch, 0)
+        return done
+
+    def _batch_file(self, directory: int) -> int:
+        # Opened once with the lock file; locked() drops both when the session
+        # directory changes, so it always lies beside the lock we hold.
+        if self._batch_fd is None:
+            self._batch_fd = open_regular(BATCH_FILE, os.O_RDWR | os.O_CREAT, dir_fd=directory,
+                                          shown=self.path.with_name(BATCH_FILE))
+            tighten_mode(self._batch_fd)
+        return self._batch_fd
+
+    def _write_error(self, error: OSError) -> WriteError:
+        return WriteError(f"session {self.session_id}: could not write {self.path}: "
+                          f"{error.strerror or error}; the event was not stored")
+
+
+class OpenLog(NamedTuple):
+    """A session's events.jsonl open for reading, with its directory."""
+    fd: int
+    directory: int
+
+    def committed(self, start: int, file_size: int | None = None) -> bytes:
+        """The complete lines from `start` (see complete_lines) that belong to
+        the record: lines of a batch still being written, or left unfinished by
+        a writer that died, are not yet part of it.
+
+        The batch record is read after the lines: a batch whose record we find
+        cleared was written whole before we looked, and one whose record we
+        find set is cut, whether or not its bytes were in what we read."""
+        data = complete_lines(self.fd, start, file_size=file_size)
+        if data:
+            try:
+                batch = os.open(BATCH_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                                dir_fd=self.directory)
+            except FileNotFoundError:
+                return data
+            try:
+                pending = read_batch(batch)
+            finally:
+                os.close(batch)
+            if pending == UNREADABLE_BATCH:
+                return b""  # a record being written: look again next time
+            if pending is not None and start + len(data) < pending[1]:
+                data = data[:max(0, pending[0] - start)]
+                data = data[:data.rfind(b"\n") + 1]
+        return data
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self.directory)
+
+
+BATCH_FILE = "events.jsonl.batch"
+UNREADABLE_BATCH = (-1, -1)
+
+
+def read_batch(fd: int) -> tuple[int, int] | None:
+    """(start, end) of the batch recorded in an events.jsonl.batch, None if none."""
+    record = os.pread(fd, 64, 0)
+    if not record:
+        return None
+    try:
+        start, end = map(int, record.split(b"\n", 1)[0].split())
+    except ValueError:
+        return UNREADABLE_BATCH
+    if not record.endswith(b"\n"):
+        return UNREADABLE_BATCH
+    return start, end
+
+
+def open_directory(name: str | os.PathLike, *, dir_fd: int | None = None, create: bool = False,
+                   fsync_parent: bool = False, parent: Path | None = None) -> int:
+    """A descriptor of directory `name` (relative to `dir_fd`), never through a
+    symlink; created owner-only (0700) if missing and `create`, with its new
+    entry fsynced in the parent if `fsync_parent`."""
+    shown = name if parent is None else parent / name
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+    except OSError as error:
+        raise _unsafe_or(error, shown, "directory") from None
+    try:
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        created = True
+    except FileExistsError:
+        created = False  # another writer made it first
+    except OSError as error:
+        raise WriteError(f"cannot create {shown}: {error.strerror or error}") from None
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError as error:
+        raise _unsafe_or(error, shown, "directory") from None
+    if created and fsync_parent:
+        if dir_fd is None:
+            fsync_directory(Path(name).absolute().parent)
+        else:
+            os.fsync(dir_fd)
+    return fd
 
 
 def make_private_directory(path: Path) -> None:
-    """Create `path` owner-only (0700) if missing; refuse a symlink or a file in its place."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as error:
-        raise WriteError(f"cannot create {path}: {error.strerror or error}") from None
-    mode = os.lstat(path).st_mode
-    if not stat.S_ISDIR(mode):
-        kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
-        raise UnsafePath(f"{path} is {kind}; refusing to use it")
+    """Create `path` and its missing parents owner-only (0700), whatever the
+    umask; refuse a symlink or a file in the place of `path` itself."""
+    missing = []
+    for directory in (path, *path.parents):
+        if os.path.lexists(directory):
+            break
+        missing.append(directory)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise WriteError(f"cannot create {directory}: {error.strerror or error}") from None
+    os.close(open_directory(path))
 
 
 def tighten_mode(fd: int, info: os.stat_result | None = None) -> None:
@@ -170,22 +365,43 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def open_regular(path: Path, flags: int) -> int:
+def open_regular(path: str | os.PathLike, flags: int, *, dir_fd: int | None = None,
+                 shown: str | os.PathLike | None = None) -> int:
     """Open one of the store's files (created 0600 with O_CREAT), never through a
-    symlink (O_NOFOLLOW) and only if it is a regular file. FileNotFoundError and
-    FileExistsError pass through: the caller knows what they mean."""
+    symlink (O_NOFOLLOW) and only if it is a regular file. O_NONBLOCK keeps a
+    FIFO planted in its place from blocking the open; it changes nothing for a
+    regular file. FileNotFoundError and FileExistsError pass through: the
+    caller knows what they mean."""
+    shown = shown or path
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     except (FileNotFoundError, FileExistsError):
         raise
     except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise UnsafePath(f"{path} is a symlink; refusing to follow it") from None
-        raise WriteError(f"cannot open {path}: {error.strerror or error}") from None
+        raise _unsafe_or(error, shown, "file") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise UnsafePath(f"{path} is not a regular file; refusing to use it")
+        raise UnsafePath(f"{shown} is not a regular file; refusing to use it")
     return fd
+
+
+def _unsafe_or(error: OSError, shown: str | os.PathLike, kind: str) -> StoreError:
+    if error.errno == errno.ELOOP:
+        return UnsafePath(f"{shown} is a symlink; refusing to follow it")
+    if error.errno == errno.ENOTDIR:
+        return UnsafePath(f"{shown} is not a {kind}; refusing to use it")
+    if error.errno in (errno.EISDIR, errno.ENXIO):
+        return UnsafePath(f"{shown} is not a regular file; refusing to use it")
+    return WriteError(f"cannot open {shown}: {error.strerror or error}")
+
+
+def _same_file(info: os.stat_result, name: str, directory: int) -> bool:
+    """Whether `name` in `directory` is the file `info` describes, and still linked."""
+    try:
+        there = os.stat(name, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return info.st_nlink > 0 and (there.st_dev, there.st_ino) == (info.st_dev, info.st_ino)
 
 
 def complete_lines(fd: int, start: int, limit: int = READ_CHUNK, file_size: int | None = None) -> bytes:
@@ -205,20 +421,20 @@ def complete_lines(fd: int, start: int, limit: int = READ_CHUNK, file_size: int 
         size *= 2
 
 
-def iter_lines(fd: int, start: int = 0, line_no: int = 0) -> Iterator[tuple[int, int, bytes]]:
-    """(line_no, offset, line without newline) for every complete line from `start`."""
+def iter_lines(log: OpenLog, start: int = 0, line_no: int = 0) -> Iterator[tuple[int, int, bytes]]:
+    """(line_no, offset, line without newline) for every line of the record from `start`."""
     offset = start
-    while data := complete_lines(fd, offset):
+    while data := log.committed(offset):
         for line in data.split(b"\n")[:-1]:
             yield line_no, offset, line
             offset += len(line) + 1
             line_no += 1
 
 
-def count_lines(fd: int) -> tuple[int, int]:
-    """(end of the last complete line, number of complete lines), by reading the
-    whole file. Only for when the index cannot say; O(file size)."""
-    end = lines = 0
+def count_lines(fd: int, start: int = 0, lines: int = 0) -> tuple[int, int]:
+    """(end of the last complete line, number of complete lines) of a file whose
+    first `lines` lines end at `start`, by reading the rest. O(bytes read)."""
+    end = start
     while data := complete_lines(fd, end):
         end += len(data)
         lines += data.count(b"\n")

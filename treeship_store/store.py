@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 import time
 from collections import OrderedDict
@@ -16,11 +15,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
-from .errors import StoreError, StoreNotFound, ValidationError, WriteError
-from .event import EVENT_TYPES, Event, check_session_id, decode_line, now_timestamp, parse_time, prepare
+from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, ValidationError, WriteError
+from .event import EVENT_TYPES, Event, check_session_id, decode_line, now_timestamp, prepare
 from .faults import crash_point
-from .index import Index, is_corrupt
-from .log import SessionLog, count_lines, iter_lines, open_regular
+from .filters import EventFilter
+from .index import Index, is_busy, is_corrupt, translate
+from .log import OpenLog, SessionLog, count_lines, iter_lines, make_private_directory, open_directory
 
 if TYPE_CHECKING:
     from .results import ReindexReport, SessionContents, VerifyReport
@@ -30,12 +30,14 @@ logger = logging.getLogger("treeship_store")
 FSYNC_ENV = "TREESHIP_STORE_FSYNC"
 ROOT_ENV = "TREESHIP_STORE_ROOT"
 DEFAULT_MAX_LINE_BYTES = 1 << 20
-_RELATIVE_TIME = re.compile(r"(\d+)([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPEN_FILES = 64  # session files kept open while reading query results
 T = TypeVar("T")
-OPEN_LOCKS = 64  # lock files a Store keeps open, for the sessions it wrote to last
+OPEN_LOCKS = 32  # sessions whose lock and batch files a Store keeps open: those it wrote to last
 READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)
+# How long a catch-up that can be left to the next reader waits for SQLite's
+# write lock: an append's after its line is written, a query's before it
+# answers. A full rebuild holds that lock for seconds; they must not wait it out.
+BRIEF_WAIT = 1.0
 
 
 class Store:
@@ -49,6 +51,12 @@ class Store:
     def __init__(self, root: str | os.PathLike = ".treeship", *, fsync: bool | None = None,
                  lock_timeout: float = 60.0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                  allow_unknown: bool = False):
+        if not isinstance(root, (str, os.PathLike)) or "\0" in os.fspath(root):
+            raise ValidationError(f"store root must be a path without NUL characters, got {root!r}")
+        if not isinstance(lock_timeout, (int, float)) or not 0 <= lock_timeout < float("inf"):
+            raise ValidationError(f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}")
+        if type(max_line_bytes) is not int or max_line_bytes < 1:
+            raise ValidationError(f"max_line_bytes must be a positive integer, got {max_line_bytes!r}")
         self.root = Path(root)
         self.sessions_dir = self.root / "sessions"
         self.fsync = os.environ.get(FSYNC_ENV, "").lower() in ("1", "true", "yes") if fsync is None else fsync
@@ -91,8 +99,9 @@ class Store:
 
     def append_many(self, session_id: str, events: Iterable[Mapping], *,
                     allow_unknown: bool | None = None) -> list[Event]:
-        """Append events in order, in one lock hold, one write and one index
-        transaction. Every event is checked first: if one is bad, none is written."""
+        """Append events in order, in one lock hold and one write, all or nothing:
+        every event is checked first, and a write that fails part way leaves
+        none of them in the record (see SessionLog.write)."""
         log = self._log(session_id)
         unknown_ok = self.allow_unknown if allow_unknown is None else allow_unknown
         now = now_timestamp()  # one batch, one moment
@@ -100,57 +109,69 @@ class Store:
                             max_line_bytes=self.max_line_bytes, timestamp=now) for i, event in enumerate(events)]
         if not prepared:
             return []
-        try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as error:
-            raise WriteError(f"cannot create the store root {self.root}: {error.strerror or error}") from None
-        with log.locked(self.lock_timeout):
+        make_private_directory(self.root)
+        with log.locked(self.lock_timeout, fsync=self.fsync) as directory:
             crash_point("append-locked")
-            fd = log.open_for_append(fsync=self.fsync)
+            fd = log.open_for_append(directory, fsync=self.fsync)
             try:
-                end, lines = self._indexed_end(log, fd)
+                if finished := log.finish_unfinished_batch(fd, directory):
+                    logger.warning("session %s: %s", session_id, finished)
+                end, lines = self._line_count(log, fd)
                 # Bytes after the last newline, while we hold the lock, are a line
-                # whose writer died mid-write. Seal it with a newline so it stays
-                # in the file as one damaged line, never glued to our event.
+                # whose writer (one without our batch record: Treeship's) died
+                # mid-write. Seal it with a newline so it stays in the file as
+                # one damaged line, never glued to our event.
                 torn = os.fstat(fd).st_size > end
                 stored = []
                 for i, event in enumerate(prepared):
                     event["sequence_no"] = lines + torn + i
                     stored.append(Event(event, orjson.dumps(event)))
-                log.write(fd, b"\n" * torn + b"".join(e.raw + b"\n" for e in stored), fsync=self.fsync)
+                log.write(fd, directory, b"\n" * torn + b"".join(e.raw + b"\n" for e in stored), fsync=self.fsync)
                 crash_point("append-written")
-                try:
-                    self._indexed(lambda index: index.catch_up(log.session_id, fd))
-                except (sqlite3.Error, StoreError) as error:
-                    # The line is written: the JSONL is the record. The next
-                    # append or query catches the index up.
-                    logger.warning("session %s: appended, but the index was not updated (%s)",
-                                   log.session_id, error)
-            finally:
+                written = OpenLog(fd, os.dup(directory))
+            except BaseException:
                 os.close(fd)
+                raise
+        # The lock is free again: indexing our lines need not hold up the next writer.
+        try:
+            self._indexed(lambda index: index.catch_up(session_id, written, wait=BRIEF_WAIT))
+        except StoreError as error:
+            # The lines are written: the JSONL is the record. The next append or
+            # query catches the index up.
+            logger.warning("session %s: appended, but the index was not updated (%s)", session_id, error)
+        finally:
+            written.close()
         return stored
 
-    def _indexed_end(self, log: SessionLog, fd: int) -> tuple[int, int]:
-        """(end of the last complete line, number of lines) of the locked file: from
-        the index after catching it up, which is O(new lines); by counting the
-        file only if SQLite fails. A too-new index raises: nothing is written."""
+    def _line_count(self, log: SessionLog, fd: int) -> tuple[int, int]:
+        """(end of the last complete line, number of lines) of the locked file:
+        from the index's watermark and the lines after it; by counting the whole
+        file if the index cannot say. A too-new index raises: nothing is written."""
         try:
-            return self._indexed(lambda index: index.catch_up(log.session_id, fd))
-        except sqlite3.Error as error:
+            return self._indexed(lambda index: index.line_count(log.session_id, fd))
+        except IndexTooNew:
+            raise
+        except StoreError as error:
             logger.warning("session %s: index unavailable (%s); counting lines in %s", log.session_id,
                            error, log.path)
             return count_lines(fd)
 
-    def _indexed(self, operation: Callable[[Index], object]):
-        """Run `operation` on the index; if SQLite finds index.db corrupt, delete
-        it (it is derived) and run it once more on a new one."""
+    def _indexed(self, operation: Callable[[Index], T]) -> T:
+        """Run `operation` on the index. If SQLite finds index.db corrupt, or it is
+        not ours, delete it (it is derived) and run it once more on a new one.
+        Driver and file errors leave here as the store's errors."""
         try:
-            return operation(self._index)
-        except sqlite3.DatabaseError as error:
-            if not is_corrupt(error):
-                raise
-            self._index.discard_corrupt()
-            return operation(self._index)
+            try:
+                return operation(self._index)
+            except sqlite3.DatabaseError as error:
+                if not is_corrupt(error):
+                    raise
+                self._index.discard()
+                return operation(self._index)
+        except sqlite3.Error as error:
+            raise translate(error, self._index.path) from None
+        except OSError as error:
+            raise StoreError(f"{error.filename or self.root}: {error.strerror or error}") from None
 
     # -- reading --------------------------------------------------------------
 
@@ -166,13 +187,15 @@ class Store:
         exited non-zero (agent.completed_process with an integer exit_code other
         than 0), the ones stats() counts. A type that neither Treeship's schema
         nor the store knows is a ValidationError: a typo would match nothing.
-        One session comes in sequence order; several in time order.
-        newest_first reverses it."""
+        One session comes in sequence order; several in order of time, then
+        session id, then sequence_no. newest_first reverses it."""
+        chosen = EventFilter.build(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
+                                   failed=failed, limit=limit, newest_first=newest_first)
+
         def read(index: Index, filters: dict, keys: dict[str, int]) -> Iterator[Event]:
-            cursor = index.select_events(newest_first=newest_first, **filters)
+            cursor = index.select_events(**filters)
             return self._read_events(cursor or (), {key: sid for sid, key in keys.items()})
-        return self._matching(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
-                              failed=failed, limit=limit, answer=read)
+        return self._matching(chosen, read)
 
     def count_events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
                      type: str | Iterable[str] | None = None, since: str | datetime | None = None,
@@ -180,9 +203,9 @@ class Store:
                      limit: int | None = None) -> int:
         """How many events events() would return with these filters, counted in
         the index without reading the JSONL."""
-        return self._matching(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
-                              failed=failed, limit=limit,
-                              answer=lambda index, filters, _: index.count_events(**filters))
+        chosen = EventFilter.build(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
+                                   failed=failed, limit=limit)
+        return self._matching(chosen, lambda index, filters, _: index.count_events(**filters))
 
     def files(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
               since: str | datetime | None = None, until: str | datetime | None = None,
@@ -192,33 +215,22 @@ class Store:
         Filters as for events(); from the index alone."""
         if not isinstance(read, bool):
             raise ValidationError(f"read must be True or False, got {read!r}")
-        return self._matching(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
-                              since=since, until=until,
-                              answer=lambda index, filters, _: index.file_summaries(**filters))
+        chosen = EventFilter.build(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
+                                   since=since, until=until)
+        return self._matching(chosen, lambda index, filters, _: index.file_summaries(**filters))
 
-    def _matching(self, session, *, agent, type, since, until, after_seq=None, failed=False, limit=None,
-                  answer: Callable[[Index, dict, dict[str, int]], T]) -> T:
-        """Check the filters, catch the index up, and hand `answer` the index,
-        the filters as the index takes them, and {session_id: key}."""
+    def _matching(self, chosen: EventFilter, answer: Callable[[Index, dict, dict[str, int]], T]) -> T:
+        """Catch the index up, and hand `answer` the index, the filters as the
+        index takes them, and {session_id: key}."""
         self._require_root()
-        sessions = _values(session, "session")
-        for session_id in sessions or ():
-            check_session_id(session_id)
-        if limit is not None and not (_is_int(limit) and limit >= 0):
-            raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
-        if after_seq is not None and not _is_int(after_seq):
-            raise ValidationError(f"after_seq must be an integer, got {after_seq!r}")
-        if not isinstance(failed, bool):
-            raise ValidationError(f"failed must be True or False, got {failed!r}")
-        filters = dict(agents=_values(agent, "agent"), types=_values(type, "type"), since_us=time_bound(since, "since"),
-                       until_us=time_bound(until, "until"), after_seq=after_seq, failed=failed, limit=limit)
+        sessions = None if chosen.sessions is None else list(chosen.sessions)
 
         def ask(index: Index) -> T:
             keys = self._refresh(index, sessions)
-            if unknown := [t for t in filters["types"] or () if t not in EVENT_TYPES]:
+            if unknown := [t for t in chosen.types or () if t not in EVENT_TYPES]:
                 _check_stored_types(unknown, index.stats(None, full=False)["by_type"])
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
-            return answer(index, dict(filters, session_keys=wanted), keys)
+            return answer(index, chosen.index_filters(wanted), keys)
 
         return self._indexed(ask)
 
@@ -228,7 +240,6 @@ class Store:
         line was checked when it was indexed; reading it back, its length and
         sequence_no must still match, or the file changed under the index."""
         files: OrderedDict[int, int] = OrderedDict()
-        base = os.fspath(self.sessions_dir)
         try:
             for run in _adjacent_runs(locations):
                 key, start = run[0][0], run[0][1]
@@ -236,11 +247,11 @@ class Store:
                 if fd is None:
                     if len(files) >= _OPEN_FILES:
                         os.close(files.popitem(last=False)[1])
-                    try:
-                        fd = files[key] = open_regular(f"{base}/{session_ids[key]}/events.jsonl", os.O_RDONLY)
-                    except FileNotFoundError:
+                    fd = SessionLog(self.sessions_dir, session_ids[key]).open_events_file()
+                    if fd is None:
                         raise StoreError(f"session {session_ids[key]}: events.jsonl disappeared while reading; "
-                                         "run the query again") from None
+                                         "run the query again")
+                    files[key] = fd
                 else:
                     files.move_to_end(key)
                 data = os.pread(fd, run[-1][1] + run[-1][2] - start, start)
@@ -256,6 +267,10 @@ class Store:
                                          f"byte {offset}; run `treeship-store verify` and "
                                          "`treeship-store reindex --full`")
                     yield Event(event, raw)
+        except sqlite3.Error as error:  # from the cursor, which runs as the caller iterates
+            raise translate(error, self._index.path) from None
+        except OSError as error:
+            raise StoreError(f"reading events.jsonl: {error.strerror or error}") from None
         finally:
             for fd in files.values():
                 os.close(fd)
@@ -263,6 +278,7 @@ class Store:
     def sessions(self) -> list[dict]:
         """One summary per session: events, damaged lines, agents, first and last time."""
         self._require_root()
+
         def summaries(index: Index) -> list[dict]:
             self._refresh(index, None)
             return index.session_summaries()
@@ -287,24 +303,23 @@ class Store:
         return self._indexed(report)
 
     def read_session(self, session_id: str) -> SessionContents:
-        """Every line of a session straight from its JSONL, without the index:
-        the events, and the lines that are damaged."""
+        """Every line of a session's record straight from its JSONL, without the
+        index: the events, and the lines that are damaged."""
         from .results import DamagedLine, SessionContents  # noqa: PLC0415 - not on the append path
         self._require_root()
-        log = SessionLog(self.sessions_dir, session_id)
-        fd = log.open_for_reading()
-        if fd is None:
+        log = SessionLog(self.sessions_dir, session_id).open_for_reading()
+        if log is None:
             raise StoreNotFound(f"no session {session_id} under {self.root}")
         contents = SessionContents(session_id, [], [])
         try:
-            for line_no, offset, line in iter_lines(fd):
+            for line_no, offset, line in iter_lines(log):
                 event, reason = decode_line(line)
                 if event is None:
                     contents.damaged.append(DamagedLine(session_id, line_no, offset, len(line), reason))
                 else:
                     contents.events.append(Event(event, line))
         finally:
-            os.close(fd)
+            log.close()
         return contents
 
     def session_ids(self) -> list[str]:
@@ -313,14 +328,20 @@ class Store:
         a session changes it, appending to one does not."""
         self._require_root()
         try:
-            mtime = os.stat(self.sessions_dir).st_mtime_ns
-            if self._listing is not None and self._listing[0] == mtime:
-                return self._listing[1]
-            entries = list(os.scandir(self.sessions_dir))
+            fd = open_directory(self.sessions_dir)
         except FileNotFoundError:
             return []
-        names = sorted(entry.name for entry in entries
-                       if entry.is_dir(follow_symlinks=False) and _is_session_id(entry.name))
+        try:
+            mtime = os.fstat(fd).st_mtime_ns
+            if self._listing is not None and self._listing[0] == mtime:
+                return self._listing[1]
+            with os.scandir(fd) as entries:
+                names = sorted(entry.name for entry in entries
+                               if entry.is_dir(follow_symlinks=False) and _is_session_id(entry.name))
+        except OSError as error:
+            raise StoreError(f"cannot read {self.sessions_dir}: {error.strerror or error}") from None
+        finally:
+            os.close(fd)
         self._listing = (mtime, names)
         return names
 
@@ -329,39 +350,58 @@ class Store:
     def _refresh(self, index: Index, sessions: list[str] | None) -> dict[str, int]:
         """Catch the index up with sessions whose file changed behind its back (a
         crash between the two writes, Treeship's own CLI appending, a new session),
-        and forget sessions whose directory is gone. Returns {session_id: key}.
+        and forget sessions whose events.jsonl is gone or cannot be used. Returns
+        {session_id: key}.
 
-        This runs before every query, so it is one stat per session and no more."""
+        This runs before every query, so it is one stat per session and no more.
+        A session that cannot be read (a symlink, a directory or an unreadable
+        file in place of events.jsonl) is logged and left out of a store-wide
+        answer, like a damaged line; a query that names it raises."""
         # What the index knows is read before the directory is listed: a session
         # created in between must not look "gone" and be forgotten.
         known = index.file_states(sessions)
         on_disk = self.session_ids() if sessions is None else sessions
         base = os.fspath(self.sessions_dir)
-        caught_up = False
+        gone: list[str] = []
         for session_id in on_disk:
+            state = known.get(session_id)
             try:
                 info = os.stat(f"{base}/{session_id}/events.jsonl", follow_symlinks=False)
             except FileNotFoundError:
-                continue
-            state = known.get(session_id)
-            if state is None or state[1:] != (info.st_size, info.st_dev, info.st_ino):
-                self._catch_up(index, self._log(session_id))
-                caught_up = True
-        if sessions is None and (gone := known.keys() - set(on_disk)):
-            index.forget(gone)
-            caught_up = True
-        if caught_up:
-            known = index.file_states(sessions)
-        return {session_id: state[0] for session_id, state in known.items()}
+                info = None
+            except OSError:
+                info = False  # unreadable: the catch-up below says why
+            if info is None:
+                if state is not None:
+                    gone.append(session_id)
+            elif not info or state is None or state[1:] != (info.st_size, info.st_dev, info.st_ino):
+                if not self._catch_up_or_skip(index, session_id, strict=sessions is not None, wait=BRIEF_WAIT) \
+                        and state is not None:
+                    gone.append(session_id)
+        if sessions is None:
+            gone.extend(known.keys() - set(on_disk))
+        if gone:
+            index.forget(gone, wait=BRIEF_WAIT)
+        return {session_id: state[0] for session_id, state in index.file_states(sessions).items()}
 
-    @staticmethod
-    def _catch_up(index: Index, log: SessionLog, progress: Callable[[int], None] | None = None) -> None:
-        fd = log.open_for_reading()
-        if fd is not None:
-            try:
-                index.catch_up(log.session_id, fd, progress)
-            finally:
-                os.close(fd)
+    def _catch_up_or_skip(self, index: Index, session_id: str, *, strict: bool, wait: float | None = None,
+                          progress: Callable[[int], None] | None = None) -> bool:
+        """Catch the index up with one session; False if its file is missing or
+        cannot be used, which raises instead when `strict`."""
+        try:
+            log = self._log(session_id).open_for_reading()
+            if log is None:
+                return False
+        except (UnsafePath, WriteError) as error:
+            if strict:
+                raise
+            logger.warning("session %s: left out: %s", session_id, error)
+            return False
+        try:
+            index.catch_up(session_id, log, progress, wait=wait)
+        finally:
+            log.close()
+        return True
 
     def reindex(self, session: str | None = None, *, full: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:
@@ -371,8 +411,11 @@ class Store:
         started = time.monotonic()
         self._require_root()
         sessions = [check_session_id(session)] if session is not None else self.session_ids()
-        if session is not None and not self._log(session).path.exists():
-            raise StoreNotFound(f"no session {session} under {self.root}")
+        if session is not None:
+            fd = self._log(session).open_events_file()
+            if fd is None:
+                raise StoreNotFound(f"no session {session} under {self.root}")
+            os.close(fd)
         report = ReindexReport(sessions=len(sessions))
 
         def catch_up_all(index: Index) -> None:
@@ -384,19 +427,17 @@ class Store:
                 if progress:
                     progress(report.bytes_read, max(total, report.bytes_read))
             for session_id in sessions:
-                self._catch_up(index, self._log(session_id), advance)
+                self._catch_up_or_skip(index, session_id, strict=session is not None, progress=advance)
             if session is None:
-                self._refresh(index, None)  # forget sessions whose directory is gone
+                self._refresh(index, None)  # forget sessions whose file is gone
 
         def rebuild(index: Index) -> None:
             if not full:
                 catch_up_all(index)
-            elif session is not None:
-                index.forget(sessions, keep_session=True)
+                return
+            # One transaction: readers see the old index until the new one is whole.
+            with index.rebuilding(None if session is None else sessions):
                 catch_up_all(index)
-            else:
-                with index.bulk_rebuild():
-                    catch_up_all(index)
 
         self._indexed(rebuild)
         counts = self.counts(session)
@@ -428,37 +469,6 @@ def find_root(explicit: str | os.PathLike | None = None) -> Path:
         if (directory / ".treeship").is_dir():
             return directory / ".treeship"
     return Path(".treeship")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _values(value: str | Iterable[str] | None, name: str) -> list[str] | None:
-    if value is None:
-        return None
-    values = [value] if isinstance(value, str) else list(value)
-    if not values or not all(isinstance(v, str) for v in values):
-        raise ValidationError(f"{name} must be a string or a non-empty list of strings")
-    return values
-
-
-def time_bound(value: str | datetime | None, name: str) -> int | None:
-    """Microseconds since the epoch for a `since`/`until` filter."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return parse_time(value.isoformat())
-    if isinstance(value, str):
-        if relative := _RELATIVE_TIME.fullmatch(value.strip()):
-            age = int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
-            return int((time.time() - age) * 1_000_000)
-        try:
-            return parse_time(value.strip())
-        except ValueError:
-            pass
-    raise ValidationError(f"{name}: {value!r} is not a time; use RFC 3339 (2026-04-05T08:00:00Z) "
-                          "or an age such as 30m, 2h, 7d")
 
 
 def _is_session_id(name: str) -> bool:

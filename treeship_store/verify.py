@@ -15,10 +15,10 @@ import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from .errors import StoreNotFound
+from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, WriteError
 from .event import check_session_id, decode_line, field_problems, unknown_fields_note
-from .index import Index, file_change
-from .log import SessionLog, iter_lines
+from .index import Index, file_change, translate
+from .log import BATCH_FILE, OpenLog, SessionLog, iter_lines, read_batch
 
 from .results import DamagedLine, VerifyReport
 
@@ -31,23 +31,33 @@ _CLAIMED, _DAMAGED = 1, 2  # a line position taken by its own event / by a damag
 
 def verify_store(store: Store, session: str | None) -> VerifyReport:
     store._require_root()
-    sessions = [check_session_id(session)] if session is not None else store.session_ids()
-    report = VerifyReport(sessions=len(sessions))
+    report = VerifyReport()
     index = _open_index(store, report)
     try:
+        # The index is read before the directories are listed: a session created
+        # in between must not look "indexed, but gone".
         indexed = set(index.session_keys()) if index else set()
+        sessions = [check_session_id(session)] if session is not None else store.session_ids()
+        report.sessions = len(sessions)
         for session_id in sessions:
-            log = SessionLog(store.sessions_dir, session_id)
-            fd = log.open_for_reading()
-            if fd is None:
-                if session is not None:
+            try:
+                log = SessionLog(store.sessions_dir, session_id).open_for_reading()
+            except (UnsafePath, WriteError) as error:
+                report.problems.append(f"session {session_id}: {error}")
+                continue
+            if log is None:
+                if session is not None and session_id not in indexed:
                     raise StoreNotFound(f"no session {session_id} under {store.root}")
-                report.notes.append(f"session {session_id}: no events.jsonl")
+                if session_id in indexed:
+                    report.problems.append(f"session {session_id}: indexed, but its events.jsonl is gone "
+                                           "(the next query forgets it)")
+                else:
+                    report.notes.append(f"session {session_id}: no events.jsonl")
                 continue
             try:
-                problems = _SessionCheck(session_id, report).run(fd, index)
+                problems = _SessionCheck(session_id, report).run(log, index)
             finally:
-                os.close(fd)
+                log.close()
             report.problems.extend(problems)
         if session is None:
             for session_id in sorted(indexed - set(sessions)):
@@ -55,6 +65,8 @@ def verify_store(store: Store, session: str | None) -> VerifyReport:
                                        "(the next query forgets it)")
             for name in _invalid_session_dirs(store):
                 report.notes.append(f"sessions/{name}: not a session directory (invalid id, or a symlink); not indexed")
+    except sqlite3.Error as error:
+        raise translate(error, store.root / "index.db") from None
     finally:
         if index:
             index.close()
@@ -63,14 +75,17 @@ def verify_store(store: Store, session: str | None) -> VerifyReport:
 
 def _open_index(store: Store, report: VerifyReport) -> Index | None:
     path = store.root / "index.db"
-    if not path.exists():
+    if not os.path.lexists(path):
         report.notes.append("no index.db yet: the next query or append builds it from the JSONL")
         return None
     index = Index(path, read_only=True)
     try:
         index.conn  # noqa: B018 - opening is the check
-    except sqlite3.DatabaseError as error:
-        report.problems.append(f"index.db is unreadable ({error}); the next query or append rebuilds it")
+    except (sqlite3.Error, StoreError) as error:
+        if isinstance(error, IndexTooNew):
+            raise
+        report.problems.append(f"index.db cannot be used ({error}); " + (
+            "remove it by hand" if isinstance(error, UnsafePath) else "the next query or append rebuilds it"))
         return None
     if index.outdated:
         report.notes.append("index.db has an older schema: the next query or append upgrades it")
@@ -94,18 +109,19 @@ class _SessionCheck:
         if self.listed <= DETAILS_PER_SESSION:
             self.problems.append(f"session {self.session_id}: {message}")
 
-    def run(self, fd: int, index: Index | None) -> list[str]:
+    def run(self, log: OpenLog, index: Index | None) -> list[str]:
         if index is None:
-            self._check_file(fd, None, 0)
+            self._check_file(log, None, 0)
         else:
             with index.snapshot():
                 found = index.watermark(self.session_id)
                 mark = found[0] if found else None
-                change = mark and file_change(fd, os.fstat(fd), mark, found[1], found[2])
+                change = mark and file_change(log.fd, os.fstat(log.fd), mark, found[1], found[2])
                 if change:
                     self.problem(f"{change} since it was indexed; the next query re-indexes it")
                 rows = index.indexed_lines(mark.session_key) if mark and not change else iter(())
-                self._check_file(fd, rows, mark.indexed_lines if mark and not change else 0)
+                self._check_file(log, rows, mark.indexed_lines if mark and not change else 0)
+        self._note_unfinished_batch(log)
         self._check_sequence()
         for note, count in sorted(self.notes.items()):
             self.report.notes.append(f"session {self.session_id}: {count} event(s) with {note}")
@@ -113,10 +129,10 @@ class _SessionCheck:
             self.problems.append(f"session {self.session_id}: ... and {self.listed - DETAILS_PER_SESSION} more")
         return self.problems
 
-    def _check_file(self, fd: int, rows, indexed_lines: int) -> None:
+    def _check_file(self, log: OpenLog, rows, indexed_lines: int) -> None:
         rows = iter(rows) if rows is not None else None
         lines = 0
-        for line_no, offset, line in iter_lines(fd):
+        for line_no, offset, line in iter_lines(log):
             lines += 1
             event, reason = decode_line(line)
             if event is None:
@@ -139,6 +155,20 @@ class _SessionCheck:
         if lines > indexed_lines and rows is not None:
             self.report.notes.append(f"session {self.session_id}: {lines - indexed_lines} line(s) not yet "
                                      "indexed (the next query indexes them)")
+
+    def _note_unfinished_batch(self, log: OpenLog) -> None:
+        try:
+            fd = os.open(BATCH_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=log.directory)
+        except OSError:
+            return
+        try:
+            pending = read_batch(fd)
+        finally:
+            os.close(fd)
+        if pending is not None:
+            self.report.notes.append(f"session {self.session_id}: a batch is being written at byte {pending[0]}, "
+                                     "or its writer died (the next append removes what it wrote); its lines "
+                                     "are not part of the record yet")
 
     def _check_event(self, line_no: int, offset: int, event: dict) -> None:
         sequence_no = event["sequence_no"]

@@ -1,0 +1,100 @@
+"""Which events a question is about: the filters, declared and checked once.
+
+The library's events(), count_events() and files(), and the command line's
+options, all go through EventFilter.build, so a bad value gets the same
+ValidationError wherever it comes from, before anything is read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .errors import ValidationError
+from .event import MAX_MICROS, MAX_TIME, MIN_MICROS, MIN_TIME, TimeOutOfRange, check_session_id, parse_time
+
+INT64_MAX = 2**63 - 1
+_RELATIVE_TIME = re.compile(r"(\d{1,30})([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Filters that combine with AND. None means "any"."""
+    sessions: tuple[str, ...] | None = None
+    agents: tuple[str, ...] | None = None  # agent_id, agent_name or agent_instance_id
+    types: tuple[str, ...] | None = None
+    since_us: int | None = None  # inclusive, microseconds since the epoch
+    until_us: int | None = None  # exclusive
+    after_seq: int | None = None
+    failed: bool = False  # processes that exited non-zero
+    limit: int | None = None
+    newest_first: bool = False
+
+    @classmethod
+    def build(cls, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
+              type: str | Iterable[str] | None = None, since: str | datetime | None = None,
+              until: str | datetime | None = None, after_seq: int | None = None, failed: bool = False,
+              limit: int | None = None, newest_first: bool = False) -> EventFilter:
+        """Check every filter as a caller gave it; raise ValidationError naming the bad one."""
+        sessions = _values(session, "session")
+        for session_id in sessions or ():
+            check_session_id(session_id)
+        if limit is not None and not (_is_int(limit) and 0 <= limit <= INT64_MAX):
+            raise ValidationError(f"limit must be an integer from 0 to {INT64_MAX}, got {limit!r}")
+        if after_seq is not None and not (_is_int(after_seq) and -INT64_MAX - 1 <= after_seq <= INT64_MAX):
+            raise ValidationError(f"after_seq must be a 64-bit integer, got {after_seq!r}")
+        for name, value in (("failed", failed), ("newest_first", newest_first)):
+            if not isinstance(value, bool):
+                raise ValidationError(f"{name} must be True or False, got {value!r}")
+        return cls(sessions=sessions, agents=_values(agent, "agent"), types=_values(type, "type"),
+                   since_us=time_bound(since, "since"), until_us=time_bound(until, "until"), after_seq=after_seq,
+                   failed=failed, limit=limit, newest_first=newest_first)
+
+    def index_filters(self, session_keys: list[int] | None) -> dict:
+        """The filters as Index.events_query takes them, with sessions as keys."""
+        return dict(session_keys=session_keys, agents=self.agents, types=self.types, since_us=self.since_us,
+                    until_us=self.until_us, after_seq=self.after_seq, failed=self.failed, limit=self.limit,
+                    newest_first=self.newest_first)
+
+
+def time_bound(value: str | datetime | None, name: str) -> int | None:
+    """Microseconds since the epoch for a `since`/`until` filter: RFC 3339, an
+    age (30m, 2h, 7d, 1w) or a datetime, within the times the store holds."""
+    if value is None:
+        return None
+    out_of_range = ValidationError(f"{name}: {value!r} is outside the times the store holds "
+                                   f"({MIN_TIME} to {MAX_TIME})")
+    relative = _RELATIVE_TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    if relative:
+        micros = time.time_ns() // 1000 - int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)] * 1_000_000
+        if not MIN_MICROS <= micros <= MAX_MICROS:
+            raise out_of_range
+        return micros
+    if isinstance(value, (str, datetime)):
+        try:
+            return parse_time(value.isoformat() if isinstance(value, datetime) else value.strip())
+        except TimeOutOfRange:
+            raise out_of_range from None
+        except ValueError:
+            pass
+    raise ValidationError(f"{name}: {value!r} is not a time; use RFC 3339 (2026-04-05T08:00:00Z) "
+                          "or an age such as 30m, 2h, 7d")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _values(value: str | Iterable[str] | None, name: str) -> tuple[str, ...] | None:
+    """One value or several, as a tuple without repeats (in the order given)."""
+    if value is None:
+        return None
+    values = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, (list, tuple, set,
+                                                                                         frozenset)) else None
+    if not values or not all(isinstance(v, str) for v in values):
+        raise ValidationError(f"{name} must be a string or a non-empty list of strings, got {value!r}")
+    return tuple(dict.fromkeys(values))
