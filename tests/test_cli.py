@@ -241,3 +241,76 @@ def test_append_path_imports_neither_sqlite_utils_nor_rendering(root):
             " 'treeship_store.verify') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert result.stdout.splitlines()[-1] == "[]", result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["events", "--since", "99999999999999w"],
+    ["events", "--since", "1" * 400 + "w"],
+    ["events", "--until", "0001-01-01T00:00:00+01:00"],
+    ["events", "--after-seq", str(10**20)],
+    ["events", "--limit", str(10**20)],
+    ["files", "--since", "99999999999999w"],
+    ["tail", SESSION, "-n", str(10**20)],
+    ["append", SESSION, "--type", "session.started", "--lock-timeout", "nan"],
+    ["append", SESSION, "--type", "session.started", "--meta", '{"n": 18446744073709551616}'],
+    ["append", SESSION, "--type", "session.started", "--meta", '{"n": NaN}'],
+])
+def test_bad_input_gets_one_line_exit_1_and_changes_nothing(root, args):
+    Store(root).append(SESSION, make_event())
+    before = events_file(root).read_bytes()
+    result = run(*args, root=root)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, \
+        result.stderr
+    assert events_file(root).read_bytes() == before
+
+
+def test_stdin_that_is_not_utf8_or_has_huge_integers_is_refused(root):
+    Store(root).append(SESSION, make_event())
+    before = events_file(root).read_bytes()
+    command = [sys.executable, "-m", "treeship_store", "--root", str(root), "append", SESSION, "--stdin"]
+    for data in (b'{"type": "session.started"}\n\xff\xfe\n', b'{"type": "session.started", "meta": 1e999}\n',
+                 b'{"type": "session.started", "meta": {"n": 99999999999999999999}}\n'):
+        result = subprocess.run(command, input=data, capture_output=True, env=ENV, timeout=60)
+        assert result.returncode == 1 and result.stderr.startswith(b"Error: ") and \
+            result.stderr.count(b"\n") == 1, result.stderr
+    assert events_file(root).read_bytes() == before
+
+
+def test_a_root_name_too_long_is_one_line(tmp_path):
+    root = tmp_path / ("x" * 300)
+    for args in (["append", SESSION, "--type", "session.started"], ["events"], ["verify"]):
+        result = run(*args, root=root)
+        assert result.returncode == 1 and result.stderr.startswith("Error: ") and \
+            result.stderr.count("\n") == 1, result.stderr
+
+
+def test_control_characters_in_events_are_escaped_in_tables(root):
+    Store(root).append(SESSION, make_event(tool_name="\x1b[2J\x07red\r", agent_name="a\x1b]0;x\x07"))
+    for args in (["events", "--format", "table"], ["tail", SESSION, "--format", "table"],
+                 ["stats"], ["sessions", "--format", "table"]):
+        shown = invoke(root, *args).output
+        assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown, args
+    assert "\\x1b[2J\\x07red\\x0d" in invoke(root, "events", "--format", "table").output
+    assert json.loads(invoke(root, "events", "--format", "jsonl").output)["tool_name"] == "\x1b[2J\x07red\r"
+
+
+@pytest.fixture
+def read_only_root(tmp_path):
+    """A store on a read-only bind mount (needs root and mount; skipped elsewhere)."""
+    source = tmp_path / "source"
+    Store(source / ".treeship").append_many(SESSION, [make_event()] * 3)
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    if subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(mounted)], capture_output=True).returncode:
+        pytest.skip("cannot make a read-only bind mount here")
+    yield mounted / ".treeship"
+    subprocess.run(["umount", str(mounted)], check=True)
+
+
+def test_a_read_only_store_is_verified_and_errors_are_one_line(read_only_root):
+    result = run("verify", root=read_only_root)
+    assert result.returncode == 0 and "3 events: ok" in result.stdout, result.stdout + result.stderr
+    for args in (["append", SESSION, "--type", "session.started"], ["events"], ["reindex", "--full"]):
+        result = run(*args, root=read_only_root)
+        assert result.returncode == 1 and result.stderr.startswith("Error: ") and \
+            result.stderr.count("\n") == 1, (args, result.stderr)

@@ -15,7 +15,7 @@ import orjson
 
 from . import __version__
 from .errors import StoreError, ValidationError
-from .event import field_from_text, field_kind
+from .event import field_from_text, field_kind, loads_exact
 from .store import Store, find_root
 
 FORMATS = click.Choice(["table", "json", "jsonl"])
@@ -34,7 +34,8 @@ class StoreGroup(click.Group):
         try:
             return super().invoke(ctx)
         except StoreError as error:
-            click.echo(f"Error: {error}", err=True)
+            from .render import printable  # noqa: PLC0415 - only when failing
+            click.echo(f"Error: {printable(str(error))}", err=True)
             ctx.exit(1)
 
 
@@ -108,7 +109,12 @@ def append(ctx: click.Context, session_id: str, event_type: str | None, from_std
     if from_stdin:
         if event_type or assignments or meta or any(flags[name] is not None for name in FIELD_FLAGS):
             raise click.UsageError("--stdin takes the events from standard input; give no --type or field flags")
-        events, line_numbers = events_from_stdin(click.get_text_stream("stdin").read())
+        data = click.get_binary_stream("stdin").read()
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as error:
+            raise ValidationError(f"standard input is not UTF-8 (byte {error.start}); nothing was appended") from None
+        events, line_numbers = events_from_stdin(text)
         events = [{**agent, **event} if isinstance(event, dict) else event for event in events]
     else:
         if not event_type:
@@ -172,8 +178,8 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
     input line each came from."""
     if text.lstrip().startswith("["):
         try:
-            events = orjson.loads(text)
-        except orjson.JSONDecodeError as error:
+            events = loads_exact(text)
+        except ValueError as error:
             raise ValidationError(f"standard input: not a JSON array: {error}; nothing was appended") from None
         first_line = text[:len(text) - len(text.lstrip())].count("\n") + 1
         return events, [first_line] * len(events)
@@ -182,8 +188,8 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
         if not line.strip():
             continue
         try:
-            events.append(orjson.loads(line))
-        except orjson.JSONDecodeError as error:
+            events.append(loads_exact(line))
+        except ValueError as error:
             raise ValidationError(f"line {number}: not JSON: {error}; nothing was appended") from None
         line_numbers.append(number)
     return events, line_numbers
@@ -315,14 +321,15 @@ def verify(ctx: click.Context, session: str | None) -> None:
     Example:
       treeship-store verify --session ssn_42e740bd9eb238f6
     """
+    from .render import printable  # noqa: PLC0415
     report = open_store(ctx).verify(session)
     for problem in report.problems:
-        click.echo(f"problem: {problem}")
+        click.echo(f"problem: {printable(problem)}")
     for line in report.damaged:
         click.echo(f"damaged: session {line.session_id} line {line.line_no} at byte {line.offset} "
-                   f"({line.length} bytes): {line.reason}")
+                   f"({line.length} bytes): {printable(line.reason)}")
     for note in report.notes:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {printable(note)}")
     verdict = "ok" if report.ok else f"{len(report.problems)} problem(s), {len(report.damaged)} damaged line(s)"
     click.echo(f"verified {report.sessions} session(s), {report.events} events: {verdict}")
     ctx.exit(0 if report.ok else 1)

@@ -388,8 +388,8 @@ def open_regular(path: str | os.PathLike, flags: int, *, dir_fd: int | None = No
 def _unsafe_or(error: OSError, shown: str | os.PathLike, kind: str) -> StoreError:
     if error.errno == errno.ELOOP:
         return UnsafePath(f"{shown} is a symlink; refusing to follow it")
-    if error.errno == errno.ENOTDIR:
-        return UnsafePath(f"{shown} is not a {kind}; refusing to use it")
+    if error.errno == errno.ENOTDIR:  # what O_DIRECTORY | O_NOFOLLOW says of a symlink, too
+        return UnsafePath(f"{shown} is a symlink or not a {kind}; refusing to use it")
     if error.errno in (errno.EISDIR, errno.ENXIO):
         return UnsafePath(f"{shown} is not a regular file; refusing to use it")
     return WriteError(f"cannot open {shown}: {error.strerror or error}")

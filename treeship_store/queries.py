@@ -89,9 +89,17 @@ class IndexQueries:
             return (f"SELECT e.file_path, e.agent_name, count(*), min(e.timestamp_us), max(e.timestamp_us) "
                     f"{matching} GROUP BY e.file_path, e.agent_name ORDER BY e.file_path, e.agent_name", params)
         one_session = session_keys is not None and len(session_keys) == 1
+        # A total order taken from the record, never from keys assigned while
+        # indexing: a rebuilt index gives every query the same answer. Across
+        # sessions the session id breaks ties in time, which needs the sessions
+        # table; SQLite then sorts only runs of equal times ("right part").
+        if one_session:
+            columns = ("sequence_no", "line_no")
+        else:
+            columns = ("timestamp_us", "session_id", "sequence_no", "line_no")
+            matching = matching.replace("FROM events e", "FROM events e JOIN sessions s USING (session_key)", 1)
         direction = " DESC" if newest_first else ""
-        order = ", ".join(column + direction for column in
-                          (("sequence_no", "line_no") if one_session else ("timestamp_us", "session_key", "line_no")))
+        order = ", ".join(column + direction for column in columns)
         cut = -1 if limit is None else limit  # LIMIT -1: no limit
         if agents and not types and not failed and not one_session:
             # "What did agent X do (since T)": the agent indexes are (agent, type,
@@ -108,7 +116,7 @@ class IndexQueries:
                 per_type, per_type_params = f"SELECT 1 {matching} AND e.type = ?", [[*params, t] for t in stored_types]
             else:
                 per_type = (f"SELECT * FROM (SELECT e.session_key, e.offset, e.length, e.sequence_no, e.timestamp_us, "
-                            f"e.line_no {matching} AND e.type = ? ORDER BY {order} LIMIT ?)")
+                            f"s.session_id, e.line_no {matching} AND e.type = ? ORDER BY {order} LIMIT ?)")
                 per_type_params = [[*params, t, cut] for t in stored_types]
             matching = "FROM (" + " UNION ALL ".join([per_type] * len(stored_types)) + ")"
             params = [value for values in per_type_params for value in values]

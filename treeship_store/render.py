@@ -10,6 +10,16 @@ import orjson
 
 from .event import Event
 
+# Event content is untrusted: a terminal must never receive its control
+# characters (ESC, BEL, CR...) raw. They are shown escaped, as \x1b.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped, for human-readable output."""
+    return text.translate(_CONTROL)
+
+
 # Fixed widths, so that `tail -f` can print rows one at a time that line up.
 EVENT_COLUMNS = (("TIME", 24), ("SESSION", 20), ("SEQ", 5), ("AGENT", 14), ("TYPE", 23))
 
@@ -64,7 +74,8 @@ def event_header() -> str:
 
 
 def event_row(event: dict) -> str:
-    cells = (event["timestamp"], event["session_id"], str(event["sequence_no"]), event["agent_name"], event["type"])
+    cells = tuple(map(printable, (event["timestamp"], event["session_id"], str(event["sequence_no"]),
+                                  event["agent_name"], event["type"])))
     text = "  ".join(_cell(cell, width) for cell, (_, width) in zip(cells, EVENT_COLUMNS))
     return _fit(text + "  " + event_detail(event))
 
@@ -74,6 +85,8 @@ def _cell(text: str, width: int) -> str:
 
 
 def _fit(line: str) -> str:
+    """One terminal line: control characters escaped, cut to the width."""
+    line = printable(line)
     width = shutil.get_terminal_size((160, 24)).columns
     return line if len(line) <= width else line[:width - 1] + "…"
 
@@ -97,7 +110,7 @@ def event_lines(events: Iterable[Event], output: str) -> Iterator[str]:
 
 
 def table(rows: list[list[object]], header: list[str]) -> Iterator[str]:
-    cells = [[str(cell) for cell in row] for row in [header, *rows]]
+    cells = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for row in cells:
         yield _fit("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -135,8 +148,8 @@ def stats_lines(stats: dict, output: str) -> Iterator[str]:
     if output in ("json", "jsonl"):
         yield json_text(stats) if output == "json" else orjson.dumps(stats).decode()
         return
-    yield f"events {stats['events']}   damaged lines {stats['damaged_lines']}   " \
-          f"failed processes {stats['failed_processes']}   files written {stats['files_written']}"
+    yield _fit(f"events {stats['events']}   damaged lines {stats['damaged_lines']}   "
+               f"failed processes {stats['failed_processes']}   files written {stats['files_written']}")
     for title, counts in (("TYPE", stats["by_type"]), ("AGENT", stats["by_agent"])):
         yield ""
         yield from table([[name, count] for name, count in counts.items()], [title, "EVENTS"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -361,6 +362,12 @@ class Store:
         # created in between must not look "gone" and be forgotten.
         known = index.file_states(sessions)
         on_disk = self.session_ids() if sessions is None else sessions
+        for session_id in sessions or ():
+            # The stat below follows a symlinked directory; a session the caller
+            # names is checked first, as the listing checks the rest.
+            directory = self._log(session_id).open_directory()
+            if directory is not None:
+                os.close(directory)
         base = os.fspath(self.sessions_dir)
         gone: list[str] = []
         for session_id in on_disk:
@@ -452,8 +459,14 @@ class Store:
         return verify_store(self, session)
 
     def _require_root(self) -> None:
-        if not self.root.is_dir():
-            raise StoreNotFound(f"no treeship store at {self.root}")
+        try:
+            if stat.S_ISDIR(os.stat(self.root).st_mode):
+                return
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise StoreError(f"cannot use the store root {self.root}: {error.strerror or error}") from None
+        raise StoreNotFound(f"no treeship store at {self.root}")
 
 
 def find_root(explicit: str | os.PathLike | None = None) -> Path:
