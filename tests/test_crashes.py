@@ -90,6 +90,18 @@ def test_a_batch_killed_mid_write_is_never_seen_and_the_next_append_removes_it(r
     assert Store(root).verify().ok
 
 
+def test_a_batch_killed_after_its_last_byte_is_whole_and_kept(root):
+    acked = acknowledged(root)
+    script = APPEND.replace(".append(sys.argv[2], {", ".append_many(sys.argv[2], 5 * [{").replace("})\n", "}])\n")
+    result = subprocess.run([*FAULTY_PYTHON, "-c", script, str(root), SESSION], capture_output=True,
+                            env={**os.environ, "TREESHIP_STORE_FAULT": "batch-written"}, timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    assert (root / "sessions" / SESSION / "events.jsonl.batch").read_bytes()  # the record was left set
+    assert Store(root).count_events(SESSION) == 8  # every byte was written: the batch is whole
+    assert_recovered(root, acked, crashed_line_kept=5)
+    assert (root / "sessions" / SESSION / "events.jsonl.batch").read_bytes() == b""
+
+
 def test_a_foreign_writers_torn_tail_is_sealed_not_truncated(root):
     acked = acknowledged(root)
     before = events_file(root).read_bytes()

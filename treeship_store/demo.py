@@ -82,7 +82,8 @@ def write_demo(root: str | Path) -> Store:
             {**agent, "type": event_type, **fields,
              "timestamp": (started + timedelta(seconds=37 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
             for i, (agent, event_type, fields) in enumerate(steps)])
-    # A hook killed mid-write leaves half a line; the next append seals it.
+    # A writer without our batch record (Treeship's own) killed mid-write leaves
+    # half a line; the next append seals it, and it stays as one damaged line.
     with open(store.sessions_dir / DAMAGED_SESSION / "events.jsonl", "ab") as log:
         log.write(b'{"session_id":"ssn_0c1d2e3f4a5b6c7d","event_id":"evt_')
     store.append(DAMAGED_SESSION, {**CLAUDE, "type": "agent.wrote_file", "file_path": "src/hotfix.rs",

@@ -1,6 +1,6 @@
 """The session event format, field for field as Treeship writes it.
 
-See shared/reference/event-schema.md. This module knows the event types, checks
+See docs/format.md. This module knows the event types, checks
 events before they are written, generates ids, serialises in Treeship's field
 order, and decides whether a stored line is a usable event or damage.
 """

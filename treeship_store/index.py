@@ -38,6 +38,10 @@ SCHEMA_VERSION = 2  # the number of migrations in migrations/
 # it is not ours, whatever tables or user_version it has, and is rebuilt.
 APPLICATION_ID = 0x54735374
 TAIL_BYTES = 32  # the last indexed bytes of a file, kept to notice a rewrite
+# How long a write waits for SQLite's write lock unless told to be patient: an
+# append's catch-up after its line is written, a query's before it answers.
+# The next reader can do either, and a full rebuild holds the lock for seconds.
+BRIEF_WAIT = 1.0
 SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = \
     5, 8, 10, 11, 13, 14, 26
 
@@ -205,7 +209,7 @@ class Index(IndexQueries):
         index.db.lock (0600) through `modeof`, whatever the umask."""
         quoted = urllib.parse.quote(os.fspath(self.path.absolute()))
         lock = urllib.parse.quote(os.fspath(self.lock_path.absolute()))
-        return sqlite3.connect(f"file:{quoted}?{options}&modeof={lock}", uri=True, timeout=self.busy_timeout,
+        return sqlite3.connect(f"file:{quoted}?{options}&modeof={lock}", uri=True, timeout=BRIEF_WAIT,
                                isolation_level=None, check_same_thread=False)
 
     def _open(self) -> sqlite3.Connection:
@@ -280,10 +284,14 @@ class Index(IndexQueries):
             from sqlite_utils import Database  # noqa: PLC0415 - only when the schema changes
 
             from .migrations import migrations  # noqa: PLC0415
-            conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            migrations.apply(Database(conn, execute_plugins=False, recursive_triggers=False))
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+                migrations.apply(Database(conn, execute_plugins=False, recursive_triggers=False))
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(BRIEF_WAIT * 1000)}")
 
     @contextmanager
     def _setup_lock(self):
@@ -310,7 +318,7 @@ class Index(IndexQueries):
         A kill rolls it back. A full rebuild drops the secondary indexes while
         the rows go in and builds them once at the end: far cheaper than keeping
         six B-trees up to date row by row."""
-        with self._write() as conn:
+        with self._write(patient=True) as conn:
             if session_ids is not None:
                 self.forget(session_ids, keep_session=True)
                 yield
@@ -357,22 +365,23 @@ class Index(IndexQueries):
         self._file_states = None  # a new connection starts its counters again
 
     @contextmanager
-    def _write(self, wait: float | None = None):
-        """A write transaction, or the one already open (a rebuild's). `wait`
-        bounds how long to wait for SQLite's write lock, instead of the busy
-        timeout: a catch-up that can be left to the next reader waits briefly."""
+    def _write(self, patient: bool = False):
+        """A write transaction, or the one already open (a rebuild's). It waits
+        BRIEF_WAIT for SQLite's write lock, or the busy timeout if `patient`:
+        most writes are catch-ups that the next reader can do instead, and a
+        full rebuild holds the lock for seconds."""
         conn = self.conn
         if conn.in_transaction:
             yield conn
             return
-        if wait is not None:
-            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        if patient:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         try:
             with _transaction(conn):
                 yield conn
         finally:
-            if wait is not None:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if patient:
+                conn.execute(f"PRAGMA busy_timeout = {int(BRIEF_WAIT * 1000)}")
 
     @contextmanager
     def snapshot(self):
@@ -387,28 +396,28 @@ class Index(IndexQueries):
     # -- catch-up: the one way rows get in -----------------------------------
 
     def catch_up(self, session_id: str, log: OpenLog, progress: Callable[[int], None] | None = None, *,
-                 wait: float | None = None) -> tuple[int, int] | None:
+                 patient: bool = False) -> tuple[int, int] | None:
         """Index every line of the session's record (open as `log`) that the
         index lacks; return (indexed bytes, indexed lines). Each chunk is one
         transaction that re-reads the watermark first, so concurrent catch-ups of
-        the same session never index a line twice. With `wait`, give up (None)
-        if SQLite's write lock is not free within that many seconds."""
+        the same session never index a line twice. Unless `patient`, give up
+        (None) if SQLite's write lock is not free within BRIEF_WAIT."""
         error_point("index-error")
         found = self.watermark(session_id)
         if found is not None and _unchanged(log.fd, *found):
             return found[0].indexed_bytes, found[0].indexed_lines  # nothing new: no write transaction
         try:
-            return self._catch_up_chunks(session_id, log, progress, wait)
+            return self._catch_up_chunks(session_id, log, progress, patient)
         except sqlite3.OperationalError as error:
-            if wait is None or not is_busy(error):
+            if patient or not is_busy(error):
                 raise
             logger.debug("session %s: index busy; left for the next reader to catch up", session_id)
             return None
 
     def _catch_up_chunks(self, session_id: str, log: OpenLog, progress: Callable[[int], None] | None,
-                         wait: float | None) -> tuple[int, int]:
+                         patient: bool) -> tuple[int, int]:
         while True:
-            with self._write(wait) as conn:
+            with self._write(patient) as conn:
                 mark, file_size = self._resume_point(conn, session_id, log.fd)
                 data = log.committed(mark.indexed_bytes, file_size=file_size)
                 if not data:
@@ -517,13 +526,13 @@ class Index(IndexQueries):
     def session_keys(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT session_id, session_key FROM sessions"))
 
-    def forget(self, session_ids: Iterable[str], *, keep_session: bool = False, wait: float | None = None) -> None:
+    def forget(self, session_ids: Iterable[str], *, keep_session: bool = False, patient: bool = False) -> None:
         """Drop what the index holds for these sessions, in one transaction. With
         keep_session, the watermark goes back to 0 (a full reindex); without, the
-        session is gone (its file was removed). With `wait`, give up quietly if
-        SQLite's write lock is not free within that many seconds."""
+        session is gone (its file was removed). Unless `patient`, give up quietly
+        if SQLite's write lock is not free within BRIEF_WAIT."""
         try:
-            with self._write(wait) as conn:
+            with self._write(patient) as conn:
                 for session_id in session_ids:
                     row = conn.execute("SELECT session_key FROM sessions WHERE session_id = ?",
                                        (session_id,)).fetchone()
@@ -536,7 +545,7 @@ class Index(IndexQueries):
                     else:
                         conn.execute("DELETE FROM sessions WHERE session_key = ?", row)
         except sqlite3.OperationalError as error:
-            if wait is None or not is_busy(error):
+            if patient or not is_busy(error):
                 raise
 
     @staticmethod

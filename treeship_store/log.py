@@ -58,9 +58,8 @@ class SessionLog:
     def open_directory(self, *, create: bool = False, fsync: bool = False) -> int | None:
         """A descriptor of the session directory, or None if it (or sessions/)
         does not exist and `create` is false."""
-        root = self.sessions_dir.parent
         try:
-            sessions = open_directory(self.sessions_dir, create=create, fsync_parent=fsync, parent=root)
+            sessions = open_directory(self.sessions_dir, create=create, fsync_parent=fsync)
         except FileNotFoundError:
             return None
         try:
@@ -260,6 +259,8 @@ class OpenLog(NamedTuple):
         data = complete_lines(self.fd, start, file_size=file_size)
         if data:
             try:
+                if os.stat(BATCH_FILE, dir_fd=self.directory, follow_symlinks=False).st_size == 0:
+                    return data  # the usual case: no batch recorded, one syscall
                 batch = os.open(BATCH_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                                 dir_fd=self.directory)
             except FileNotFoundError:
@@ -300,10 +301,9 @@ def read_batch(fd: int) -> tuple[int, int] | None:
 
 def open_directory(name: str | os.PathLike, *, dir_fd: int | None = None, create: bool = False,
                    fsync_parent: bool = False, parent: Path | None = None) -> int:
-    """A descriptor of directory `name` (relative to `dir_fd`), never through a
-    symlink; created owner-only (0700) if missing and `create`, with its new
-    entry fsynced in the parent if `fsync_parent`."""
-    shown = name if parent is None else parent / name
+    """A descriptor of directory `name` (relative to `dir_fd`, which is `parent`
+    in messages), never through a symlink; created owner-only (0700) if missing
+    and `create`, with its new entry fsynced in the parent if `fsync_parent`."""
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         return os.open(name, flags, dir_fd=dir_fd)
@@ -311,18 +311,18 @@ def open_directory(name: str | os.PathLike, *, dir_fd: int | None = None, create
         if not create:
             raise
     except OSError as error:
-        raise _unsafe_or(error, shown, "directory") from None
+        raise _unsafe_or(error, _shown(name, parent), "directory") from None
     try:
         os.mkdir(name, 0o700, dir_fd=dir_fd)
         created = True
     except FileExistsError:
         created = False  # another writer made it first
     except OSError as error:
-        raise WriteError(f"cannot create {shown}: {error.strerror or error}") from None
+        raise WriteError(f"cannot create {_shown(name, parent)}: {error.strerror or error}") from None
     try:
         fd = os.open(name, flags, dir_fd=dir_fd)
     except OSError as error:
-        raise _unsafe_or(error, shown, "directory") from None
+        raise _unsafe_or(error, _shown(name, parent), "directory") from None
     if created and fsync_parent:
         if dir_fd is None:
             fsync_directory(Path(name).absolute().parent)
@@ -331,9 +331,17 @@ def open_directory(name: str | os.PathLike, *, dir_fd: int | None = None, create
     return fd
 
 
+def _shown(name: str | os.PathLike, parent: Path | None) -> str | os.PathLike:
+    # Built only for a message: appends open two directories each.
+    return name if parent is None else parent / name
+
+
 def make_private_directory(path: Path) -> None:
     """Create `path` and its missing parents owner-only (0700), whatever the
-    umask; refuse a symlink or a file in the place of `path` itself."""
+    umask. `path` itself (the store root) may be a symlink: it is the one path
+    the user chose; everything under it is opened without following any."""
+    if os.path.isdir(path):
+        return
     missing = []
     for directory in (path, *path.parents):
         if os.path.lexists(directory):
@@ -346,7 +354,8 @@ def make_private_directory(path: Path) -> None:
             pass
         except OSError as error:
             raise WriteError(f"cannot create {directory}: {error.strerror or error}") from None
-    os.close(open_directory(path))
+    if not os.path.isdir(path):
+        raise WriteError(f"cannot use {path} as the store root: not a directory")
 
 
 def tighten_mode(fd: int, info: os.stat_result | None = None) -> None:

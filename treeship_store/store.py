@@ -35,10 +35,6 @@ _OPEN_FILES = 64  # session files kept open while reading query results
 T = TypeVar("T")
 OPEN_LOCKS = 32  # sessions whose lock and batch files a Store keeps open: those it wrote to last
 READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)
-# How long a catch-up that can be left to the next reader waits for SQLite's
-# write lock: an append's after its line is written, a query's before it
-# answers. A full rebuild holds that lock for seconds; they must not wait it out.
-BRIEF_WAIT = 1.0
 
 
 class Store:
@@ -135,7 +131,7 @@ class Store:
                 raise
         # The lock is free again: indexing our lines need not hold up the next writer.
         try:
-            self._indexed(lambda index: index.catch_up(session_id, written, wait=BRIEF_WAIT))
+            self._indexed(lambda index: index.catch_up(session_id, written))
         except StoreError as error:
             # The lines are written: the JSONL is the record. The next append or
             # query catches the index up.
@@ -382,16 +378,15 @@ class Store:
                 if state is not None:
                     gone.append(session_id)
             elif not info or state is None or state[1:] != (info.st_size, info.st_dev, info.st_ino):
-                if not self._catch_up_or_skip(index, session_id, strict=sessions is not None, wait=BRIEF_WAIT) \
-                        and state is not None:
+                if not self._catch_up_or_skip(index, session_id, strict=sessions is not None) and state is not None:
                     gone.append(session_id)
         if sessions is None:
             gone.extend(known.keys() - set(on_disk))
         if gone:
-            index.forget(gone, wait=BRIEF_WAIT)
+            index.forget(gone)
         return {session_id: state[0] for session_id, state in index.file_states(sessions).items()}
 
-    def _catch_up_or_skip(self, index: Index, session_id: str, *, strict: bool, wait: float | None = None,
+    def _catch_up_or_skip(self, index: Index, session_id: str, *, strict: bool, patient: bool = False,
                           progress: Callable[[int], None] | None = None) -> bool:
         """Catch the index up with one session; False if its file is missing or
         cannot be used, which raises instead when `strict`."""
@@ -405,7 +400,7 @@ class Store:
             logger.warning("session %s: left out: %s", session_id, error)
             return False
         try:
-            index.catch_up(session_id, log, progress, wait=wait)
+            index.catch_up(session_id, log, progress, patient=patient)
         finally:
             log.close()
         return True
@@ -434,7 +429,7 @@ class Store:
                 if progress:
                     progress(report.bytes_read, max(total, report.bytes_read))
             for session_id in sessions:
-                self._catch_up_or_skip(index, session_id, strict=session is not None, progress=advance)
+                self._catch_up_or_skip(index, session_id, strict=session is not None, patient=True, progress=advance)
             if session is None:
                 self._refresh(index, None)  # forget sessions whose file is gone
 
