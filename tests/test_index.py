@@ -5,7 +5,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 
 from treeship_store import Store
 from treeship_store.index import SCHEMA_VERSION

@@ -11,7 +11,6 @@ import os
 import sys
 
 import click
-import orjson
 
 from . import __version__
 from .errors import StoreError, ValidationError

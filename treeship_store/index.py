@@ -28,7 +28,8 @@ from filelock import lock_descriptor, unlock_descriptor
 from .errors import IndexTooNew, IndexUnavailable, UnsafePath
 from .event import FIELDS_BY_TYPE, decode_line, parse_time, unknown_fields_note
 from .faults import crash_point, error_point
-from .log import READ_CHUNK, OpenLog, count_lines, open_regular, tighten_mode
+from .log import READ_CHUNK, OpenLog, count_lines
+from .paths import open_regular, tighten_mode
 from .queries import IndexQueries
 
 logger = logging.getLogger("treeship_store")

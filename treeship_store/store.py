@@ -20,8 +20,9 @@ from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, Validati
 from .event import EVENT_TYPES, Event, check_session_id, decode_line, now_timestamp, prepare
 from .faults import crash_point
 from .filters import EventFilter
-from .index import Index, is_busy, is_corrupt, translate
-from .log import OpenLog, SessionLog, count_lines, iter_lines, make_private_directory, open_directory
+from .index import Index, is_corrupt, translate
+from .log import OpenLog, SessionLog, count_lines, iter_lines
+from .paths import make_private_directory, open_directory
 
 if TYPE_CHECKING:
     from .results import ReindexReport, SessionContents, VerifyReport
