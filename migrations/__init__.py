@@ -1,7 +1,7 @@
 """The index schema, as sqlite-utils migrations: one small function per change.
 
 Never edit a migration that has shipped; add the next one. The wheel installs
-this folder as treeship_store.migrations. index.py's SCHEMA_VERSION must equal
+this folder as treeship_store.migrations. index_file.py's SCHEMA_VERSION must equal
 the number of migrations (a test checks it): it lets a hook tell from one
 PRAGMA that nothing needs doing, without importing sqlite-utils.
 """

@@ -8,7 +8,6 @@ import os
 import sqlite3
 import stat
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +19,11 @@ from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, Validati
 from .event import EVENT_TYPES, Event, check_session_id, decode_line, now_timestamp, prepare
 from .faults import crash_point
 from .filters import EventFilter
-from .index import Index, is_corrupt, translate
+from .index import Index
+from .index_file import is_corrupt, translate
 from .log import OpenLog, SessionLog, count_lines, iter_lines
 from .paths import make_private_directory, open_directory
+from .readback import read_events
 
 if TYPE_CHECKING:
     from .results import ReindexReport, SessionContents, VerifyReport
@@ -32,10 +33,8 @@ logger = logging.getLogger("treeship_store")
 FSYNC_ENV = "TREESHIP_STORE_FSYNC"
 ROOT_ENV = "TREESHIP_STORE_ROOT"
 DEFAULT_MAX_LINE_BYTES = 1 << 20
-_OPEN_FILES = 64  # session files kept open while reading query results
 T = TypeVar("T")
 OPEN_LOCKS = 32  # sessions whose lock and batch files a Store keeps open: those it wrote to last
-READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)
 
 
 class Store:
@@ -192,7 +191,8 @@ class Store:
 
         def read(index: Index, filters: dict, keys: dict[str, int]) -> Iterator[Event]:
             cursor = index.select_events(**filters)
-            return self._read_events(cursor or (), {key: sid for sid, key in keys.items()})
+            return read_events(self.sessions_dir, self._index.path, cursor or (),
+                               {key: sid for sid, key in keys.items()})
         return self._matching(chosen, read)
 
     def count_events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
@@ -231,47 +231,6 @@ class Store:
             return answer(index, chosen.index_filters(wanted), keys)
 
         return self._indexed(ask)
-
-    def _read_events(self, locations: Iterable[tuple[int, int, int, int]],
-                     session_ids: dict[int, str]) -> Iterator[Event]:
-        """The events at (session key, offset, length, sequence_no) locations. The
-        line was checked when it was indexed; reading it back, its length and
-        sequence_no must still match, or the file changed under the index."""
-        files: OrderedDict[int, int] = OrderedDict()
-        try:
-            for run in _adjacent_runs(locations):
-                key, start = run[0][0], run[0][1]
-                fd = files.get(key)
-                if fd is None:
-                    if len(files) >= _OPEN_FILES:
-                        os.close(files.popitem(last=False)[1])
-                    fd = SessionLog(self.sessions_dir, session_ids[key]).open_events_file()
-                    if fd is None:
-                        raise StoreError(f"session {session_ids[key]}: events.jsonl disappeared while reading; "
-                                         "run the query again")
-                    files[key] = fd
-                else:
-                    files.move_to_end(key)
-                data = os.pread(fd, run[-1][1] + run[-1][2] - start, start)
-                for _, offset, length, sequence_no in run:
-                    raw = data if len(run) == 1 else data[offset - start:offset - start + length]
-                    try:
-                        event = orjson.loads(raw)
-                        unchanged = event["sequence_no"] == sequence_no and len(raw) == length
-                    except (orjson.JSONDecodeError, TypeError, KeyError):
-                        unchanged = False
-                    if not unchanged:
-                        raise StoreError(f"session {session_ids[key]}: events.jsonl changed under the index at "
-                                         f"byte {offset}; run `treeship-store verify` and "
-                                         "`treeship-store reindex --full`")
-                    yield Event(event, raw)
-        except sqlite3.Error as error:  # from the cursor, which runs as the caller iterates
-            raise translate(error, self._index.path) from None
-        except OSError as error:
-            raise StoreError(f"reading events.jsonl: {error.strerror or error}") from None
-        finally:
-            for fd in files.values():
-                os.close(fd)
 
     def sessions(self) -> list[dict]:
         """One summary per session: events, damaged lines, agents, first and last time."""
@@ -493,25 +452,6 @@ def _size(path: Path) -> int:
         return os.stat(path, follow_symlinks=False).st_size
     except FileNotFoundError:
         return 0
-
-
-def _adjacent_runs(locations: Iterable[tuple[int, int, int, int]]) -> Iterator[list[tuple[int, int, int, int]]]:
-    """Locations grouped into runs of consecutive lines of one file, each run
-    read with one pread (a session read in order is one run per READ_RUN bytes)."""
-    run: list[tuple[int, int, int, int]] = []
-    run_key = run_start = run_end = -2
-    for location in locations:
-        key, offset, length, _ = location
-        if key == run_key and offset == run_end + 1 and offset - run_start <= READ_RUN:
-            run.append(location)
-        else:
-            if run:
-                yield run
-            run = [location]
-            run_key, run_start = key, offset
-        run_end = offset + length
-    if run:
-        yield run
 
 
 def _check_stored_types(unknown: list[str], stored: dict[str, int]) -> None:

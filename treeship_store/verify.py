@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, WriteError
 from .event import check_session_id, decode_line, field_problems, unknown_fields_note
-from .index import Index, file_change, translate
+from .index import Index, file_change
+from .index_file import translate
 from .log import BATCH_FILE, OpenLog, SessionLog, iter_lines, read_batch
 
 from .results import DamagedLine, VerifyReport

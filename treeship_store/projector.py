@@ -1,0 +1,91 @@
+"""The projector: the record's lines, from a position, as rows to record.
+
+A chunk of complete lines becomes one row per event line (its location,
+envelope and typed columns), one row per damaged line, and the counts by
+(type, agent, model) that stats and sessions read instead of scanning. This
+is the piece every derived store shares; what records the rows (the SQLite
+index here) only decides where they go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .event import FIELDS_BY_TYPE, decode_line, parse_time, unknown_fields_note
+
+# Typed columns, in table order after the line's location. exit_code (the last)
+# is kept only when it is an integer: a hand-edited "1" or true is no exit code.
+TEXT_COLUMNS = ("tool_name", "file_path", "model")
+INTEGER_COLUMNS = ("tokens_in", "tokens_out", "duration_ms", "exit_code")
+
+
+@dataclass
+class Projection:
+    """The rows for one chunk of lines of one session."""
+    events: list[tuple] = field(default_factory=list)
+    damaged: list[tuple] = field(default_factory=list)
+    # (type, agent_name, model or "") -> [events, tokens_in, tokens_out, failed processes]
+    counts: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    lines: int = 0  # the line number after the chunk
+    first_us: int | None = None
+    last_us: int | None = None
+
+
+def project(key: int, offset: int, line_no: int, data: bytes) -> Projection:
+    """Rows for the complete lines in `data`, which starts at byte `offset`,
+    line `line_no`, of the session whose index key is `key`."""
+    projection = Projection()
+    events, damaged, counts = projection.events, projection.damaged, projection.counts
+    for line in data.split(b"\n")[:-1]:
+        event, reason = decode_line(line)
+        if event is None:
+            damaged.append((key, line_no, offset, len(line), reason))
+        else:
+            row = event_row(key, line_no, offset, len(line), event)
+            events.append(row)
+            group = (row[5], row[8], row[14] or "")
+            count = counts.get(group)
+            if count is None:
+                count = counts[group] = [0, 0, 0, 0]
+            count[0] += 1
+            if group[2]:  # decisions name a model; only they carry tokens
+                count[1] += _countable(row[15])
+                count[2] += _countable(row[16])
+            elif row[18] and row[5] == "agent.completed_process":  # as queries.FAILED_PROCESS selects
+                count[3] += 1
+        offset += len(line) + 1
+        line_no += 1
+    projection.lines = line_no
+    times = [row[4] for row in events if row[4] is not None]
+    projection.first_us, projection.last_us = min(times, default=None), max(times, default=None)
+    return projection
+
+
+def event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> tuple:
+    """The index row of an event line. A typed column takes a field only when it
+    holds a value of the column's type that SQLite can store: a string, or an
+    integer within 64 bits. Anything else (a list from another tool, a u64 token
+    count of 2**63 or more, a hand-edited "1") stays in the JSONL only, so one
+    line can never make an insert fail and stop the catch-up."""
+    allowed = FIELDS_BY_TYPE.get(event["type"])
+    note = None if allowed is not None and event.keys() <= allowed else unknown_fields_note(event)
+    try:
+        micros = parse_time(event["timestamp"])
+    except (ValueError, TypeError):
+        micros = None
+        note = "; ".join(filter(None, (note, "timestamp is not an RFC 3339 time the store can hold")))
+    get = event.get
+    return (key, line_no, event["sequence_no"], event["event_id"], micros, event["type"], event["agent_id"],
+            event["agent_instance_id"], event["agent_name"], event["host_id"], offset, length,
+            *(value if type(value) is str else None for value in map(get, TEXT_COLUMNS)),
+            *(value if type(value) is int and _INT64_MIN <= value <= _INT64_MAX else None
+              for value in map(get, INTEGER_COLUMNS)), note)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _countable(value: object) -> int:
+    # Only plain integers count: a u64 near 2**63 is not a column value, and
+    # a sum of them must not overflow SQLite's 64 bits and stop the catch-up.
+    return value if type(value) is int and 0 <= value < 2**40 else 0
