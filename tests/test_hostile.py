@@ -297,3 +297,22 @@ def test_index_db_is_opened_only_by_sqlite(store, root, monkeypatch):
     assert any(path.endswith("events.jsonl") for path in opened)
     assert [path for path in opened if path.endswith(("index.db", "index.db-wal", "index.db-shm"))] == []
     assert (root / "index.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_symlink_planted_as_the_batch_record_costs_only_its_session(store, root, tmp_path, caplog):
+    store.append("ssn_ok", make_event())
+    store.append(SESSION, make_event())
+    store.close()
+    target = tmp_path / "target"
+    target.write_bytes(b"0 999999\n")
+    os.unlink(root / "sessions" / SESSION / "events.jsonl.batch")
+    os.symlink(target, root / "sessions" / SESSION / "events.jsonl.batch")
+    with open(events_file(root), "ab") as file:  # a line behind the index, so the session is caught up
+        file.write(foreign_line(SESSION, 1))
+    with Store(root) as fresh:
+        with pytest.raises(UnsafePath, match="symlink"):
+            fresh.append(SESSION, make_event())
+        assert [e["session_id"] for e in fresh.events()] == ["ssn_ok"]
+        assert "left out" in caplog.text
+        assert any("events.jsonl.batch is a symlink" in p for p in fresh.verify().problems)
+    assert target.read_bytes() == b"0 999999\n"

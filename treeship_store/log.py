@@ -158,7 +158,7 @@ class SessionLog:
         except BaseException:
             os.close(directory)
             raise
-        return OpenLog(fd, directory)
+        return OpenLog(fd, directory, self.path)
 
     def open_events_file(self) -> int | None:
         """A read-only descriptor of events.jsonl, or None if there is none."""
@@ -214,19 +214,22 @@ class SessionLog:
         bytes are removed if the file ends before the batch does, and kept if
         every byte was written. Returns what was done, for the log, or None."""
         batch = self._batch_file(directory)
-        pending = read_batch(batch)
-        if pending is None:
-            return None
-        start, end = pending
-        size = os.fstat(fd).st_size
-        if pending == UNREADABLE_BATCH:
-            done = "cleared a batch record whose writer died while writing it, before any event"
-        elif start <= size < end:
-            os.ftruncate(fd, start)  # before the record is cleared: readers must never see these bytes
-            done = f"removed {size - start} bytes of a batch whose writer died (bytes {start}..{end})"
-        else:
-            done = f"kept a batch whose writer died after writing it whole (bytes {start}..{end})"
-        os.ftruncate(batch, 0)
+        try:
+            pending = read_batch(batch)
+            if pending is None:
+                return None
+            start, end = pending
+            size = os.fstat(fd).st_size
+            if pending == UNREADABLE_BATCH:
+                done = "cleared a batch record whose writer died while writing it, before any event"
+            elif start <= size < end:
+                os.ftruncate(fd, start)  # before the record is cleared: readers must never see these bytes
+                done = f"removed {size - start} bytes of a batch whose writer died (bytes {start}..{end})"
+            else:
+                done = f"kept a batch whose writer died after writing it whole (bytes {start}..{end})"
+            os.ftruncate(batch, 0)
+        except OSError as error:
+            raise self._write_error(error) from None
         return done
 
     def _batch_file(self, directory: int) -> int:
@@ -247,6 +250,7 @@ class OpenLog(NamedTuple):
     """A session's events.jsonl open for reading, with its directory."""
     fd: int
     directory: int
+    path: Path  # for messages
 
     def committed(self, start: int, file_size: int | None = None) -> bytes:
         """The complete lines from `start` (see complete_lines) that belong to
@@ -258,23 +262,28 @@ class OpenLog(NamedTuple):
         find set is cut, whether or not its bytes were in what we read."""
         data = complete_lines(self.fd, start, file_size=file_size)
         if data:
-            try:
-                if os.stat(BATCH_FILE, dir_fd=self.directory, follow_symlinks=False).st_size == 0:
-                    return data  # the usual case: no batch recorded, one syscall
-                batch = os.open(BATCH_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                                dir_fd=self.directory)
-            except FileNotFoundError:
-                return data
-            try:
-                pending = read_batch(batch)
-            finally:
-                os.close(batch)
+            pending = self.pending_batch()
             if pending == UNREADABLE_BATCH:
                 return b""  # a record being written: look again next time
             if pending is not None and start + len(data) < pending[1]:
                 data = data[:max(0, pending[0] - start)]
                 data = data[:data.rfind(b"\n") + 1]
         return data
+
+    def pending_batch(self) -> tuple[int, int] | None:
+        """The batch recorded in events.jsonl.batch, or None. A record that is
+        not a regular file (a planted symlink) is refused: UnsafePath."""
+        try:
+            if os.stat(BATCH_FILE, dir_fd=self.directory, follow_symlinks=False).st_size == 0:
+                return None  # the usual case: no batch recorded, one syscall
+            batch = open_regular(BATCH_FILE, os.O_RDONLY, dir_fd=self.directory,
+                                 shown=self.path.with_name(BATCH_FILE))
+        except FileNotFoundError:
+            return None
+        try:
+            return read_batch(batch)
+        finally:
+            os.close(batch)
 
     def close(self) -> None:
         os.close(self.fd)

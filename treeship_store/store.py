@@ -125,7 +125,7 @@ class Store:
                     stored.append(Event(event, orjson.dumps(event)))
                 log.write(fd, directory, b"\n" * torn + b"".join(e.raw + b"\n" for e in stored), fsync=self.fsync)
                 crash_point("append-written")
-                written = OpenLog(fd, os.dup(directory))
+                written = OpenLog(fd, os.dup(directory), log.path)
             except BaseException:
                 os.close(fd)
                 raise
@@ -354,15 +354,15 @@ class Store:
             log = self._log(session_id).open_for_reading()
             if log is None:
                 return False
+            try:
+                index.catch_up(session_id, log, progress, patient=patient)
+            finally:
+                log.close()
         except (UnsafePath, WriteError) as error:
             if strict:
                 raise
             logger.warning("session %s: left out: %s", session_id, error)
             return False
-        try:
-            index.catch_up(session_id, log, progress, patient=patient)
-        finally:
-            log.close()
         return True
 
     def reindex(self, session: str | None = None, *, full: bool = False,

@@ -19,7 +19,7 @@ from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, WriteErr
 from .event import check_session_id, decode_line, field_problems, unknown_fields_note
 from .index import Index, file_change
 from .index_file import translate
-from .log import BATCH_FILE, OpenLog, SessionLog, iter_lines, read_batch
+from .log import OpenLog, SessionLog, iter_lines
 
 from .results import DamagedLine, VerifyReport
 
@@ -56,10 +56,11 @@ def verify_store(store: Store, session: str | None) -> VerifyReport:
                     report.notes.append(f"session {session_id}: no events.jsonl")
                 continue
             try:
-                problems = _SessionCheck(session_id, report).run(log, index)
+                report.problems.extend(_SessionCheck(session_id, report).run(log, index))
+            except UnsafePath as error:  # its batch record is a symlink or not a file
+                report.problems.append(f"session {session_id}: {error}")
             finally:
                 log.close()
-            report.problems.extend(problems)
         if session is None:
             for session_id in sorted(indexed - set(sessions)):
                 report.problems.append(f"session {session_id}: indexed, but its directory is gone "
@@ -158,15 +159,7 @@ class _SessionCheck:
                                      "indexed (the next query indexes them)")
 
     def _note_unfinished_batch(self, log: OpenLog) -> None:
-        try:
-            fd = os.open(BATCH_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=log.directory)
-        except OSError:
-            return
-        try:
-            pending = read_batch(fd)
-        finally:
-            os.close(fd)
-        if pending is not None:
+        if (pending := log.pending_batch()) is not None:
             self.report.notes.append(f"session {self.session_id}: a batch is being written at byte {pending[0]}, "
                                      "or its writer died (the next append removes what it wrote); its lines "
                                      "are not part of the record yet")
