@@ -124,6 +124,13 @@ def test_no_driver_error_reaches_a_caller(store, root):
         Store(root).count_events()
     assert not (root / "elsewhere").exists()
     os.unlink(root / "index.db-wal")
+    os.rename(root / "index.db.lock", root / "lock-target")
+    os.symlink(root / "lock-target", root / "index.db.lock")
+    with Store(root) as fresh:
+        assert fresh.append(SESSION, make_event())["sequence_no"] == 1  # the index refused, not the append
+        with pytest.raises(UnsafePath, match="index.db.lock is a symlink"):
+            fresh.count_events()
+    os.unlink(root / "index.db.lock")
     with pytest.raises(ValidationError):
         store.events(after_seq=2**70)
     with pytest.raises(ValidationError):

@@ -7,6 +7,7 @@ the demo load only in the commands that use them.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -57,6 +58,9 @@ def cli(ctx: click.Context, root: str | None) -> None:
       treeship-store --root /tmp/demo/.treeship events --type agent.wrote_file
     """
     ctx.obj = find_root(root)
+    handler = logging.StreamHandler()  # what the library logs (a session left out...), as one line each
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logging.getLogger("treeship_store").addHandler(handler)
 
 
 def open_store(ctx: click.Context, **options) -> Store:

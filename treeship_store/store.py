@@ -275,6 +275,8 @@ class Store:
                     contents.damaged.append(DamagedLine(session_id, line_no, offset, len(line), reason))
                 else:
                     contents.events.append(Event(event, line))
+        except OSError as error:
+            raise StoreError(f"cannot read {log.path}: {error.strerror or error}") from None
         finally:
             log.close()
         return contents

@@ -69,6 +69,8 @@ def verify_store(store: Store, session: str | None) -> VerifyReport:
                 report.notes.append(f"sessions/{name}: not a session directory (invalid id, or a symlink); not indexed")
     except sqlite3.Error as error:
         raise translate(error, store.root / "index.db") from None
+    except OSError as error:  # reading a file failed (EIO): nothing could be verified
+        raise StoreError(f"cannot read {error.filename or store.root}: {error.strerror or error}") from None
     finally:
         if index:
             index.close()
