@@ -1,5 +1,7 @@
-"""A plain (non-editable) `pip install .` into a fresh venv ships the migrations."""
+"""A plain (non-editable) `pip install .` into a fresh venv ships every package:
+the migrations, and the capture package the hooks run."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +33,9 @@ def test_pip_install_in_a_fresh_venv_finds_its_migrations(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+    payload = {"session_id": "0199aaaa-bbbb-cccc-dddd-eeeeffff0000", "cwd": str(tmp_path),
+               "hook_event_name": "PostToolUse", "tool_name": "Read", "tool_input": {"file_path": "a.py"}}
+    hook = subprocess.run([venv / "bin" / "treeship-store", "hook", "claude-code"], input=json.dumps(payload),
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert hook.returncode == 0, hook.stderr
+    assert (tmp_path / ".treeship" / "sessions" / payload["session_id"] / "events.jsonl").read_text().count("\n") == 3

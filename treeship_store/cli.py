@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .errors import StoreError, ValidationError
 from .event import field_from_text, field_kind, loads_exact
-from .store import Store, find_root
+from .store import ROOT_ENV, Store, find_root
 
 FORMATS = click.Choice(["table", "json", "jsonl"])
 # Treeship's own flag names for type fields.
@@ -28,15 +28,35 @@ AGENT_DEFAULTS = (("agent_id", "TREESHIP_AGENT_ID"), ("agent_name", "TREESHIP_AG
 
 
 class StoreGroup(click.Group):
-    """Turns the store's errors into one line on stderr and exit status 1."""
+    """Turns the store's errors into one line on stderr and exit status 1, and
+    loads the hook commands only when one is asked for (append never pays)."""
+
+    LAZY = ("hook", "hooks")
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            from . import cli_hooks  # noqa: PLC0415
+            return getattr(cli_hooks, name)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:
+            if error.ctx is None or error.ctx.command.name != "hook":
+                raise
+            self.fail(ctx, error)  # a hook never exits 2: Claude Code takes 2 as "block the agent"
         except StoreError as error:
-            from .render import printable  # noqa: PLC0415 - only when failing
-            click.echo(f"Error: {printable(str(error))}", err=True)
-            ctx.exit(1)
+            self.fail(ctx, error)
+
+    @staticmethod
+    def fail(ctx: click.Context, error: Exception) -> None:
+        from .render import printable  # noqa: PLC0415 - only when failing
+        click.echo(f"Error: {printable(str(error))}", err=True)
+        ctx.exit(1)
 
 
 @click.group(cls=StoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +78,8 @@ def cli(ctx: click.Context, root: str | None) -> None:
       treeship-store --root /tmp/demo/.treeship events --type agent.wrote_file
     """
     ctx.obj = find_root(root)
+    # A hook finds its store from its payload unless told: --root or $TREESHIP_STORE_ROOT.
+    ctx.meta["explicit_root"] = root or os.environ.get(ROOT_ENV) or None
     handler = logging.StreamHandler()  # what the library logs (a session left out...), as one line each
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
     logging.getLogger("treeship_store").addHandler(handler)

@@ -152,7 +152,7 @@ def _field_problem(kind: str, value: object, required: bool) -> str | None:
             return "must be a string"
         if required and not value:
             return "must not be empty"
-        if kind == TIMESTAMP and not _is_rfc3339(value):
+        if kind == TIMESTAMP and not is_rfc3339(value):
             return f"must be an RFC 3339 time such as 2026-04-05T08:00:00Z, between {MIN_TIME} and {MAX_TIME}"
         if kind in _FORMATS and not _FORMATS[kind].fullmatch(value):
             return {EVENT_ID: "must be 'evt_' and 16 lowercase hex digits",
@@ -178,7 +178,7 @@ def _field_problem(kind: str, value: object, required: bool) -> str | None:
     return _json_problem(value)  # ANY
 
 
-def _is_rfc3339(value: str) -> bool:
+def is_rfc3339(value: str) -> bool:
     if not _RFC3339_RE.fullmatch(value):
         return False
     try:

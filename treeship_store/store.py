@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -18,14 +19,14 @@ import orjson
 from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, ValidationError, WriteError
 from .event import EVENT_TYPES, Event, check_session_id, decode_line, now_timestamp, prepare
 from .faults import crash_point
-from .filters import EventFilter
 from .index import Index
 from .index_file import is_corrupt, translate
-from .log import OpenLog, SessionLog, count_lines, iter_lines
+from .log import OpenLog, SessionLog, complete_lines, count_lines, iter_lines
 from .paths import make_private_directory, open_directory
 from .readback import read_events
 
 if TYPE_CHECKING:
+    from .filters import EventFilter
     from .results import ReindexReport, SessionContents, VerifyReport
 
 logger = logging.getLogger("treeship_store")
@@ -99,13 +100,22 @@ class Store:
         """Append events in order, in one lock hold and one write, all or nothing:
         every event is checked first, and a write that fails part way leaves
         none of them in the record (see SessionLog.write)."""
-        log = self._log(session_id)
         unknown_ok = self.allow_unknown if allow_unknown is None else allow_unknown
         now = now_timestamp()  # one batch, one moment
         prepared = [prepare(event, session_id, position=i, allow_unknown=unknown_ok,
                             max_line_bytes=self.max_line_bytes, timestamp=now) for i, event in enumerate(events)]
         if not prepared:
             return []
+        with self.writing(session_id) as session:
+            return session.write_prepared(prepared)
+
+    @contextmanager
+    def writing(self, session_id: str) -> Iterator[SessionWriter]:
+        """Hold the session's lock for a read-then-append: what the caller reads
+        through the writer (the record's lines, files beside it) cannot change
+        before its append_many, which writes under the same lock hold. The index
+        is caught up with what was written once the lock is released."""
+        log = self._log(session_id)
         make_private_directory(self.root)
         with log.locked(self.lock_timeout, fsync=self.fsync) as directory:
             crash_point("append-locked")
@@ -113,22 +123,15 @@ class Store:
             try:
                 if finished := log.finish_unfinished_batch(fd, directory):
                     logger.warning("session %s: %s", session_id, finished)
-                end, lines = self._line_count(log, fd)
-                # Bytes after the last newline, while we hold the lock, are a line
-                # whose writer (one without our batch record: Treeship's) died
-                # mid-write. Seal it with a newline so it stays in the file as
-                # one damaged line, never glued to our event.
-                torn = os.fstat(fd).st_size > end
-                stored = []
-                for i, event in enumerate(prepared):
-                    event["sequence_no"] = lines + torn + i
-                    stored.append(Event(event, orjson.dumps(event)))
-                log.write(fd, directory, b"\n" * torn + b"".join(e.raw + b"\n" for e in stored), fsync=self.fsync)
-                crash_point("append-written")
-                written = OpenLog(fd, os.dup(directory), log.path)
+                writer = SessionWriter(self, log, fd, directory, *self._line_count(log, fd))
+                yield writer
+                written = OpenLog(fd, os.dup(directory), log.path) if writer.wrote else None
             except BaseException:
                 os.close(fd)
                 raise
+        if written is None:
+            os.close(fd)
+            return
         # The lock is free again: indexing our lines need not hold up the next writer.
         try:
             self._indexed(lambda index: index.catch_up(session_id, written))
@@ -138,7 +141,6 @@ class Store:
             logger.warning("session %s: appended, but the index was not updated (%s)", session_id, error)
         finally:
             written.close()
-        return stored
 
     def _line_count(self, log: SessionLog, fd: int) -> tuple[int, int]:
         """(end of the last complete line, number of lines) of the locked file:
@@ -186,6 +188,7 @@ class Store:
         nor the store knows is a ValidationError: a typo would match nothing.
         One session comes in sequence order; several in order of time, then
         session id, then sequence_no. newest_first reverses it."""
+        from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
         chosen = EventFilter.build(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
                                    failed=failed, limit=limit, newest_first=newest_first)
 
@@ -201,6 +204,7 @@ class Store:
                      limit: int | None = None) -> int:
         """How many events events() would return with these filters, counted in
         the index without reading the JSONL."""
+        from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
         chosen = EventFilter.build(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
                                    failed=failed, limit=limit)
         return self._matching(chosen, lambda index, filters, _: index.count_events(**filters))
@@ -213,6 +217,7 @@ class Store:
         Filters as for events(); from the index alone."""
         if not isinstance(read, bool):
             raise ValidationError(f"read must be True or False, got {read!r}")
+        from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
         chosen = EventFilter.build(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
                                    since=since, until=until)
         return self._matching(chosen, lambda index, filters, _: index.file_summaries(**filters))
@@ -424,6 +429,51 @@ class Store:
         except OSError as error:
             raise StoreError(f"cannot use the store root {self.root}: {error.strerror or error}") from None
         raise StoreNotFound(f"no treeship store at {self.root}")
+
+
+class SessionWriter:
+    """One session's record while Store.writing holds its lock."""
+
+    def __init__(self, store: Store, log: SessionLog, fd: int, directory: int, end: int, lines: int):
+        self.store, self.log, self.fd, self.directory = store, log, fd, directory
+        self.end, self.lines = end, lines  # the record: bytes and lines, torn tail excluded
+        self.wrote = False
+
+    def lines_from(self, start: int) -> Iterator[bytes]:
+        """The record's lines (without newline) from byte `start` to its end."""
+        while start < self.end and (data := complete_lines(self.fd, start)):
+            data = data[:self.end - start]
+            yield from data.split(b"\n")[:-1]
+            start += len(data)
+
+    def append_many(self, events: Iterable[Mapping], *, allow_unknown: bool | None = None) -> list[Event]:
+        """As Store.append_many, under the lock already held."""
+        store = self.store
+        unknown_ok = store.allow_unknown if allow_unknown is None else allow_unknown
+        now = now_timestamp()
+        return self.write_prepared([prepare(event, self.log.session_id, position=i, allow_unknown=unknown_ok,
+                                            max_line_bytes=store.max_line_bytes, timestamp=now)
+                                    for i, event in enumerate(events)])
+
+    def write_prepared(self, prepared: list[dict]) -> list[Event]:
+        if not prepared:
+            return []
+        # Bytes after the last newline, while we hold the lock, are a line
+        # whose writer (one without our batch record: Treeship's) died
+        # mid-write. Seal it with a newline so it stays in the file as
+        # one damaged line, never glued to our event.
+        torn = os.fstat(self.fd).st_size > self.end
+        stored = []
+        for i, event in enumerate(prepared):
+            event["sequence_no"] = self.lines + torn + i
+            stored.append(Event(event, orjson.dumps(event)))
+        data = b"\n" * torn + b"".join(e.raw + b"\n" for e in stored)
+        self.log.write(self.fd, self.directory, data, fsync=self.store.fsync)
+        crash_point("append-written")
+        self.wrote = True
+        self.end += len(data)
+        self.lines += torn + len(stored)
+        return stored
 
 
 def find_root(explicit: str | os.PathLike | None = None) -> Path:

@@ -1,0 +1,208 @@
+"""`treeship-store hook claude-code|codex`: recorded payloads through the real
+command, in a subprocess, and the events they become."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from treeship_store import Store
+
+from hook_fixtures import (APPLY_PATCH, CLAUDE_SESSION, CODEX_SESSION, SECRET, claude, claude_tool, claude_tool_calls,
+                           claude_transcript_lines, codex, codex_transcript_lines, write_lines)
+
+ENV = {**os.environ, "TREESHIP_STORE_ROOT": "", "TREESHIP_HOST_ID": "host_test"}
+MAIN_CC = "ai_cc_" + CLAUDE_SESSION.replace("-", "")[:12]
+MAIN_CX = "ai_cx_" + CODEX_SESSION.replace("-", "")[:12]
+
+
+def hook(agent, payload, *args, cwd=None):
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return subprocess.run([sys.executable, "-m", "treeship_store", *args, "hook", agent], input=data,
+                          capture_output=True, env=ENV, cwd=cwd, timeout=60)
+
+
+def recorded(project, session):
+    with Store(project / ".treeship") as store:
+        return list(store.events(session))
+
+
+def one_line_failure(result):
+    return result.returncode == 1 and result.stderr.startswith(b"Error: ") and result.stderr.count(b"\n") == 1
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "project" / "src").mkdir(parents=True)
+    return tmp_path / "project"
+
+
+def test_a_claude_code_session_becomes_its_events(project, tmp_path):
+    transcript = tmp_path / "transcript.jsonl"
+    write_lines(transcript, claude_transcript_lines())
+    sub_transcript = tmp_path / "agent-a1b2.jsonl"
+    write_lines(sub_transcript, [claude_transcript_lines()[3]])
+    # The store is found from the payload's cwd: a .treeship is created at it.
+    assert hook("claude-code", claude("SessionStart", project / "src", source="startup")).returncode == 0
+    assert (project / "src" / ".treeship").is_dir()
+    project = project / "src"
+    calls = claude_tool_calls(project)
+    for payload, _, _ in calls:
+        result = hook("claude-code", payload)
+        assert result.returncode == 0, result.stderr
+    steps = [claude("SubagentStart", project, agent_id="a1b2", agent_type="Explore"),
+             claude_tool(project, "Read", {"file_path": "/p/deep.py"}, {}, agent="a1b2"),
+             claude("SubagentStop", project, agent_id="a1b2", agent_type="Explore", stop_hook_active=False,
+                    agent_transcript_path=str(sub_transcript)),
+             claude("Stop", project, transcript=str(transcript), stop_hook_active=False),
+             claude("SessionStart", project, source="resume"),
+             claude("UserPromptSubmit", project, prompt="more"),
+             claude("SessionEnd", project, transcript=str(transcript), reason="logout")]
+    for payload in steps:
+        result = hook("claude-code", payload)
+        assert result.returncode == 0, result.stderr
+    events = recorded(project, CLAUDE_SESSION)
+    types = [e["type"] for e in events]
+    assert types[:2] == ["session.started", "agent.started"] and types.count("session.started") == 1
+    assert types[-2:] == ["agent.completed", "session.closed"]
+    for (_, kind, fields), event in zip(calls, events[2:2 + len(calls)]):
+        assert event["type"] == kind and {k: event.get(k) for k in fields} == fields, event
+        assert event["agent_instance_id"] == MAIN_CC and event["meta"]["tool_use_id"].startswith("toolu_")
+    bash_ok, bash_failed = [e for e in events if e["type"] == "agent.completed_process"]
+    assert "exit_code" not in bash_ok and bash_failed["meta"]["failed"] is True
+    called = next(e for e in events if e["type"] == "agent.called_tool")
+    assert called["tool_input_digest"].startswith("sha256:") and len(called["tool_output_digest"]) == 71
+    # The sub-agent: spawned by the main agent, its own events under its own instance.
+    sub = "ai_cc_sub_a1b2"
+    with Store(project / ".treeship") as store:
+        assert [e["type"] for e in store.events(CLAUDE_SESSION, agent=sub)] == \
+            ["agent.spawned", "agent.started", "agent.read_file", "agent.decision", "agent.completed"]
+        spawned = next(store.events(agent=sub, type="agent.spawned"))
+        assert spawned["spawned_by_agent_instance_id"] == MAIN_CC and spawned["agent_role"] == "Explore"
+        tokens = store.stats(CLAUDE_SESSION)["tokens_by_model"]
+    # Tokens: each response once (the repeated block and the synthetic line are not responses).
+    assert tokens == {"claude-opus-4-1": {"decisions": 1, "tokens_in": 115, "tokens_out": 20},
+                      "claude-haiku-4-5": {"decisions": 2, "tokens_in": 14, "tokens_out": 6}}
+    closed = events[-1]
+    assert closed["summary"] == "logout" and isinstance(closed["duration_ms"], int)
+    raw = (project / ".treeship" / "sessions" / CLAUDE_SESSION / "events.jsonl").read_bytes()
+    assert SECRET.encode() not in raw and b"abc123" not in raw and b"3 passed" not in raw
+    assert Store(project / ".treeship").verify().ok
+
+
+def test_tokens_are_counted_once_across_reads_and_a_lost_cache(project, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    lines = claude_transcript_lines()
+    write_lines(transcript, lines[:2])  # the first block of msg_1 only
+    stop = claude("Stop", project, transcript=str(transcript))
+    assert hook("claude-code", stop, "--root", str(project / ".treeship")).returncode == 0
+    write_lines(transcript, lines[2:] + [lines[3]], mode="a")  # msg_1's second block, msg_2 twice
+    (project / ".treeship" / "sessions" / CLAUDE_SESSION / "events.jsonl.capture").unlink()
+    for _ in range(2):
+        assert hook("claude-code", stop, "--root", str(project / ".treeship")).returncode == 0
+    decisions = [e["model"] for e in recorded(project, CLAUDE_SESSION) if e["type"] == "agent.decision"]
+    assert decisions == ["claude-opus-4-1", "claude-haiku-4-5"]
+
+
+def test_concurrent_stops_count_each_response_once(project, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    write_lines(transcript, claude_transcript_lines())
+    data = json.dumps(claude("Stop", project, transcript=str(transcript))).encode()
+    runs = [subprocess.Popen([sys.executable, "-m", "treeship_store", "hook", "claude-code"], stdin=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=ENV) for _ in range(8)]
+    for run in runs:
+        run.communicate(data, timeout=60)
+    assert [run.returncode for run in runs] == [0] * 8
+    assert [e["type"] for e in recorded(project, CLAUDE_SESSION)].count("agent.decision") == 2
+
+
+def test_a_codex_session_becomes_its_events(project, tmp_path):
+    rollout = tmp_path / "rollout.jsonl"
+    write_lines(rollout, codex_transcript_lines())
+    payloads = [
+        codex("SessionStart", project, source="startup"),
+        codex("PostToolUse", project, tool_name="Bash", tool_use_id="call_1",
+              tool_input={"command": ["bash", "-lc", f"GITHUB_TOKEN={SECRET} cargo test"]},
+              tool_response="Exit code: 1\nWall time: 0.5 seconds\nOutput:\nfailures: 2"),
+        codex("PostToolUse", project, tool_name="apply_patch", tool_use_id="call_2",
+              tool_input={"command": APPLY_PATCH}, tool_response="Success. Updated the following files"),
+        codex("PostToolUse", project, tool_name="mcp__linear__get_issue", tool_use_id="call_3",
+              tool_input={"id": "ENG-1"}, tool_response={"title": "x"}),
+        codex("SubagentStart", project, agent_id="worker-1", agent_type="worker"),
+        codex("SubagentStop", project, agent_id="worker-1", agent_type="worker", agent_transcript_path=None,
+              last_assistant_message="done", stop_hook_active=False),
+        codex("Stop", project, transcript=str(rollout), stop_hook_active=False, last_assistant_message="ok"),
+        codex("Stop", project, transcript=str(rollout), stop_hook_active=False, last_assistant_message="ok"),
+    ]
+    for payload in payloads:
+        result = hook("codex", payload)
+        assert result.returncode == 0, result.stderr
+    events = recorded(project, CODEX_SESSION)
+    assert [e["type"] for e in events] == [
+        "session.started", "agent.started", "agent.completed_process", "agent.wrote_file", "agent.wrote_file",
+        "agent.wrote_file", "agent.called_tool", "agent.spawned", "agent.started", "agent.completed",
+        "agent.decision", "agent.decision"]
+    process = events[2]
+    assert (process["process_name"], process["exit_code"], process["duration_ms"]) == ("bash", 1, 500)
+    assert SECRET not in process["command"] and "cargo test" in process["command"]
+    assert [(e["file_path"], e["operation"], e["additions"], e["deletions"]) for e in events[3:6]] == [
+        ("src/new.rs", "created", 2, 0), ("src/lib.rs", "modified", 2, 1), ("src/gone.rs", "deleted", 0, 0)]
+    assert all(e["agent_id"] == "agent://codex" for e in events)
+    assert events[9]["agent_instance_id"] == "ai_cx_sub_worker-1"
+    with Store(project / ".treeship") as store:
+        assert store.stats(CODEX_SESSION)["tokens_by_model"] == \
+            {"gpt-5-codex": {"decisions": 2, "tokens_in": 150, "tokens_out": 30}}
+
+
+@pytest.mark.parametrize("payload", [
+    b"{not json", b"[1, 2]", b"", json.dumps({"hook_event_name": "Stop"}).encode(),
+    json.dumps({"session_id": "../../etc", "hook_event_name": "Stop"}).encode()])
+def test_a_bad_payload_is_one_line_exit_1_and_writes_nothing(project, payload):
+    result = hook("claude-code", payload, cwd=project)
+    assert one_line_failure(result), result.stderr
+    assert not (project / ".treeship" / "sessions").exists()
+
+
+def test_usage_errors_of_a_hook_exit_1_never_2(project):
+    for args in (["hook", "nobody"], ["hook"], ["hook", "--bogus", "claude-code"]):
+        result = subprocess.run([sys.executable, "-m", "treeship_store", *args], input=b"{}", capture_output=True,
+                                env=ENV, cwd=project, timeout=60)
+        assert one_line_failure(result), (args, result.stderr)
+
+
+def test_an_unreadable_transcript_fails_the_hook_and_writes_nothing(project, tmp_path):
+    assert hook("claude-code", claude("SessionStart", project)).returncode == 0
+    before = recorded(project, CLAUDE_SESSION)
+    result = hook("claude-code", claude("Stop", project, transcript=str(tmp_path / "missing.jsonl")))
+    assert one_line_failure(result) and b"missing.jsonl" in result.stderr
+    assert recorded(project, CLAUDE_SESSION) == before
+
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_wedged_lock_holder_fails_the_hook_quickly_and_nothing_is_written(project):
+    assert hook("claude-code", claude("SessionStart", project)).returncode == 0
+    lock = project / ".treeship" / "sessions" / CLAUDE_SESSION / "events.jsonl.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        before = recorded(project, CLAUDE_SESSION)
+        payload = claude_tool(project, "Read", {"file_path": "/p/x"}, {})
+        result = hook("claude-code", payload)  # waits the default bounded time (5 s), not the agent's 60 s
+        assert one_line_failure(result) and b"still held" in result.stderr
+        result = subprocess.run([sys.executable, "-m", "treeship_store", "hook", "claude-code", "--lock-timeout",
+                                 "0.3"], input=json.dumps(payload).encode(), capture_output=True, env=ENV, timeout=30)
+        assert one_line_failure(result) and b"still held" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert recorded(project, CLAUDE_SESSION) == before

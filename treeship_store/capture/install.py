@@ -1,0 +1,146 @@
+"""`hooks install` / `hooks uninstall`: our entries in an agent's hook settings.
+
+Claude Code reads hooks from .claude/settings.json (or ~/.claude/...), Codex
+from .codex/hooks.json (or ~/.codex/...); both as
+{"hooks": {"<Event>": [{"matcher": ..., "hooks": [{"type": "command", ...}]}]}}.
+We add one group per event holding our command, and recognise ours by the
+command (`... hook <agent>` run by treeship-store). Everything else in the
+file is left as it was; a second install changes nothing (or only updates
+our command's path); uninstall removes ours and the groups and lists that
+held only ours. The file is replaced atomically, and not written at all when
+nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from ..errors import ValidationError
+from . import claude_code, codex
+
+HOOK_TIMEOUT_SECONDS = 10  # the agent kills a hook after this; ours finish in well under a second
+_HOOKS = {"claude-code": claude_code.HOOKS, "codex": codex.HOOKS}
+
+
+def settings_path(agent: str, *, project: Path | None, user: bool) -> Path:
+    """Where the agent reads its hooks: the project's settings, or the user's."""
+    if user:
+        home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex") if agent == "codex" \
+            else Path.home() / ".claude"
+        return home / ("hooks.json" if agent == "codex" else "settings.json")
+    base = project or Path.cwd()
+    return base / ".codex" / "hooks.json" if agent == "codex" else base / ".claude" / "settings.json"
+
+
+def hook_command(agent: str) -> str:
+    """The command the agent runs: this installation's treeship-store, by full
+    path when it can be found, so the agent's PATH does not matter."""
+    found = shutil.which("treeship-store")
+    if found is None and Path(sys.argv[0]).name == "treeship-store":
+        found = str(Path(sys.argv[0]).resolve())
+    program = shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m treeship_store"
+    return f"{program} hook {agent}"
+
+
+def is_ours(entry: object, agent: str) -> bool:
+    command = entry.get("command") if isinstance(entry, dict) else None
+    return isinstance(command, str) and command.endswith(f" hook {agent}") and \
+        ("treeship-store" in command or "treeship_store" in command)
+
+
+def install(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str]:
+    """Add our hooks to the settings at `path`; (changed, resulting text)."""
+    settings = _load(path)
+    hooks = _hooks_table(settings, path)
+    command = hook_command(agent)
+    for event in _HOOKS[agent]:
+        groups = hooks.setdefault(event, [])
+        if not isinstance(groups, list):
+            raise ValidationError(f"{path}: hooks.{event} is not a list; fix it by hand, nothing was changed")
+        ours = [entry for group in groups if isinstance(group, dict) for entry in group.get("hooks") or ()
+                if is_ours(entry, agent)]
+        if ours:
+            for entry in ours:
+                entry["command"] = command  # the same, or this installation's path
+        else:
+            groups.append({"hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT_SECONDS}]})
+    return _save(path, settings, dry_run)
+
+
+def uninstall(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str]:
+    """Remove our hooks from the settings at `path`; (changed, resulting text)."""
+    if not path.exists():
+        return False, ""
+    settings = _load(path)
+    hooks = _hooks_table(settings, path)
+    for event in list(hooks):
+        groups = hooks[event]
+        if not isinstance(groups, list):
+            continue
+        kept = []
+        for group in groups:
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            if isinstance(entries, list) and any(is_ours(entry, agent) for entry in entries):
+                group["hooks"] = [entry for entry in entries if not is_ours(entry, agent)]
+                if not group["hooks"]:
+                    continue  # the group held only ours
+            kept.append(group)
+        if kept:
+            hooks[event] = kept
+        else:
+            del hooks[event]
+    if not hooks:
+        del settings["hooks"]
+    return _save(path, settings, dry_run)
+
+
+def _load(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValidationError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+    if not text.strip():
+        return {}
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValidationError(f"{path} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+                              "nothing was changed") from None
+    if not isinstance(settings, dict):
+        raise ValidationError(f"{path} is not a JSON object; nothing was changed")
+    settings["__original__"] = text  # compared when saving, then dropped
+    return settings
+
+
+def _hooks_table(settings: dict, path: Path) -> dict:
+    hooks = settings.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise ValidationError(f"{path}: \"hooks\" is not an object; fix it by hand, nothing was changed")
+    return hooks
+
+
+def _save(path: Path, settings: dict, dry_run: bool) -> tuple[bool, str]:
+    original = settings.pop("__original__", None)
+    text = json.dumps(settings, indent=2, ensure_ascii=False) + "\n"
+    changed = original is None or json.loads(original) != settings
+    if dry_run or not changed:
+        return changed, text
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    temporary = path.with_name(f".{path.name}.treeship-store.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    return True, text

@@ -1,0 +1,90 @@
+"""`treeship-store hook <agent>` and `treeship-store hooks install|uninstall`.
+
+The capture package loads only when these commands run. A hook never exits
+2, which Claude Code takes as "block the agent": every failure, a usage error
+included, is one line on stderr and exit status 1 (see cli.StoreGroup).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .errors import StoreError
+
+AGENT_NAMES = ("claude-code", "codex")
+
+
+@click.command()
+@click.argument("agent", metavar="AGENT")
+@click.option("--lock-timeout", type=float, default=None,
+              help="Seconds to wait for the session's lock before giving up, writing nothing [default: 5].")
+@click.pass_context
+def hook(ctx: click.Context, agent: str, lock_timeout: float | None) -> None:
+    """Record one hook call of AGENT (claude-code or codex): the hook's JSON
+    payload on standard input becomes events in the store at or above the
+    payload's cwd (or --root). Installed by `treeship-store hooks install`.
+
+    \b
+    Example (what Claude Code runs after each tool call):
+      echo '{"session_id":"...","hook_event_name":"PostToolUse",...}' | treeship-store hook claude-code
+    """
+    data = click.get_binary_stream("stdin").read()
+    try:
+        from .capture import HOOK_LOCK_TIMEOUT, run_hook  # noqa: PLC0415 - only for hooks
+        run_hook(agent, data, root=ctx.meta.get("explicit_root"),
+                 lock_timeout=HOOK_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
+    except StoreError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a hook must fail in one line, whatever broke
+        raise StoreError(f"hook {agent}: {type(error).__name__}: {error}") from None
+
+
+@click.group()
+def hooks() -> None:
+    """Install or remove treeship-store's hooks in Claude Code's or Codex's settings.
+
+    \b
+    Examples:
+      treeship-store hooks install claude-code            # this project's .claude/settings.json
+      treeship-store hooks install codex --user           # ~/.codex/hooks.json
+      treeship-store hooks uninstall claude-code --dry-run
+    """
+
+
+def _target(function):
+    function = click.option("--dry-run", is_flag=True, help="Print the resulting settings; write nothing.")(function)
+    function = click.option("--user", is_flag=True, help="The user's settings (~/.claude, ~/.codex).")(function)
+    function = click.option("--project", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                            help="The project whose settings to change [default: the current directory].")(function)
+    return click.argument("agent", type=click.Choice(AGENT_NAMES))(function)
+
+
+@hooks.command()
+@_target
+def install(agent: str, project: Path | None, user: bool, dry_run: bool) -> None:
+    """Add our hooks to AGENT's settings. Other settings and hooks stay as they
+    are; installing twice changes nothing."""
+    _change("install", agent, project, user, dry_run)
+
+
+@hooks.command()
+@_target
+def uninstall(agent: str, project: Path | None, user: bool, dry_run: bool) -> None:
+    """Remove our hooks, and only ours, from AGENT's settings."""
+    _change("uninstall", agent, project, user, dry_run)
+
+
+def _change(action: str, agent: str, project: Path | None, user: bool, dry_run: bool) -> None:
+    from .capture import install as settings  # noqa: PLC0415
+    if user and project:
+        raise click.UsageError("give --project or --user, not both")
+    path = settings.settings_path(agent, project=project, user=user)
+    changed, text = getattr(settings, action)(agent, path, dry_run=dry_run)
+    if dry_run:
+        click.echo(text, nl=False)
+    elif not changed:
+        click.echo(f"{path}: nothing to {action}")
+    else:
+        click.echo(f"{path}: {'installed' if action == 'install' else 'removed'} treeship-store's {agent} hooks")
