@@ -35,3 +35,14 @@ def test_tests_the_docs_cite_exist():
     missing = [f"{file}::{name}" for file, name in cited
                if not re.search(rf"^def {name}\(", (REPO / "tests" / file).read_text(), re.MULTILINE)]
     assert missing == []
+
+
+def test_readme_hooks_install_command_runs(tmp_path):
+    line = next(line for line in (REPO / "README.md").read_text().splitlines()
+                if line.startswith("    .venv/bin/pip install . && .venv/bin/treeship-store hooks install"))
+    args = line.split(".venv/bin/treeship-store ", 1)[1].split()
+    assert args[:3] == ["hooks", "install", "claude-code"] and args[3] == "--project"
+    result = subprocess.run([sys.executable, "-m", "treeship_store", *args[:4], str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "hook claude-code" in (tmp_path / ".claude" / "settings.json").read_text()
