@@ -108,3 +108,13 @@ def m002_counts_and_deferred_indexes(db: Database) -> None:
     db.execute("DELETE FROM events")
     db.execute("DELETE FROM damaged_lines")
     db.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x''")
+
+
+@migrations()
+def m003_freshness(db: Database) -> None:
+    # Which sessions a query checks (see Store._refresh): the file's mtime as
+    # the last catch-up saw it ("hot" when recent; NULL: not known yet, so
+    # checked), and per index the sessions/ listing and the last full sweep.
+    db["sessions"].add_column("file_mtime_ns", int)
+    db.execute("CREATE INDEX sessions_by_mtime ON sessions (file_mtime_ns)")
+    db.execute("CREATE TABLE index_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")

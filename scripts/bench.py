@@ -35,9 +35,11 @@ CLI = str(Path(sys.executable).with_name("treeship-store"))
 EVENT = {"type": "agent.called_tool", "tool_name": "Read", "duration_ms": 12, "agent_id": "agent://claude-code",
          "agent_instance_id": "ai_cc_1", "agent_name": "claude-code", "host_id": "host_bench"}
 SIZES = {"full": dict(events=1_000_000, sessions=1_000, lengths=[0, 1_000, 10_000, 100_000, 1_000_000],
-                      samples=200, contention=200, cold=30, repeats=5, reindex_repeats=3),
+                      samples=200, contention=200, cold=30, repeats=5, reindex_repeats=3,
+                      scale_events=100_000, scale_sessions=[1_000, 20_000, 100_000], scale_samples=50),
          "quick": dict(events=20_000, sessions=40, lengths=[0, 1_000, 10_000], samples=60, contention=30,
-                       cold=8, repeats=3, reindex_repeats=2)}
+                       cold=8, repeats=3, reindex_repeats=2,
+                       scale_events=10_000, scale_sessions=[100, 2_000, 5_000], scale_samples=20)}
 rows: list[dict] = []
 # DuckDB's schema for the JSONL: every top-level Treeship field, typed. Letting
 # it infer and union 1,000 files' schemas needed more than 18 GiB.
@@ -231,6 +233,41 @@ def bench_cold(work: Path, size: dict) -> None:
                "≤1.25× the import floor", ratio <= 1.25, **{f"{k}_ms": v for k, v in medians.items()})
 
 
+# -- 7. store-wide queries as sessions accumulate -----------------------------------
+
+def bench_many_sessions(work: Path, size: dict) -> None:
+    """The same events spread over more and more sessions, all idle for a month
+    (a year of use): a store-wide query must cost what the sessions that can
+    still change cost, not what every session ever written would."""
+    print("7. store-wide queries as sessions accumulate", flush=True)
+    medians: dict[int, float] = {}
+    month_ago = time.time() - 30 * 86400
+    for count in size["scale_sessions"]:
+        root = work / f"sessions-{count}"
+        corpus.generate(root, size["scale_events"], count)
+        for directory in (root / "sessions").iterdir():
+            os.utime(directory / "events.jsonl", (month_ago, month_ago))
+        with Store(root) as store:
+            store.reindex(full=True)  # indexes them, with their mtimes; a sweep
+            def query():
+                return list(store.events(agent="claude-code", type="agent.wrote_file", newest_first=True, limit=50))
+            query()
+            samples = []
+            for _ in range(size["scale_samples"]):
+                started = time.perf_counter()
+                query()
+                samples.append(time.perf_counter() - started)
+        medians[count] = statistics.median(samples) * 1000
+        shutil.rmtree(root)
+    base_count, *others = size["scale_sessions"]
+    for count in others:
+        ratio = medians[count] / medians[base_count]
+        record(f"store-wide query (agent + type, newest 50), {size['scale_events']:,} events in {count:,} sessions",
+               f"{medians[count]:.2f} ms", f"in {base_count:,} sessions {medians[base_count]:.2f} ms", ratio,
+               "≤1.5× the same events in fewer sessions", ratio <= 1.5,
+               **{f"sessions_{n}_ms": medians[n] for n in medians})
+
+
 # -- 5. queries ----------------------------------------------------------------------
 
 def bench_queries(work: Path, store_root: Path, size: dict) -> None:
@@ -411,13 +448,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small corpus: a smoke run under a minute")
     parser.add_argument("--json", default="bench-results.json", help="where to write the numbers")
     parser.add_argument("--work", help="working directory (default: a temporary one, removed afterwards)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these measurements (1-6)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these measurements (1-7)")
     args = parser.parse_args()
     size = SIZES["quick" if args.quick else "full"]
     work = Path(args.work or tempfile.mkdtemp(prefix="treeship-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    only = set(args.only or range(1, 7))
+    only = set(args.only or range(1, 8))
     try:
         store_root = work / "corpus"
         if only & {5, 6}:
@@ -431,6 +468,8 @@ def main() -> None:
             bench_queries(work, store_root, size)
         if 6 in only:
             bench_reindex(work, store_root, size)
+        if 7 in only:
+            bench_many_sessions(work, size)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

@@ -41,8 +41,8 @@ _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -e
                     "-failed FROM event_counts WHERE session_key = ? AND true " + _ADD)
 
 
-# (session key, indexed bytes, device, inode) of a session's file, as indexed.
-FileState = tuple[int, int, int | None, int | None]
+# (session key, indexed bytes, device, inode, mtime) of a session's file, as indexed.
+FileState = tuple[int, int, int | None, int | None, int | None]
 
 
 class Watermark(NamedTuple):
@@ -201,7 +201,8 @@ class Index(IndexQueries):
                          patient: bool) -> tuple[int, int]:
         while True:
             with self._write(patient) as conn:
-                mark, file_size = self._resume_point(conn, session_id, log.fd)
+                mark, info = self._resume_point(conn, session_id, log.fd)
+                file_size = info.st_size
                 data = log.committed(mark.indexed_bytes, file_size=file_size)
                 if not data:
                     return mark.indexed_bytes, mark.indexed_lines
@@ -210,10 +211,10 @@ class Index(IndexQueries):
                 # min(x, NULL) is NULL, hence the coalesce: a chunk without times keeps the old ones.
                 conn.execute("UPDATE sessions SET indexed_bytes = ?, indexed_lines = ?, tail = ?, "
                              "first_us = coalesce(min(first_us, ?), first_us, ?), "
-                             "last_us = coalesce(max(last_us, ?), last_us, ?) "
+                             "last_us = coalesce(max(last_us, ?), last_us, ?), file_mtime_ns = ? "
                              "WHERE session_key = ?",
                              (end, lines, (mark.tail + data)[-TAIL_BYTES:], first_us, first_us, last_us, last_us,
-                              mark.session_key))
+                              info.st_mtime_ns, mark.session_key))
                 crash_point("catch-up-transaction")
             crash_point("catch-up-committed")
             if progress:
@@ -223,25 +224,25 @@ class Index(IndexQueries):
                 # `end` is a line still being written. No need for another round.
                 return end, lines
 
-    def _resume_point(self, conn: sqlite3.Connection, session_id: str, fd: int) -> tuple[Watermark, int]:
+    def _resume_point(self, conn: sqlite3.Connection, session_id: str, fd: int) -> tuple[Watermark, os.stat_result]:
         """The session's watermark (reset to 0 if the file changed behind the
-        index), and the file's size now."""
+        index), and the file's state now."""
         info = os.fstat(fd)
         row = conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "
                            "FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         if row is None:
             key = conn.execute("INSERT INTO sessions (session_id, file_dev, file_ino) VALUES (?, ?, ?)",
                                (session_id, info.st_dev, info.st_ino)).lastrowid
-            return Watermark(key, 0, 0, b""), info.st_size
+            return Watermark(key, 0, 0, b""), info
         mark = Watermark(*row[:4])
         change = file_change(fd, info, mark, row[4], row[5])
         if change is None:
-            return mark, info.st_size
+            return mark, info
         logger.warning("session %s: %s; re-indexing it from the start", session_id, change)
         self._forget_rows(conn, mark.session_key)
         conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', file_dev = ?, "
                      "file_ino = ? WHERE session_key = ?", (info.st_dev, info.st_ino, mark.session_key))
-        return Watermark(mark.session_key, 0, 0, b""), info.st_size
+        return Watermark(mark.session_key, 0, 0, b""), info
 
     def line_count(self, session_id: str, fd: int) -> tuple[int, int]:
         """(end of the last complete line, number of lines) of the session's file,
@@ -269,12 +270,18 @@ class Index(IndexQueries):
 
     # -- sessions -------------------------------------------------------------
 
-    def file_states(self, session_ids: Sequence[str] | None = None) -> dict[str, FileState]:
-        """{session_id: (session key, indexed bytes, device, inode)} for the given
-        sessions (all when None) that the index knows."""
-        sql = "SELECT session_id, session_key, indexed_bytes, file_dev, file_ino FROM sessions"
+    def file_states(self, session_ids: Sequence[str] | None = None, *,
+                    changed_since_ns: int | None = None) -> dict[str, FileState]:
+        """{session_id: (session key, indexed bytes, device, inode, mtime)} for
+        the given sessions (all when None) that the index knows; with
+        `changed_since_ns`, only those whose file changed after then (or whose
+        mtime is not known yet): one index range, however many sessions."""
+        sql = "SELECT session_id, session_key, indexed_bytes, file_dev, file_ino, file_mtime_ns FROM sessions"
+        if changed_since_ns is not None:
+            return {row[0]: row[1:] for row in self.conn.execute(
+                f"{sql} WHERE file_mtime_ns > ? OR file_mtime_ns IS NULL", (changed_since_ns,))}
         if session_ids is None:
-            # Every store-wide query asks; read the table again only if the index
+            # A sweep asks for all; read the table again only if the index
             # changed. data_version moves when another connection commits,
             # total_changes when this one writes. The dict is shared: read only.
             version = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
@@ -283,6 +290,26 @@ class Index(IndexQueries):
             return self._file_states[1]
         return {row[0]: row[1:] for row in self.conn.execute(
             f"{sql} WHERE session_id IN ({', '.join('?' * len(session_ids))})", list(session_ids))}
+
+    def meta(self) -> dict[str, int]:
+        """The index's own bookkeeping (listing_mtime_ns, swept_ns)."""
+        return dict(self.conn.execute("SELECT name, value FROM index_meta"))
+
+    def note_refresh(self, meta: dict[str, int], mtimes: list[tuple[int, int]]) -> None:
+        """Record a refresh: `meta` values, and (mtime, key) of files found
+        unchanged but with an mtime the index did not have. Skipped if SQLite's
+        write lock is busy: the next refresh does it again."""
+        try:
+            with self._write() as conn:
+                conn.executemany("INSERT OR REPLACE INTO index_meta (name, value) VALUES (?, ?)", meta.items())
+                conn.executemany("UPDATE sessions SET file_mtime_ns = ? WHERE session_key = ?", mtimes)
+        except sqlite3.OperationalError as error:
+            if not is_busy(error):
+                raise
+
+    def session_id_of(self, key: int) -> str:
+        row = self.conn.execute("SELECT session_id FROM sessions WHERE session_key = ?", (key,)).fetchone()
+        return row[0] if row else f"(session key {key})"
 
     def session_keys(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT session_id, session_key FROM sessions"))

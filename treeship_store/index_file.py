@@ -19,7 +19,7 @@ from .paths import open_regular, tighten_mode
 
 logger = logging.getLogger("treeship_store")
 
-SCHEMA_VERSION = 2  # the number of migrations in migrations/
+SCHEMA_VERSION = 3  # the number of migrations in migrations/
 # How long a write waits for SQLite's write lock unless told to be patient: an
 # append's catch-up after its line is written, a query's before it answers.
 # The next reader can do either, and a full rebuild holds the lock for seconds.
@@ -188,6 +188,8 @@ class IndexFile:
             if application_id == 0 and version == 0 and not conn.execute(
                     "SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
                 return
+            if application_id == 0 and version == 2 and _written_by_0_1(conn):
+                return  # treeship-store 0.1 set no application_id; the migrations bring it up to date
             raise ForeignIndex(f"{self.path} is not a treeship-store {SCHEMA_VERSION} index "
                                f"(application_id {application_id}, user_version {version})")
         if version > SCHEMA_VERSION:
@@ -249,3 +251,13 @@ class IndexFile:
                     os.unlink(str(self.path) + suffix)
                 except FileNotFoundError:
                     pass
+
+
+def _written_by_0_1(conn: sqlite3.Connection) -> bool:
+    """An index of treeship-store 0.1: its migration record names our first two."""
+    try:
+        names = {row[0] for row in conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'treeship_store'")}
+    except sqlite3.OperationalError:
+        return False
+    return {"m001_sessions_events_damage", "m002_counts_and_deferred_indexes"} <= names

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -232,6 +233,27 @@ class SessionLog:
             raise self._write_error(error) from None
         return done
 
+    def update_treeship_count(self, directory: int, lines: int, size: int) -> None:
+        """Keep Treeship 0.25+'s events.jsonl.count current, as Treeship writes
+        it: the line count and the file's size, two little-endian u64, in a
+        temporary file that is synced and renamed over it. Treeship recounts the
+        whole file whenever the size it finds there is not the file's, so a
+        stale one would cost its next append O(N). Never created: a store
+        without it is one Treeship 0.25+ has not written to. Under the lock."""
+        try:
+            os.stat(COUNT_FILE, dir_fd=directory, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        temporary = COUNT_FILE + ".treeship-store.tmp"
+        fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dir_fd=directory,
+                          shown=self.path.with_name(temporary))
+        try:
+            os.write(fd, struct.pack("<QQ", lines, size))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, COUNT_FILE, src_dir_fd=directory, dst_dir_fd=directory)
+
     def _batch_file(self, directory: int) -> int:
         # Opened once with the lock file; locked() drops both when the session
         # directory changes, so it always lies beside the lock we hold.
@@ -291,6 +313,7 @@ class OpenLog(NamedTuple):
 
 
 BATCH_FILE = "events.jsonl.batch"
+COUNT_FILE = "events.jsonl.count"  # Treeship's own line counter (docs/format.md)
 UNREADABLE_BATCH = (-1, -1)
 
 

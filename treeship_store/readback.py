@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -17,19 +17,21 @@ import orjson
 from .errors import StoreError
 from .event import Event
 from .index_file import translate
-from .log import SessionLog
+from .event import check_session_id
+from .paths import open_directory, open_regular
 
 OPEN_FILES = 64  # session files kept open while reading one query's results
 READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)
 
 
 def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[int, int, int, int]],
-                session_ids: dict[int, str]) -> Iterator[Event]:
+                session_id_of: Callable[[int], str]) -> Iterator[Event]:
     """The events at (session key, offset, length, sequence_no) locations, as
     an index cursor yields them. The line was checked when it was indexed;
     reading it back, its length and sequence_no must still match, or the file
     changed under the index."""
     files: OrderedDict[int, int] = OrderedDict()
+    sessions: int | None = None  # sessions/, opened once: each file then costs three calls, not five
     try:
         for run in _adjacent_runs(locations):
             key, start = run[0][0], run[0][1]
@@ -37,11 +39,9 @@ def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[
             if fd is None:
                 if len(files) >= OPEN_FILES:
                     os.close(files.popitem(last=False)[1])
-                fd = SessionLog(sessions_dir, session_ids[key]).open_events_file()
-                if fd is None:
-                    raise StoreError(f"session {session_ids[key]}: events.jsonl disappeared while reading; "
-                                     "run the query again")
-                files[key] = fd
+                if sessions is None:
+                    sessions = open_directory(sessions_dir)
+                fd = files[key] = _open_events_file(sessions, sessions_dir, session_id_of(key))
             else:
                 files.move_to_end(key)
             data = os.pread(fd, run[-1][1] + run[-1][2] - start, start)
@@ -53,7 +53,7 @@ def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[
                 except (orjson.JSONDecodeError, TypeError, KeyError):
                     unchanged = False
                 if not unchanged:
-                    raise StoreError(f"session {session_ids[key]}: events.jsonl changed under the index at "
+                    raise StoreError(f"session {session_id_of(key)}: events.jsonl changed under the index at "
                                      f"byte {offset}; run `treeship-store verify` and "
                                      "`treeship-store reindex --full`")
                 yield Event(event, raw)
@@ -64,6 +64,23 @@ def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[
     finally:
         for fd in files.values():
             os.close(fd)
+        if sessions is not None:
+            os.close(sessions)
+
+
+def _open_events_file(sessions: int, sessions_dir: Path, session_id: str) -> int:
+    """A session's events.jsonl for reading, through descriptors never following a symlink."""
+    check_session_id(session_id)
+    try:
+        directory = open_directory(session_id, dir_fd=sessions, parent=sessions_dir)
+        try:
+            return open_regular("events.jsonl", os.O_RDONLY, dir_fd=directory,
+                                shown=sessions_dir / session_id / "events.jsonl")
+        finally:
+            os.close(directory)
+    except FileNotFoundError:
+        raise StoreError(f"session {session_id}: events.jsonl disappeared while reading; run the query again") \
+            from None
 
 
 def _adjacent_runs(locations: Iterable[tuple[int, int, int, int]]) -> Iterator[list[tuple[int, int, int, int]]]:

@@ -36,6 +36,10 @@ ROOT_ENV = "TREESHIP_STORE_ROOT"
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 T = TypeVar("T")
 OPEN_LOCKS = 32  # sessions whose lock and batch files a Store keeps open: those it wrote to last
+# Which sessions a store-wide query checks for other writers' lines: see _refresh.
+HOT_SECONDS = 3600
+SWEEP_SECONDS = 600
+RACY_SECONDS = 2
 
 
 class Store:
@@ -194,8 +198,13 @@ class Store:
 
         def read(index: Index, filters: dict, keys: dict[str, int]) -> Iterator[Event]:
             cursor = index.select_events(**filters)
-            return read_events(self.sessions_dir, self._index.path, cursor or (),
-                               {key: sid for sid, key in keys.items()})
+            names = {key: session_id for session_id, key in keys.items()}
+
+            def session_id_of(key: int) -> str:
+                if key not in names:
+                    names[key] = index.session_id_of(key)
+                return names[key]
+            return read_events(self.sessions_dir, self._index.path, cursor or (), session_id_of)
         return self._matching(chosen, read)
 
     def count_events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
@@ -311,29 +320,68 @@ class Store:
 
     # -- keeping the index current -------------------------------------------
 
-    def _refresh(self, index: Index, sessions: list[str] | None) -> dict[str, int]:
+    def _refresh(self, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
         """Catch the index up with sessions whose file changed behind its back (a
-        crash between the two writes, Treeship's own CLI appending, a new session),
-        and forget sessions whose events.jsonl is gone or cannot be used. Returns
-        {session_id: key}.
+        crash between the two writes, Treeship's own CLI appending, a new
+        session), and forget sessions whose events.jsonl is gone or cannot be
+        used. Returns {session_id: key} for the named `sessions`.
 
-        This runs before every query, so it is one stat per session and no more.
-        A session that cannot be read (a symlink, a directory or an unreadable
-        file in place of events.jsonl) is logged and left out of a store-wide
-        answer, like a damaged line; a query that names it raises."""
+        Our own appends update the index themselves, so this only looks for
+        other writers, and its cost follows the sessions that can still change:
+        - sessions a query names are checked (one stat each);
+        - a store-wide query checks the hot sessions: those whose file changed
+          in the last HOT_SECONDS as the index saw it, plus new ones (noticed
+          by the mtime of sessions/);
+        - every SWEEP_SECONDS, one query checks them all (sweep=True forces it).
+        So a line another writer appends to a session idle for an hour is seen
+        by the first query at least SWEEP_SECONDS after the last sweep; to any
+        other session, by the next query. A session that cannot be read (a
+        symlink, a directory or an unreadable file in place of events.jsonl) is
+        logged and left out of store-wide answers, like a damaged line; a query
+        that names it raises."""
+        if sessions is not None:
+            for session_id in sessions:
+                # The stat below follows a symlinked directory; a session the
+                # caller names is checked first, as the listing checks the rest.
+                directory = self._log(session_id).open_directory()
+                if directory is not None:
+                    os.close(directory)
+            known = index.file_states(sessions)
+            self._check(index, sessions, known, strict=True)
+            return {session_id: state[0] for session_id, state in index.file_states(sessions).items()}
+        now = time.time_ns()
+        meta = index.meta()
+        listing = self._listing_mtime()
+        sweep = sweep or now - meta.get("swept_ns", 0) >= SWEEP_SECONDS * 10**9
+        new: list[str] = []
+        gone: list[str] = []
         # What the index knows is read before the directory is listed: a session
         # created in between must not look "gone" and be forgotten.
-        known = index.file_states(sessions)
-        on_disk = self.session_ids() if sessions is None else sessions
-        for session_id in sessions or ():
-            # The stat below follows a symlinked directory; a session the caller
-            # names is checked first, as the listing checks the rest.
-            directory = self._log(session_id).open_directory()
-            if directory is not None:
-                os.close(directory)
+        everything = index.file_states() if sweep or listing != meta.get("listing_mtime_ns") else None
+        if everything is not None:
+            on_disk = self.session_ids()
+            new = [session_id for session_id in on_disk if session_id not in everything]
+            gone = list(everything.keys() - set(on_disk))
+        checked = everything if sweep else index.file_states(changed_since_ns=now - HOT_SECONDS * 10**9)
+        mtimes = self._check(index, [*checked, *new], checked, strict=False, gone=gone)
+        update = {"swept_ns": now} if sweep else {}
+        # An mtime within a tick of now may still change without moving (a
+        # session created right after we listed): trust only an older one.
+        if everything is not None and listing is not None and now - listing >= RACY_SECONDS * 10**9:
+            update["listing_mtime_ns"] = listing
+        if update or mtimes:
+            index.note_refresh(update, mtimes)
+        return {}
+
+    def _check(self, index: Index, session_ids: Iterable[str], known: dict, *, strict: bool,
+               gone: list[str] | None = None) -> list[tuple[int, int]]:
+        """Stat each session's file: catch up those that changed, forget those
+        gone (with `gone` already known). Returns (mtime, key) of unchanged
+        files whose mtime the index had not recorded."""
         base = os.fspath(self.sessions_dir)
-        gone: list[str] = []
-        for session_id in on_disk:
+        gone = gone if gone is not None else []
+        mtimes = []
+        for session_id in session_ids:
             state = known.get(session_id)
             try:
                 info = os.stat(f"{base}/{session_id}/events.jsonl", follow_symlinks=False)
@@ -344,14 +392,25 @@ class Store:
             if info is None:
                 if state is not None:
                     gone.append(session_id)
-            elif not info or state is None or state[1:] != (info.st_size, info.st_dev, info.st_ino):
-                if not self._catch_up_or_skip(index, session_id, strict=sessions is not None) and state is not None:
+            elif not info or state is None or state[1:4] != (info.st_size, info.st_dev, info.st_ino):
+                if not self._catch_up_or_skip(index, session_id, strict=strict) and state is not None:
                     gone.append(session_id)
-        if sessions is None:
-            gone.extend(known.keys() - set(on_disk))
+            elif state[4] != info.st_mtime_ns:
+                mtimes.append((info.st_mtime_ns, state[0]))
         if gone:
             index.forget(gone)
-        return {session_id: state[0] for session_id, state in index.file_states(sessions).items()}
+        return mtimes
+
+    def _listing_mtime(self) -> int | None:
+        """The mtime of sessions/ (it moves when a session is added or removed)."""
+        try:
+            fd = open_directory(self.sessions_dir)
+        except FileNotFoundError:
+            return None
+        try:
+            return os.fstat(fd).st_mtime_ns
+        finally:
+            os.close(fd)
 
     def _catch_up_or_skip(self, index: Index, session_id: str, *, strict: bool, patient: bool = False,
                           progress: Callable[[int], None] | None = None) -> bool:
@@ -398,7 +457,7 @@ class Store:
             for session_id in sessions:
                 self._catch_up_or_skip(index, session_id, strict=session is not None, patient=True, progress=advance)
             if session is None:
-                self._refresh(index, None)  # forget sessions whose file is gone
+                self._refresh(index, None, sweep=True)  # forget sessions whose file is gone
 
         def rebuild(index: Index) -> None:
             if not full:
@@ -462,7 +521,8 @@ class SessionWriter:
         # whose writer (one without our batch record: Treeship's) died
         # mid-write. Seal it with a newline so it stays in the file as
         # one damaged line, never glued to our event.
-        torn = os.fstat(self.fd).st_size > self.end
+        size = os.fstat(self.fd).st_size
+        torn = size > self.end
         stored = []
         for i, event in enumerate(prepared):
             event["sequence_no"] = self.lines + torn + i
@@ -471,8 +531,13 @@ class SessionWriter:
         self.log.write(self.fd, self.directory, data, fsync=self.store.fsync)
         crash_point("append-written")
         self.wrote = True
-        self.end += len(data)
+        self.end = size + len(data)
         self.lines += torn + len(stored)
+        try:
+            self.log.update_treeship_count(self.directory, self.lines, self.end)
+        except (OSError, StoreError) as error:
+            # Treeship's own cache: a stale one only makes its next append recount.
+            logger.warning("session %s: events.jsonl.count not updated (%s)", self.log.session_id, error)
         return stored
 
 

@@ -1,0 +1,141 @@
+"""Which sessions a query checks for other writers' lines (Store._refresh):
+the cost follows the sessions that can still change, and a foreign append
+to an idle session is seen within the sweep bound."""
+
+import os
+import sqlite3
+import time
+
+import orjson
+import pytest
+
+from treeship_store import Store
+from treeship_store import store as store_module
+from treeship_store.event import prepare
+
+from conftest import index_contents, make_event
+
+OLD = time.time() - 30 * 86400  # a month ago
+
+
+def foreign_append(root, session, seq):
+    """What Treeship's own CLI does: a line appended behind the index's back."""
+    event = prepare(make_event(tool_name=f"foreign{seq}"), session)
+    event["sequence_no"] = seq
+    with open(root / "sessions" / session / "events.jsonl", "ab") as file:
+        file.write(orjson.dumps(event) + b"\n")
+
+
+def age_the_store(root, sessions):
+    """Make every session a month idle, as the index sees it."""
+    for session in sessions:
+        os.utime(root / "sessions" / session / "events.jsonl", (OLD, OLD))
+    with Store(root) as store:
+        store.reindex(full=True)  # records the old mtimes; a sweep, just now
+
+
+def stats_of_event_files(monkeypatch):
+    counted = []
+    real = os.stat
+
+    def counting(path, *args, **kwargs):
+        if str(path).endswith("/events.jsonl"):
+            counted.append(str(path))
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(store_module.os, "stat", counting)
+    return counted
+
+
+def move_the_last_sweep_back(root, seconds):
+    conn = sqlite3.connect(root / "index.db")
+    conn.execute("UPDATE index_meta SET value = value - ? WHERE name = 'swept_ns'", (seconds * 10**9,))
+    conn.commit()
+    conn.close()
+
+
+def test_a_foreign_append_to_an_idle_session_is_seen_at_the_next_sweep(root):
+    sessions = [f"ssn_{i}" for i in range(20)]
+    with Store(root) as store:
+        for session in sessions:
+            store.append_many(session, [make_event(), make_event("agent.completed"), make_event("session.closed")])
+    age_the_store(root, sessions)
+    foreign_append(root, "ssn_7", 3)  # an old, closed session
+    with Store(root) as store:
+        assert store.count_events() == 60  # not checked yet: within the bound
+        move_the_last_sweep_back(root, store_module.SWEEP_SECONDS - 5)
+        assert store.count_events() == 60
+        move_the_last_sweep_back(root, 10)  # now the last sweep is over SWEEP_SECONDS old
+        assert store.count_events() == 61
+        assert [e["tool_name"] for e in store.events("ssn_7", after_seq=2)] == ["foreign3"]
+
+
+def test_a_session_a_query_names_is_always_checked(root):
+    with Store(root) as store:
+        store.append("ssn_old", make_event())
+    age_the_store(root, ["ssn_old"])
+    foreign_append(root, "ssn_old", 1)
+    with Store(root) as store:
+        assert store.count_events("ssn_old") == 2
+
+
+def test_a_new_session_from_another_writer_is_seen_by_the_next_query(root):
+    with Store(root) as store:
+        store.append("ssn_a", make_event())
+    age_the_store(root, ["ssn_a"])
+    time.sleep(store_module.RACY_SECONDS + 0.1)  # the listing's mtime is now trusted
+    with Store(root) as store:
+        assert store.count_events() == 1
+        (root / "sessions" / "ssn_new").mkdir(mode=0o700)
+        foreign_append(root, "ssn_new", 0)
+        assert store.count_events() == 2
+        assert [s["session_id"] for s in store.sessions()] == ["ssn_a", "ssn_new"]
+
+
+def test_a_query_stats_only_the_sessions_that_can_still_change(root, monkeypatch):
+    sessions = [f"ssn_{i}" for i in range(50)]
+    with Store(root) as store:
+        for session in sessions:
+            store.append(session, make_event())
+    age_the_store(root, sessions)
+    with Store(root) as store:
+        store.append("ssn_live", make_event())  # one session in use
+        time.sleep(store_module.RACY_SECONDS + 0.1)
+        store.count_events()  # lists sessions/ once more (ssn_live is new)
+        counted = stats_of_event_files(monkeypatch)
+        assert store.count_events() == 51
+        assert [path.rsplit("/", 2)[1] for path in counted] == ["ssn_live"]
+        move_the_last_sweep_back(root, store_module.SWEEP_SECONDS + 1)
+        counted.clear()
+        assert store.count_events() == 51
+        assert len(counted) == 51  # the sweep: every session, once per SWEEP_SECONDS
+
+
+def test_an_index_of_treeship_store_0_1_is_upgraded_in_place(root):
+    with Store(root) as store:
+        store.append_many("ssn_a", [make_event(), make_event("agent.wrote_file")])
+        store.append("ssn_b", make_event())
+    before = index_contents(root)
+    conn = sqlite3.connect(root / "index.db")  # back to what 0.1 wrote: schema 2, no application_id
+    conn.executescript("DROP INDEX sessions_by_mtime; ALTER TABLE sessions DROP COLUMN file_mtime_ns; "
+                       "DROP TABLE index_meta; DELETE FROM _sqlite_migrations WHERE name = 'm003_freshness'; "
+                       "PRAGMA user_version = 2; PRAGMA application_id = 0;")
+    conn.close()
+    with Store(root) as store:
+        assert store.count_events() == 3
+    assert index_contents(root) == before  # the rows were kept, not rebuilt
+    conn = sqlite3.connect(root / "index.db")
+    assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+    assert conn.execute("PRAGMA application_id").fetchone() == (0x54735374,)
+    assert conn.execute("SELECT count(*) FROM sessions WHERE file_mtime_ns IS NOT NULL").fetchone() == (2,)
+    conn.close()
+
+
+@pytest.mark.parametrize("sweep_interval", [0])
+def test_with_a_sweep_every_query_sees_everything(root, monkeypatch, sweep_interval):
+    monkeypatch.setattr(store_module, "SWEEP_SECONDS", sweep_interval)
+    with Store(root) as store:
+        store.append("ssn_old", make_event())
+    age_the_store(root, ["ssn_old"])
+    foreign_append(root, "ssn_old", 1)
+    with Store(root) as store:
+        assert store.count_events() == 2
