@@ -94,7 +94,8 @@ class SessionLog:
                     if error.errno == errno.ENOSYS:
                         raise LockUnsupported(f"{self.path}.lock: this filesystem does not support flock; refusing "
                                               "to write without the lock Treeship's writers use") from None
-                    raise
+                    raise WriteError(f"cannot lock {self.path}.lock: {error.strerror or error}; "
+                                     "nothing was written") from None
                 if acquired:
                     info = os.fstat(fd)
                     if is_same_file(info, "events.jsonl.lock", directory):
