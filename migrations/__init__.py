@@ -118,3 +118,66 @@ def m003_freshness(db: Database) -> None:
     db["sessions"].add_column("file_mtime_ns", int)
     db.execute("CREATE INDEX sessions_by_mtime ON sessions (file_mtime_ns)")
     db.execute("CREATE TABLE index_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+
+
+@migrations()
+def m004_strings(db: Database) -> None:
+    # Keep the index an index (issue 12): every text the queries filter on
+    # (agent id, name, instance, type, file path) is stored once, in strings,
+    # and events and their indexes hold its integer key. Columns no query reads
+    # (event_id, host_id, tool_name, model, tokens, duration_ms, note) are left
+    # to the JSONL; stats read the counts catch-up keeps. Converted in place.
+    db.execute("CREATE TABLE strings (key INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE)")
+    db.execute("INSERT OR IGNORE INTO strings (text) SELECT agent_id FROM events UNION SELECT agent_name FROM events "
+               "UNION SELECT agent_instance_id FROM events UNION SELECT type FROM events "
+               "UNION SELECT file_path FROM events WHERE file_path IS NOT NULL")
+    db.execute("""
+        CREATE TABLE events_v4 (
+            session_key INTEGER NOT NULL,
+            line_no INTEGER NOT NULL,
+            sequence_no INTEGER NOT NULL,
+            timestamp_us INTEGER,
+            type_key INTEGER NOT NULL,
+            agent_id_key INTEGER NOT NULL,
+            agent_name_key INTEGER NOT NULL,
+            instance_key INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            path_key INTEGER,
+            exit_code INTEGER,
+            PRIMARY KEY (session_key, line_no)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        INSERT INTO events_v4 SELECT e.session_key, e.line_no, e.sequence_no, e.timestamp_us,
+            (SELECT key FROM strings WHERE text = e.type), (SELECT key FROM strings WHERE text = e.agent_id),
+            (SELECT key FROM strings WHERE text = e.agent_name),
+            (SELECT key FROM strings WHERE text = e.agent_instance_id), e.offset, e.length,
+            (SELECT key FROM strings WHERE text = e.file_path), e.exit_code
+        FROM events e""")
+    db.execute("DROP TABLE events")
+    db.execute("ALTER TABLE events_v4 RENAME TO events")
+    db.execute("DROP TABLE IF EXISTS deferred_indexes")
+    events = db["events"]
+    events.create_index(["session_key", "sequence_no"], index_name="events_by_session_seq")
+    # "What did agent X do": X may be an agent id, name or instance id; one
+    # ordered range per kind of match, in time order within a type.
+    events.create_index(["agent_id_key", "type_key", "timestamp_us"], index_name="events_by_agent_id")
+    events.create_index(["agent_name_key", "type_key", "timestamp_us"], index_name="events_by_agent_name")
+    events.create_index(["instance_key", "type_key", "timestamp_us"], index_name="events_by_agent_instance")
+    events.create_index(["type_key", "timestamp_us"], index_name="events_by_type")
+    events.create_index(["timestamp_us"], index_name="events_by_time")
+    # For people reading index.db (Datasette, sqlite3): the texts joined back,
+    # times as RFC 3339.
+    db.execute("""
+        CREATE VIEW events_readable AS SELECT s.session_id, e.line_no, e.sequence_no,
+            strftime('%Y-%m-%dT%H:%M:%fZ', e.timestamp_us / 1000000.0, 'unixepoch') AS timestamp,
+            ty.text AS type, ai.text AS agent_id, an.text AS agent_name, ins.text AS agent_instance_id,
+            p.text AS file_path, e.exit_code, e.offset, e.length
+        FROM events e JOIN sessions s USING (session_key) JOIN strings ty ON ty.key = e.type_key
+            JOIN strings ai ON ai.key = e.agent_id_key JOIN strings an ON an.key = e.agent_name_key
+            JOIN strings ins ON ins.key = e.instance_key LEFT JOIN strings p ON p.key = e.path_key""")
+    db.execute("""
+        CREATE VIEW sessions_readable AS SELECT session_id, indexed_lines AS lines, indexed_bytes AS bytes,
+            strftime('%Y-%m-%dT%H:%M:%fZ', first_us / 1000000.0, 'unixepoch') AS first,
+            strftime('%Y-%m-%dT%H:%M:%fZ', last_us / 1000000.0, 'unixepoch') AS last
+        FROM sessions""")

@@ -172,8 +172,10 @@ def bench_contention(work: Path, size: dict) -> None:
             Store(root).append("ssn_warm", EVENT)  # schema in place
             start = time.time() + 1.0
             sessions = ["ssn_shared" if shared else f"ssn_own_{i}" for i in range(processes)]
+            # cwd=work: `python -c` puts the current directory first on sys.path,
+            # and run from a checkout it would import the source, not the install.
             writers = [subprocess.Popen([PYTHON, "-c", WRITER, str(root), s, str(count), str(start)],
-                                        stdout=subprocess.PIPE, text=True) for s in sessions]
+                                        stdout=subprocess.PIPE, text=True, cwd=work) for s in sessions]
             finished = [float(w.communicate()[0]) for w in writers]
             rate = processes * count / (max(finished) - start)
             store = Store(root)
@@ -191,7 +193,7 @@ def _index_rows(root: Path) -> list:
     import sqlite3
     conn = sqlite3.connect(root / "index.db")
     try:
-        return sorted(conn.execute("SELECT s.session_id, e.line_no, e.sequence_no, e.event_id, e.offset, e.length "
+        return sorted(conn.execute("SELECT s.session_id, e.line_no, e.sequence_no, e.offset, e.length "
                                    "FROM events e JOIN sessions s USING (session_key)"))
     finally:
         conn.close()
@@ -215,6 +217,7 @@ def bench_cold(work: Path, size: dict) -> None:
     hook = [CLI, "--root", str(root), "hook", "claude-code"]
     floor = [PYTHON, "-c", "import click, filelock, orjson, sqlite3"]
     bare = [PYTHON, "-c", "pass"]
+    os.chdir(work)  # as above: no checkout on sys.path
     payload = json.dumps(HOOK_PAYLOAD).encode()
     commands = (("bare", bare, None), ("floor", floor, None), ("append", append, None), ("hook", hook, payload))
     for _, command, stdin in commands[2:]:
@@ -404,6 +407,15 @@ def bench_reindex(work: Path, store_root: Path, size: dict) -> None:
            floor_s=floor_s)
     record("full reindex peak memory", f"{ours_rss:.0f} MB", f"floor {max(r for _, r in floor):.0f} MB", None,
            "< 300 MB", ours_rss < 300, ours_rss_mb=ours_rss)
+    import sqlite3
+    conn = sqlite3.connect(store_root / "index.db")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the index's size is its file's, once the WAL is folded in
+    conn.close()
+    index_bytes = (store_root / "index.db").stat().st_size
+    jsonl_bytes = sum(p.stat().st_size for p in store_root.glob("sessions/*/events.jsonl"))
+    record("index.db size against the JSONL it indexes", f"{index_bytes / 2**20:,.0f} MiB",
+           f"JSONL {jsonl_bytes / 2**20:,.0f} MiB", index_bytes / jsonl_bytes, "≤0.35 of the JSONL",
+           index_bytes / jsonl_bytes <= 0.35, index_bytes=index_bytes, jsonl_bytes=jsonl_bytes)
     files = sorted(str(p) for p in store_root.glob("sessions/*/events.jsonl"))
     others = {}
     sqlite_utils = str(Path(sys.executable).with_name("sqlite-utils"))

@@ -1,7 +1,8 @@
 """The floor for a full reindex: the plainest loop that fills a table with the
-index's own columns (orjson.loads, one tuple per line, sqlite3.executemany)
-and builds the same indexes afterwards. No validation, damage handling,
-watermarks or crash safety: what any rebuild must at least cost.
+index's own columns (orjson.loads, texts as keys of a strings table kept in a
+dict, one tuple per line, sqlite3.executemany) and builds the same indexes
+afterwards. No validation, damage handling, counts, watermarks or crash
+safety: what any rebuild must at least cost.
 
     python scripts/floor_ingest.py STORE_ROOT DB_PATH
 """
@@ -13,12 +14,12 @@ from pathlib import Path
 import orjson
 import sqlite3
 
-COLUMNS = ("session_key INTEGER, line_no INTEGER, sequence_no INTEGER, event_id TEXT, timestamp_us INTEGER, "
-           "type TEXT, agent_id TEXT, agent_instance_id TEXT, agent_name TEXT, host_id TEXT, offset INTEGER, "
-           "length INTEGER, tool_name TEXT, file_path TEXT, model TEXT, tokens_in INTEGER, tokens_out INTEGER, "
-           "duration_ms INTEGER, exit_code INTEGER, note TEXT")
-INDEXES = ["(session_key, sequence_no)", "(agent_id, type, timestamp_us)", "(agent_name, type, timestamp_us)",
-           "(agent_instance_id, type, timestamp_us)", "(type, timestamp_us)", "(timestamp_us)"]
+COLUMNS = ("session_key INTEGER NOT NULL, line_no INTEGER NOT NULL, sequence_no INTEGER, timestamp_us INTEGER, "
+           "type_key INTEGER, agent_id_key INTEGER, agent_name_key INTEGER, instance_key INTEGER, offset INTEGER, "
+           "length INTEGER, path_key INTEGER, exit_code INTEGER, PRIMARY KEY (session_key, line_no)")
+INDEXES = ["(session_key, sequence_no)", "(agent_id_key, type_key, timestamp_us)",
+           "(agent_name_key, type_key, timestamp_us)", "(instance_key, type_key, timestamp_us)",
+           "(type_key, timestamp_us)", "(timestamp_us)"]
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -26,21 +27,28 @@ def ingest(root: Path, db_path: Path) -> int:
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"CREATE TABLE events ({COLUMNS})")
-    insert = "INSERT INTO events VALUES (" + ", ".join("?" * 20) + ")"
+    conn.execute(f"CREATE TABLE events ({COLUMNS}) WITHOUT ROWID")
+    conn.execute("CREATE TABLE strings (key INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE)")
+    insert = "INSERT INTO events VALUES (" + ", ".join("?" * 12) + ")"
+    keys: dict[str, int] = {}
+
+    def key(text):
+        if text not in keys:
+            keys[text] = conn.execute("INSERT INTO strings (text) VALUES (?)", (text,)).lastrowid
+        return keys[text]
     total = 0
     conn.execute("BEGIN")
-    for key, path in enumerate(sorted(root.glob("sessions/*/events.jsonl"))):
+    for number, path in enumerate(sorted(root.glob("sessions/*/events.jsonl"))):
         rows, offset = [], 0
         with open(path, "rb") as file:
             for line_no, line in enumerate(file):
                 e = orjson.loads(line)
                 g = e.get
-                rows.append((key, line_no, e["sequence_no"], e["event_id"],
-                             (datetime.fromisoformat(e["timestamp"]) - EPOCH) // datetime.resolution, e["type"],
-                             e["agent_id"], e["agent_instance_id"], e["agent_name"], e["host_id"], offset,
-                             len(line) - 1, g("tool_name"), g("file_path"), g("model"), g("tokens_in"),
-                             g("tokens_out"), g("duration_ms"), g("exit_code"), None))
+                path_text = g("file_path")
+                rows.append((number, line_no, e["sequence_no"],
+                              (datetime.fromisoformat(e["timestamp"]) - EPOCH) // datetime.resolution,
+                              key(e["type"]), key(e["agent_id"]), key(e["agent_name"]), key(e["agent_instance_id"]),
+                              offset, len(line) - 1, path_text and key(path_text), g("exit_code")))
                 offset += len(line)
         conn.executemany(insert, rows)
         total += len(rows)

@@ -38,7 +38,8 @@ def index_contents(root):
         sessions = dict(conn.execute("SELECT session_key, session_id FROM sessions"))
         return {
             "sessions": sorted(conn.execute("SELECT session_id, indexed_bytes, indexed_lines, tail FROM sessions")),
-            "events": sorted((sessions[row[0]],) + row[1:] for row in conn.execute("SELECT * FROM events")),
+            # The texts, not their keys: a rebuilt index may hand out keys in another order.
+            "events": sorted(conn.execute("SELECT * FROM events_readable")),
             "damaged": sorted((sessions[row[0]],) + row[1:] for row in conn.execute("SELECT * FROM damaged_lines")),
         }
     finally:

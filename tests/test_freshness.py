@@ -110,21 +110,55 @@ def test_a_query_stats_only_the_sessions_that_can_still_change(root, monkeypatch
         assert len(counted) == 51  # the sweep: every session, once per SWEEP_SECONDS
 
 
+def write_0_1_index(root):
+    """index.db as treeship-store 0.1 left it: schema 2 (its two migrations),
+    no application_id, every line indexed in its 20-column rows."""
+    from sqlite_utils import Database, Migrations
+
+    from treeship_store.event import parse_time
+    from treeship_store.migrations import m001_sessions_events_damage, m002_counts_and_deferred_indexes
+    old = Migrations("treeship_store")
+    old()(m001_sessions_events_damage)
+    old()(m002_counts_and_deferred_indexes)
+    conn = sqlite3.connect(root / "index.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    old.apply(Database(conn))
+    conn.execute("PRAGMA user_version = 2")
+    with Store(root) as store:
+        for key, session in enumerate(store.session_ids(), 1):
+            path = root / "sessions" / session / "events.jsonl"
+            data, info = path.read_bytes(), path.stat()
+            conn.execute("INSERT INTO sessions (session_key, session_id, indexed_bytes, indexed_lines, file_dev, "
+                         "file_ino, tail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (key, session, len(data), data.count(b"\n"), info.st_dev, info.st_ino, data[-32:]))
+            offset = 0
+            for line_no, line in enumerate(data.split(b"\n")[:-1]):
+                e = orjson.loads(line)
+                conn.execute("INSERT INTO events VALUES (" + ", ".join("?" * 20) + ")", (
+                    key, line_no, e["sequence_no"], e["event_id"], parse_time(e["timestamp"]), e["type"],
+                    e["agent_id"], e["agent_instance_id"], e["agent_name"], e["host_id"], offset, len(line),
+                    e.get("tool_name"), e.get("file_path"), e.get("model"), None, None, None, None, None))
+                conn.execute("INSERT INTO event_counts VALUES (?, ?, ?, '', 1, 0, 0, 0) ON CONFLICT DO UPDATE SET "
+                             "events = events + 1", (key, e["type"], e["agent_name"]))
+                conn.execute("INSERT INTO event_totals VALUES (?, ?, '', 1, 0, 0, 0) ON CONFLICT DO UPDATE SET "
+                             "events = events + 1", (e["type"], e["agent_name"]))
+                offset += len(line) + 1
+    conn.close()
+
+
 def test_an_index_of_treeship_store_0_1_is_upgraded_in_place(root):
     with Store(root) as store:
-        store.append_many("ssn_a", [make_event(), make_event("agent.wrote_file")])
-        store.append("ssn_b", make_event())
-    before = index_contents(root)
-    conn = sqlite3.connect(root / "index.db")  # back to what 0.1 wrote: schema 2, no application_id
-    conn.executescript("DROP INDEX sessions_by_mtime; ALTER TABLE sessions DROP COLUMN file_mtime_ns; "
-                       "DROP TABLE index_meta; DELETE FROM _sqlite_migrations WHERE name = 'm003_freshness'; "
-                       "PRAGMA user_version = 2; PRAGMA application_id = 0;")
-    conn.close()
+        store.append_many("ssn_a", [make_event(), make_event("agent.wrote_file", file_path="src/x.py")])
+        store.append("ssn_b", make_event("agent.read_file"))
+    expected = index_contents(root)
+    os.unlink(root / "index.db")
+    write_0_1_index(root)
     with Store(root) as store:
-        assert store.count_events() == 3
-    assert index_contents(root) == before  # the rows were kept, not rebuilt
+        assert store.count_events() == 3 and [f["file_path"] for f in store.files()] == ["src/x.py"]
+        assert store.verify().ok
+    assert index_contents(root) == expected  # converted in place to what a fresh index holds
     conn = sqlite3.connect(root / "index.db")
-    assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (4,)
     assert conn.execute("PRAGMA application_id").fetchone() == (0x54735374,)
     assert conn.execute("SELECT count(*) FROM sessions WHERE file_mtime_ns IS NOT NULL").fetchone() == (2,)
     conn.close()

@@ -318,7 +318,7 @@ def test_verify_reports_what_changed_behind_the_index_and_changes_nothing(store,
     assert not report.ok
     joined = "\n".join(report.problems)
     assert "duplicate sequence_no 2" in joined and "missing sequence_no 1" in joined
-    assert "line 1 (offset 363): the index has event" in joined
+    assert "line 1 (offset 363): the index has an event" in joined
     assert index_contents(root) == index_before and path.read_bytes() == data.replace(b'"sequence_no":1',
                                                                                       b'"sequence_no":2')
 
@@ -383,7 +383,7 @@ def test_stats_counts_types_agents_tokens_failures_files(store):
 
 
 def test_queries_are_answered_from_indexes_not_scans(store):
-    store.append_many(SESSION, [make_event()] * 3)
+    store.append_many(SESSION, [make_event()] * 3 + [make_event("agent.wrote_file"), make_event("agent.decision")])
     index = store._index
     keys = list(index.session_keys().values())
     # Selective questions walk an index in result order and stop at the limit;
@@ -402,5 +402,5 @@ def test_queries_are_answered_from_indexes_not_scans(store):
     sql, params = index.events_query(agents=["ai_cc_1"], limit=50, newest_first=True)
     plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     touching_events = [step for step in plan if " e " in f" {step} "]
-    assert touching_events and all(step == "SEARCH e USING INDEX events_by_agent_instance (agent_instance_id=? AND "
-                                          "type=?)" for step in touching_events), plan
+    assert touching_events and all(step == "SEARCH e USING INDEX events_by_agent_instance (instance_key=? AND "
+                                          "type_key=?)" for step in touching_events), plan

@@ -7,7 +7,6 @@ import struct
 
 import orjson
 
-from treeship_store import Store
 from treeship_store.event import prepare
 
 from conftest import SESSION, make_event

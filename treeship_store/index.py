@@ -30,7 +30,7 @@ logger = logging.getLogger("treeship_store")
 
 TAIL_BYTES = 32  # the last indexed bytes of a file, kept to notice a rewrite
 
-_INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 20) + ")"
+_INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 12) + ")"
 _INSERT_DAMAGED = "INSERT INTO damaged_lines VALUES (?, ?, ?, ?, ?)"
 _ADD = ("ON CONFLICT DO UPDATE SET events = events + excluded.events, tokens_in = tokens_in + excluded.tokens_in, "
         "tokens_out = tokens_out + excluded.tokens_out, failed = failed + excluded.failed")
@@ -84,6 +84,9 @@ class Index(IndexQueries):
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._file_states: tuple[tuple[int, int], dict] | None = None  # ((data_version, total_changes), states)
+        # Keys of the strings table: texts are never removed, so a committed key stays right.
+        self._strings: dict[str, int] = {}
+        self._new_strings: dict[str, int] = {}  # added by the transaction in progress
 
     # -- connection and schema ------------------------------------------------
 
@@ -146,6 +149,7 @@ class Index(IndexQueries):
                 conn.close()
         self._conn = self._reader = None
         self._file_states = None  # a new connection starts its counters again
+        self._strings.clear()  # a new file (after discard) has keys of its own
 
     @contextmanager
     def _write(self, patient: bool = False):
@@ -162,7 +166,9 @@ class Index(IndexQueries):
         try:
             with _transaction(conn):
                 yield conn
+            self._strings.update(self._new_strings)  # committed: keys that now exist for everyone
         finally:
+            self._new_strings.clear()
             if patient:
                 conn.execute(f"PRAGMA busy_timeout = {int(BRIEF_WAIT * 1000)}")
 
@@ -257,16 +263,31 @@ class Index(IndexQueries):
                 return count_lines(fd, mark.indexed_bytes, mark.indexed_lines)
         return count_lines(fd)
 
-    @staticmethod
-    def _insert_lines(conn: sqlite3.Connection, mark: Watermark, data: bytes) -> tuple[int, int | None, int | None]:
+    def _insert_lines(self, conn: sqlite3.Connection, mark: Watermark, data: bytes) -> tuple[int, int | None, int | None]:
         """Record the rows for the complete lines in `data` (which starts at the
         watermark); return (lines indexed after it, earliest time, latest time)."""
         rows = project(mark.session_key, mark.indexed_bytes, mark.indexed_lines, data)
-        conn.executemany(_INSERT_EVENT, rows.events)
+        key_of = self._string_key
+        conn.executemany(_INSERT_EVENT, [
+            (*row[:4], key_of(row[4]), key_of(row[5]), key_of(row[6]), key_of(row[7]), row[8], row[9],
+             None if row[10] is None else key_of(row[10]), row[11]) for row in rows.events])
         conn.executemany(_INSERT_DAMAGED, rows.damaged)
         conn.executemany(_ADD_COUNTS, [(mark.session_key, *group, *count) for group, count in rows.counts.items()])
         conn.executemany(_ADD_TOTALS, [(*group, *count) for group, count in rows.counts.items()])
         return rows.lines, rows.first_us, rows.last_us
+
+    def _string_key(self, text: str) -> int:
+        """The key of `text` in the strings table, added if new. Called inside a
+        write transaction; a key added there is remembered only once it commits."""
+        key = self._strings.get(text) or self._new_strings.get(text)
+        if key is None:
+            row = self.conn.execute("SELECT key FROM strings WHERE text = ?", (text,)).fetchone()
+            if row is None:
+                key = self._new_strings[text] = self.conn.execute(
+                    "INSERT INTO strings (text) VALUES (?)", (text,)).lastrowid
+            else:
+                key = self._strings[text] = row[0]
+        return key
 
     # -- sessions -------------------------------------------------------------
 

@@ -11,12 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .event import FIELDS_BY_TYPE, decode_line, parse_time, unknown_fields_note
-
-# Typed columns, in table order after the line's location. exit_code (the last)
-# is kept only when it is an integer: a hand-edited "1" or true is no exit code.
-TEXT_COLUMNS = ("tool_name", "file_path", "model")
-INTEGER_COLUMNS = ("tokens_in", "tokens_out", "duration_ms", "exit_code")
+from .event import decode_line, parse_time
 
 
 @dataclass
@@ -43,43 +38,46 @@ def project(key: int, offset: int, line_no: int, data: bytes) -> Projection:
         else:
             row = event_row(key, line_no, offset, len(line), event)
             events.append(row)
-            group = (row[5], row[8], row[14] or "")
+            model = event.get("model")
+            group = (row[TYPE], row[AGENT_NAME], model if type(model) is str else "")
             count = counts.get(group)
             if count is None:
                 count = counts[group] = [0, 0, 0, 0]
             count[0] += 1
             if group[2]:  # decisions name a model; only they carry tokens
-                count[1] += _countable(row[15])
-                count[2] += _countable(row[16])
-            elif row[18] and row[5] == "agent.completed_process":  # as queries.FAILED_PROCESS selects
+                count[1] += _countable(event.get("tokens_in"))
+                count[2] += _countable(event.get("tokens_out"))
+            elif row[EXIT_CODE] and row[TYPE] == "agent.completed_process":  # as queries.FAILED_PROCESS selects
                 count[3] += 1
         offset += len(line) + 1
         line_no += 1
     projection.lines = line_no
-    times = [row[4] for row in events if row[4] is not None]
+    times = [row[TIME] for row in events if row[TIME] is not None]
     projection.first_us, projection.last_us = min(times, default=None), max(times, default=None)
     return projection
 
 
+# An event row: (session key, line_no, sequence_no, time, type, agent id, agent
+# name, instance, offset, length, file path, exit code); the index stores the
+# texts as keys of its strings table.
+TIME, TYPE, AGENT_NAME, PATH, EXIT_CODE = 3, 4, 6, 10, 11
+
+
 def event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> tuple:
     """The index row of an event line. A typed column takes a field only when it
-    holds a value of the column's type that SQLite can store: a string, or an
-    integer within 64 bits. Anything else (a list from another tool, a u64 token
-    count of 2**63 or more, a hand-edited "1") stays in the JSONL only, so one
-    line can never make an insert fail and stop the catch-up."""
-    allowed = FIELDS_BY_TYPE.get(event["type"])
-    note = None if allowed is not None and event.keys() <= allowed else unknown_fields_note(event)
+    holds a value of the column's type that SQLite can store: a string path,
+    an integer exit code within 64 bits. Anything else (a list from another
+    tool, a hand-edited "1") stays in the JSONL only, so one line can never
+    make an insert fail and stop the catch-up. A time outside what the store
+    holds leaves the event without one."""
     try:
         micros = parse_time(event["timestamp"])
     except (ValueError, TypeError):
         micros = None
-        note = "; ".join(filter(None, (note, "timestamp is not an RFC 3339 time the store can hold")))
-    get = event.get
-    return (key, line_no, event["sequence_no"], event["event_id"], micros, event["type"], event["agent_id"],
-            event["agent_instance_id"], event["agent_name"], event["host_id"], offset, length,
-            *(value if type(value) is str else None for value in map(get, TEXT_COLUMNS)),
-            *(value if type(value) is int and _INT64_MIN <= value <= _INT64_MAX else None
-              for value in map(get, INTEGER_COLUMNS)), note)
+    path, exit_code = event.get("file_path"), event.get("exit_code")
+    return (key, line_no, event["sequence_no"], micros, event["type"], event["agent_id"], event["agent_name"],
+            event["agent_instance_id"], offset, length, path if type(path) is str else None,
+            exit_code if type(exit_code) is int and _INT64_MIN <= exit_code <= _INT64_MAX else None)
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

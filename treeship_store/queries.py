@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 from .event import format_time
 
-AGENT_COLUMNS = ("agent_id", "agent_name", "agent_instance_id")
+AGENT_COLUMNS = ("agent_id_key", "agent_name_key", "instance_key")
 # A process that ended with a non-zero exit code (the index holds exit_code
 # only when it is an integer), as catch-up counts failures for stats.
-FAILED_PROCESS = "e.type = 'agent.completed_process' AND e.exit_code != 0"
+FAILED_PROCESS = "e.type_key = ? AND e.exit_code != 0"
+FILES_FROM = ("FROM events e JOIN strings p ON p.key = e.path_key JOIN strings an ON an.key = e.agent_name_key")
 
 
 class IndexQueries:
@@ -67,13 +68,17 @@ class IndexQueries:
         if session_keys is not None:
             condition("e.session_key IN (??)", session_keys)
         if agents:
-            columns = self._agent_columns(agents)
+            keys = self.string_keys(agents)
+            columns = self._agent_columns(keys) if keys else []
             if not columns:
                 return None
-            where.append("(" + " OR ".join(f"e.{c} IN ({', '.join('?' * len(agents))})" for c in columns) + ")")
-            params.extend(list(agents) * len(columns))
+            where.append("(" + " OR ".join(f"e.{c} IN ({', '.join('?' * len(keys))})" for c in columns) + ")")
+            params.extend(keys * len(columns))
         if types:
-            condition("e.type IN (??)", types)
+            keys = self.string_keys(types)
+            if not keys:
+                return None
+            condition("e.type_key IN (??)", keys)
         if since_us is not None:
             condition("e.timestamp_us >= ?", [since_us])
         if until_us is not None:
@@ -81,13 +86,17 @@ class IndexQueries:
         if after_seq is not None:
             condition("e.sequence_no > ?", [after_seq])
         if failed:
-            where.append(FAILED_PROCESS)
+            completed = self.string_keys(["agent.completed_process"])
+            if not completed:
+                return None
+            condition(FAILED_PROCESS, completed)
         if shape == "files":
-            where.append("e.file_path IS NOT NULL")
+            where.append("e.path_key IS NOT NULL")
         matching = "FROM events e" + (" WHERE " + " AND ".join(where) if where else "")
-        if shape == "files":  # per path and agent; file_summaries folds the agents
-            return (f"SELECT e.file_path, e.agent_name, count(*), min(e.timestamp_us), max(e.timestamp_us) "
-                    f"{matching} GROUP BY e.file_path, e.agent_name ORDER BY e.file_path, e.agent_name", params)
+        if shape == "files":  # per path and agent name; file_summaries folds the agents
+            return (f"SELECT p.text, an.text, count(*), min(e.timestamp_us), max(e.timestamp_us) "
+                    f"{matching.replace('FROM events e', FILES_FROM, 1)} GROUP BY e.path_key, e.agent_name_key "
+                    "ORDER BY p.text, an.text", params)
         one_session = session_keys is not None and len(session_keys) == 1
         # A total order taken from the record, never from keys assigned while
         # indexing: a rebuilt index gives every query the same answer. Across
@@ -113,10 +122,10 @@ class IndexQueries:
             if not stored_types:
                 return None
             if shape == "count":  # the index alone answers each range: no table lookups
-                per_type, per_type_params = f"SELECT 1 {matching} AND e.type = ?", [[*params, t] for t in stored_types]
+                per_type, per_type_params = f"SELECT 1 {matching} AND e.type_key = ?", [[*params, t] for t in stored_types]
             else:
                 per_type = (f"SELECT * FROM (SELECT e.session_key, e.offset, e.length, e.sequence_no, e.timestamp_us, "
-                            f"s.session_id, e.line_no {matching} AND e.type = ? ORDER BY {order} LIMIT ?)")
+                            f"s.session_id, e.line_no {matching} AND e.type_key = ? ORDER BY {order} LIMIT ?)")
                 per_type_params = [[*params, t, cut] for t in stored_types]
             matching = "FROM (" + " UNION ALL ".join([per_type] * len(stored_types)) + ")"
             params = [value for values in per_type_params for value in values]
@@ -124,21 +133,26 @@ class IndexQueries:
             return f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT ?)", [*params, cut]
         return f"SELECT session_key, offset, length, sequence_no {matching} ORDER BY {order} LIMIT ?", [*params, cut]
 
-    def _stored_types(self) -> list[str]:
-        """The types present in the events table, by skipping through its type
-        index: one seek per type, not a scan."""
+    def _stored_types(self) -> list[int]:
+        """The keys of the types present in the events table, by skipping
+        through its type index: one seek per type, not a scan."""
         return [row[0] for row in self.reader.execute(
-            "WITH RECURSIVE present(type) AS (SELECT min(type) FROM events UNION ALL "
-            "SELECT (SELECT min(type) FROM events WHERE type > present.type) FROM present "
-            "WHERE present.type IS NOT NULL) SELECT type FROM present WHERE type IS NOT NULL")]
+            "WITH RECURSIVE present(k) AS (SELECT min(type_key) FROM events UNION ALL "
+            "SELECT (SELECT min(type_key) FROM events WHERE type_key > present.k) FROM present "
+            "WHERE present.k IS NOT NULL) SELECT k FROM present WHERE k IS NOT NULL")]
 
-    def _agent_columns(self, agents: Sequence[str]) -> list[str]:
-        """Which of agent_id / agent_name / agent_instance_id hold any of `agents`.
+    def string_keys(self, texts: Sequence[str]) -> list[int]:
+        """The keys of those of `texts` the index holds (agents, types, paths)."""
+        return [row[0] for row in self.reader.execute(
+            f"SELECT key FROM strings WHERE text IN ({', '.join('?' * len(texts))})", list(texts))]
+
+    def _agent_columns(self, keys: Sequence[int]) -> list[str]:
+        """Which of agent_id / agent_name / instance hold any of these keys.
         Filtering on those alone keeps the query on one index in the usual case."""
-        marks = ", ".join("?" * len(agents))
+        marks = ", ".join("?" * len(keys))
         return [column for column in AGENT_COLUMNS
-                if self.conn.execute(f"SELECT 1 FROM events WHERE {column} IN ({marks}) LIMIT 1",
-                                     list(agents)).fetchone()]
+                if self.reader.execute(f"SELECT 1 FROM events WHERE {column} IN ({marks}) LIMIT 1",
+                                       list(keys)).fetchone()]
 
     def session_summaries(self) -> list[dict]:
         """Per session: events, damaged lines, agents, first and last time, from
@@ -187,17 +201,18 @@ class IndexQueries:
                     "SELECT model, sum(events), sum(tokens_in), sum(tokens_out) FROM {counts} "
                     "WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY 1")},
             "failed_processes": rows("SELECT coalesce(sum(failed), 0) FROM {counts} WHERE 1{scope}")[0][0],
-            "files_written": rows("SELECT count(DISTINCT file_path) FROM events "
-                                  "WHERE type = 'agent.wrote_file'{scope}")[0][0],
+            "files_written": rows("SELECT count(DISTINCT path_key) FROM events WHERE type_key = "
+                                  "(SELECT key FROM strings WHERE text = 'agent.wrote_file'){scope}")[0][0],
         }
 
     def indexed_lines(self, session_key: int) -> sqlite3.Cursor:
-        """(line_no, offset, length, event_id or None, sequence_no or None) for
+        """(line_no, offset, length, type or None, sequence_no or None) for
         every indexed line of a session, events and damaged lines, in file order."""
         return self.conn.execute(
-            "SELECT line_no, offset, length, event_id, sequence_no FROM events WHERE session_key = ? "
+            "SELECT e.line_no, e.offset, e.length, t.text, e.sequence_no FROM events e "
+            "JOIN strings t ON t.key = e.type_key WHERE e.session_key = ? "
             "UNION ALL SELECT line_no, offset, length, NULL, NULL FROM damaged_lines WHERE session_key = ? "
-            "ORDER BY line_no", (session_key, session_key))
+            "ORDER BY 1", (session_key, session_key))
 
 
 def _time(micros: int | None) -> str | None:

@@ -146,7 +146,7 @@ class _SessionCheck:
                 self.report.events += 1
                 self._check_event(line_no, offset, event)
             if rows is not None and line_no < indexed_lines:
-                expected = (line_no, offset, len(line), *((event["event_id"], event["sequence_no"])
+                expected = (line_no, offset, len(line), *((event["type"], event["sequence_no"])
                                                          if event else (None, None)))
                 row = next(rows, None)
                 if row != expected:
@@ -197,8 +197,8 @@ class _SessionCheck:
 def _describe(row: tuple | None) -> str:
     if row is None:
         return "nothing"
-    _, offset, length, event_id, sequence_no = row
-    what = "a damaged line" if event_id is None else f"event {event_id} (sequence_no {sequence_no})"
+    _, offset, length, event_type, sequence_no = row
+    what = "a damaged line" if event_type is None else f"an event {event_type} (sequence_no {sequence_no})"
     return f"{what} at offset {offset}, {length} bytes"
 
 
