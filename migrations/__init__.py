@@ -164,8 +164,9 @@ def m004_strings(db: Database) -> None:
     events.create_index(["agent_id_key", "type_key", "timestamp_us"], index_name="events_by_agent_id")
     events.create_index(["agent_name_key", "type_key", "timestamp_us"], index_name="events_by_agent_name")
     events.create_index(["instance_key", "type_key", "timestamp_us"], index_name="events_by_agent_instance")
+    # By type and time; a question without a type merges one range per type
+    # (queries.py), so no index of time alone is needed.
     events.create_index(["type_key", "timestamp_us"], index_name="events_by_type")
-    events.create_index(["timestamp_us"], index_name="events_by_time")
     # For people reading index.db (Datasette, sqlite3): the texts joined back,
     # times as RFC 3339.
     db.execute("""

@@ -391,8 +391,7 @@ def test_queries_are_answered_from_indexes_not_scans(store):
     for filters in [dict(agents=["claude-code"], types=["agent.wrote_file"]),
                     dict(agents=["ai_cc_1"], types=["agent.decision"]),
                     dict(session_keys=keys, after_seq=1),
-                    dict(types=["agent.called_tool"], since_us=0, until_us=2**60),
-                    dict(since_us=0)]:
+                    dict(types=["agent.called_tool"], since_us=0, until_us=2**60)]:
         sql, params = index.events_query(limit=50, newest_first=True, **filters)
         plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
         assert not any(step.startswith("SCAN") or step == "USE TEMP B-TREE FOR ORDER BY" for step in plan), \
@@ -404,3 +403,9 @@ def test_queries_are_answered_from_indexes_not_scans(store):
     touching_events = [step for step in plan if " e " in f" {step} "]
     assert touching_events and all(step == "SEARCH e USING INDEX events_by_agent_instance (instance_key=? AND "
                                           "type_key=?)" for step in touching_events), plan
+    # Time alone: the same merge, over the (type, time) index; no index of time alone.
+    sql, params = index.events_query(since_us=0, limit=50, newest_first=True)
+    plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    touching_events = [step for step in plan if " e " in f" {step} "]
+    assert touching_events and all(step == "SEARCH e USING INDEX events_by_type (type_key=? AND timestamp_us>?)"
+                                   for step in touching_events), plan

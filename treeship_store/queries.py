@@ -110,22 +110,24 @@ class IndexQueries:
         direction = " DESC" if newest_first else ""
         order = ", ".join(column + direction for column in columns)
         cut = -1 if limit is None else limit  # LIMIT -1: no limit
-        if agents and not types and not failed and not one_session:
-            # "What did agent X do (since T)": the agent indexes are (agent, type,
-            # time), so an agent's events in time order are a merge of one ordered
-            # range per type, each cut at since/until and at the limit. Sorting
-            # their union beats sorting all of the agent's events (about 100 ms
-            # at 90k) whenever there is a limit or a time window. A type first
+        if not types and not failed and not one_session:
+            # "What did agent X do (since T)", or "what happened since T": the
+            # agent indexes are (agent, type, time) and the type index (type,
+            # time), so events in time order are a merge of one ordered range
+            # per type, each cut at since/until and at the limit. Sorting their
+            # union beats sorting all of an agent's events (about 100 ms at 90k),
+            # and spares the index a time-only index of its own. A type first
             # stored after the list below was read is left out, as if the query
             # had run a moment earlier.
             stored_types = self._stored_types()
             if not stored_types:
                 return None
+            of_type = matching + (" AND " if where else " WHERE ") + "e.type_key = ?"
             if shape == "count":  # the index alone answers each range: no table lookups
-                per_type, per_type_params = f"SELECT 1 {matching} AND e.type_key = ?", [[*params, t] for t in stored_types]
+                per_type, per_type_params = f"SELECT 1 {of_type}", [[*params, t] for t in stored_types]
             else:
                 per_type = (f"SELECT * FROM (SELECT e.session_key, e.offset, e.length, e.sequence_no, e.timestamp_us, "
-                            f"s.session_id, e.line_no {matching} AND e.type_key = ? ORDER BY {order} LIMIT ?)")
+                            f"s.session_id, e.line_no {of_type} ORDER BY {order} LIMIT ?)")
                 per_type_params = [[*params, t, cut] for t in stored_types]
             matching = "FROM (" + " UNION ALL ".join([per_type] * len(stored_types)) + ")"
             params = [value for values in per_type_params for value in values]
