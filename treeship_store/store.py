@@ -23,7 +23,6 @@ from .index import Index
 from .index_file import is_corrupt, translate
 from .log import OpenLog, SessionLog, complete_lines, count_lines, iter_lines
 from .paths import make_private_directory, open_directory
-from .readback import read_events
 
 if TYPE_CHECKING:
     from .filters import EventFilter
@@ -204,6 +203,7 @@ class Store:
                 if key not in names:
                     names[key] = index.session_id_of(key)
                 return names[key]
+            from .readback import read_events  # noqa: PLC0415 - queries only, not the append path
             return read_events(self.sessions_dir, self._index.path, cursor or (), session_id_of)
         return self._matching(chosen, read)
 
