@@ -41,6 +41,7 @@ _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -e
                     "-failed FROM event_counts WHERE session_key = ? AND true " + _ADD)
 
 
+HOT_CACHE_NS = 60 * 10**9  # how long file_states may reuse the hot sessions it found
 # (session key, indexed bytes, device, inode, mtime) of a session's file, as indexed.
 FileState = tuple[int, int, int | None, int | None, int | None]
 
@@ -83,7 +84,8 @@ class Index(IndexQueries):
         self.file = IndexFile(path, busy_timeout)
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._file_states: tuple[tuple[int, int], dict] | None = None  # ((data_version, total_changes), states)
+        # {hot only?: ((data_version, total_changes), since, states)}: see file_states
+        self._file_states: dict[bool, tuple[tuple[int, int], int | None, dict]] = {}
         # Keys of the strings table: texts are never removed, so a committed key stays right.
         self._strings: dict[str, int] = {}
         self._new_strings: dict[str, int] = {}  # added by the transaction in progress
@@ -148,7 +150,7 @@ class Index(IndexQueries):
             if conn is not None:
                 conn.close()
         self._conn = self._reader = None
-        self._file_states = None  # a new connection starts its counters again
+        self._file_states = {}  # a new connection starts its counters again
         self._strings.clear()  # a new file (after discard) has keys of its own
 
     @contextmanager
@@ -298,17 +300,21 @@ class Index(IndexQueries):
         `changed_since_ns`, only those whose file changed after then (or whose
         mtime is not known yet): one index range, however many sessions."""
         sql = "SELECT session_id, session_key, indexed_bytes, file_dev, file_ino, file_mtime_ns FROM sessions"
-        if changed_since_ns is not None:
-            return {row[0]: row[1:] for row in self.conn.execute(
-                f"{sql} WHERE file_mtime_ns > ? OR file_mtime_ns IS NULL", (changed_since_ns,))}
         if session_ids is None:
-            # A sweep asks for all; read the table again only if the index
+            # Every store-wide query asks; read the table again only if the index
             # changed. data_version moves when another connection commits,
-            # total_changes when this one writes. The dict is shared: read only.
+            # total_changes when this one writes. The dicts are shared: read only.
+            # The hot ones are kept for up to a minute as the window moves on:
+            # the sessions that left it meanwhile cost only a stat each.
             version = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
-            if self._file_states is None or self._file_states[0] != version:
-                self._file_states = version, {row[0]: row[1:] for row in self.conn.execute(sql)}
-            return self._file_states[1]
+            cached = self._file_states.get(changed_since_ns is not None)
+            if cached is None or cached[0] != version or \
+                    (changed_since_ns is not None and changed_since_ns - cached[1] > HOT_CACHE_NS):
+                rows = self.conn.execute(f"{sql} WHERE file_mtime_ns > ? OR file_mtime_ns IS NULL",
+                                         (changed_since_ns,)) if changed_since_ns is not None else self.conn.execute(sql)
+                cached = self._file_states[changed_since_ns is not None] = \
+                    version, changed_since_ns, {row[0]: row[1:] for row in rows}
+            return cached[2]
         return {row[0]: row[1:] for row in self.conn.execute(
             f"{sql} WHERE session_id IN ({', '.join('?' * len(session_ids))})", list(session_ids))}
 
