@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from treeship_store import Store
-from treeship_store import store as store_module
+from treeship_store import freshness
 from treeship_store.event import prepare
 
 from conftest import index_contents, make_event
@@ -42,7 +42,7 @@ def stats_of_event_files(monkeypatch):
         if str(path).endswith("/events.jsonl"):
             counted.append(str(path))
         return real(path, *args, **kwargs)
-    monkeypatch.setattr(store_module.os, "stat", counting)
+    monkeypatch.setattr(freshness.os, "stat", counting)
     return counted
 
 
@@ -62,7 +62,7 @@ def test_a_foreign_append_to_an_idle_session_is_seen_at_the_next_sweep(root):
     foreign_append(root, "ssn_7", 3)  # an old, closed session
     with Store(root) as store:
         assert store.count_events() == 60  # not checked yet: within the bound
-        move_the_last_sweep_back(root, store_module.SWEEP_SECONDS - 5)
+        move_the_last_sweep_back(root, freshness.SWEEP_SECONDS - 5)
         assert store.count_events() == 60
         move_the_last_sweep_back(root, 10)  # now the last sweep is over SWEEP_SECONDS old
         assert store.count_events() == 61
@@ -82,7 +82,7 @@ def test_a_new_session_from_another_writer_is_seen_by_the_next_query(root):
     with Store(root) as store:
         store.append("ssn_a", make_event())
     age_the_store(root, ["ssn_a"])
-    time.sleep(store_module.RACY_SECONDS + 0.1)  # the listing's mtime is now trusted
+    time.sleep(freshness.RACY_SECONDS + 0.1)  # the listing's mtime is now trusted
     with Store(root) as store:
         assert store.count_events() == 1
         (root / "sessions" / "ssn_new").mkdir(mode=0o700)
@@ -99,12 +99,12 @@ def test_a_query_stats_only_the_sessions_that_can_still_change(root, monkeypatch
     age_the_store(root, sessions)
     with Store(root) as store:
         store.append("ssn_live", make_event())  # one session in use
-        time.sleep(store_module.RACY_SECONDS + 0.1)
+        time.sleep(freshness.RACY_SECONDS + 0.1)
         store.count_events()  # lists sessions/ once more (ssn_live is new)
         counted = stats_of_event_files(monkeypatch)
         assert store.count_events() == 51
         assert [path.rsplit("/", 2)[1] for path in counted] == ["ssn_live"]
-        move_the_last_sweep_back(root, store_module.SWEEP_SECONDS + 1)
+        move_the_last_sweep_back(root, freshness.SWEEP_SECONDS + 1)
         counted.clear()
         assert store.count_events() == 51
         assert len(counted) == 51  # the sweep: every session, once per SWEEP_SECONDS

@@ -14,15 +14,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import orjson
 
 from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, ValidationError, WriteError
 from .event import EVENT_TYPES, Event, check_session_id, decode_line, now_timestamp, prepare
 from .faults import crash_point
 from .index import Index
 from .index_file import is_corrupt, translate
-from .log import OpenLog, SessionLog, complete_lines, count_lines, iter_lines
+from .freshness import refresh
+from .log import OpenLog, SessionLog, count_lines, iter_lines
 from .paths import make_private_directory, open_directory
+from .writer import SessionWriter
 
 if TYPE_CHECKING:
     from .filters import EventFilter
@@ -35,10 +36,6 @@ ROOT_ENV = "TREESHIP_STORE_ROOT"
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 T = TypeVar("T")
 OPEN_LOCKS = 32  # sessions whose lock and batch files a Store keeps open: those it wrote to last
-# Which sessions a store-wide query checks for other writers' lines: see _refresh.
-HOT_SECONDS = 3600
-SWEEP_SECONDS = 600
-RACY_SECONDS = 2
 
 
 class Store:
@@ -321,96 +318,8 @@ class Store:
     # -- keeping the index current -------------------------------------------
 
     def _refresh(self, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
-        """Catch the index up with sessions whose file changed behind its back (a
-        crash between the two writes, Treeship's own CLI appending, a new
-        session), and forget sessions whose events.jsonl is gone or cannot be
-        used. Returns {session_id: key} for the named `sessions`.
-
-        Our own appends update the index themselves, so this only looks for
-        other writers, and its cost follows the sessions that can still change:
-        - sessions a query names are checked (one stat each);
-        - a store-wide query checks the hot sessions: those whose file changed
-          in the last HOT_SECONDS as the index saw it, plus new ones (noticed
-          by the mtime of sessions/);
-        - every SWEEP_SECONDS, one query checks them all (sweep=True forces it).
-        So a line another writer appends to a session idle for an hour is seen
-        by the first query at least SWEEP_SECONDS after the last sweep; to any
-        other session, by the next query. A session that cannot be read (a
-        symlink, a directory or an unreadable file in place of events.jsonl) is
-        logged and left out of store-wide answers, like a damaged line; a query
-        that names it raises."""
-        if sessions is not None:
-            for session_id in sessions:
-                # The stat below follows a symlinked directory; a session the
-                # caller names is checked first, as the listing checks the rest.
-                directory = self._log(session_id).open_directory()
-                if directory is not None:
-                    os.close(directory)
-            known = index.file_states(sessions)
-            self._check(index, sessions, known, strict=True)
-            return {session_id: state[0] for session_id, state in index.file_states(sessions).items()}
-        now = time.time_ns()
-        meta = index.meta()
-        listing = self._listing_mtime()
-        sweep = sweep or now - meta.get("swept_ns", 0) >= SWEEP_SECONDS * 10**9
-        new: list[str] = []
-        gone: list[str] = []
-        # What the index knows is read before the directory is listed: a session
-        # created in between must not look "gone" and be forgotten.
-        everything = index.file_states() if sweep or listing != meta.get("listing_mtime_ns") else None
-        if everything is not None:
-            on_disk = self.session_ids()
-            new = [session_id for session_id in on_disk if session_id not in everything]
-            gone = list(everything.keys() - set(on_disk))
-        checked = everything if sweep else index.file_states(changed_since_ns=now - HOT_SECONDS * 10**9)
-        mtimes = self._check(index, [*checked, *new], checked, strict=False, gone=gone)
-        update = {"swept_ns": now} if sweep else {}
-        # An mtime within a tick of now may still change without moving (a
-        # session created right after we listed): trust only an older one.
-        if everything is not None and listing is not None and now - listing >= RACY_SECONDS * 10**9:
-            update["listing_mtime_ns"] = listing
-        if update or mtimes:
-            index.note_refresh(update, mtimes)
-        return {}
-
-    def _check(self, index: Index, session_ids: Iterable[str], known: dict, *, strict: bool,
-               gone: list[str] | None = None) -> list[tuple[int, int]]:
-        """Stat each session's file: catch up those that changed, forget those
-        gone (with `gone` already known). Returns (mtime, key) of unchanged
-        files whose mtime the index had not recorded."""
-        base = os.fspath(self.sessions_dir)
-        gone = gone if gone is not None else []
-        mtimes = []
-        for session_id in session_ids:
-            state = known.get(session_id)
-            try:
-                info = os.stat(f"{base}/{session_id}/events.jsonl", follow_symlinks=False)
-            except FileNotFoundError:
-                info = None
-            except OSError:
-                info = False  # unreadable: the catch-up below says why
-            if info is None:
-                if state is not None:
-                    gone.append(session_id)
-            elif not info or state is None or state[1:4] != (info.st_size, info.st_dev, info.st_ino):
-                if not self._catch_up_or_skip(index, session_id, strict=strict) and state is not None:
-                    gone.append(session_id)
-            elif state[4] != info.st_mtime_ns:
-                mtimes.append((info.st_mtime_ns, state[0]))
-        if gone:
-            index.forget(gone)
-        return mtimes
-
-    def _listing_mtime(self) -> int | None:
-        """The mtime of sessions/ (it moves when a session is added or removed)."""
-        try:
-            fd = open_directory(self.sessions_dir)
-        except FileNotFoundError:
-            return None
-        try:
-            return os.fstat(fd).st_mtime_ns
-        finally:
-            os.close(fd)
+        """Catch the index up with other writers' lines, as freshness.refresh says."""
+        return refresh(self, index, sessions, sweep=sweep)
 
     def _catch_up_or_skip(self, index: Index, session_id: str, *, strict: bool, patient: bool = False,
                           progress: Callable[[int], None] | None = None) -> bool:
@@ -488,57 +397,6 @@ class Store:
         except OSError as error:
             raise StoreError(f"cannot use the store root {self.root}: {error.strerror or error}") from None
         raise StoreNotFound(f"no treeship store at {self.root}")
-
-
-class SessionWriter:
-    """One session's record while Store.writing holds its lock."""
-
-    def __init__(self, store: Store, log: SessionLog, fd: int, directory: int, end: int, lines: int):
-        self.store, self.log, self.fd, self.directory = store, log, fd, directory
-        self.end, self.lines = end, lines  # the record: bytes and lines, torn tail excluded
-        self.wrote = False
-
-    def lines_from(self, start: int) -> Iterator[bytes]:
-        """The record's lines (without newline) from byte `start` to its end."""
-        while start < self.end and (data := complete_lines(self.fd, start)):
-            data = data[:self.end - start]
-            yield from data.split(b"\n")[:-1]
-            start += len(data)
-
-    def append_many(self, events: Iterable[Mapping], *, allow_unknown: bool | None = None) -> list[Event]:
-        """As Store.append_many, under the lock already held."""
-        store = self.store
-        unknown_ok = store.allow_unknown if allow_unknown is None else allow_unknown
-        now = now_timestamp()
-        return self.write_prepared([prepare(event, self.log.session_id, position=i, allow_unknown=unknown_ok,
-                                            max_line_bytes=store.max_line_bytes, timestamp=now)
-                                    for i, event in enumerate(events)])
-
-    def write_prepared(self, prepared: list[dict]) -> list[Event]:
-        if not prepared:
-            return []
-        # Bytes after the last newline, while we hold the lock, are a line
-        # whose writer (one without our batch record: Treeship's) died
-        # mid-write. Seal it with a newline so it stays in the file as
-        # one damaged line, never glued to our event.
-        size = os.fstat(self.fd).st_size
-        torn = size > self.end
-        stored = []
-        for i, event in enumerate(prepared):
-            event["sequence_no"] = self.lines + torn + i
-            stored.append(Event(event, orjson.dumps(event)))
-        data = b"\n" * torn + b"".join(e.raw + b"\n" for e in stored)
-        self.log.write(self.fd, self.directory, data, fsync=self.store.fsync)
-        crash_point("append-written")
-        self.wrote = True
-        self.end = size + len(data)
-        self.lines += torn + len(stored)
-        try:
-            self.log.update_treeship_count(self.directory, self.lines, self.end)
-        except (OSError, StoreError) as error:
-            # Treeship's own cache: a stale one only makes its next append recount.
-            logger.warning("session %s: events.jsonl.count not updated (%s)", self.log.session_id, error)
-        return stored
 
 
 def find_root(explicit: str | os.PathLike | None = None) -> Path:

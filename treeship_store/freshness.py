@@ -1,0 +1,117 @@
+"""Which sessions a query checks for lines other writers appended.
+
+Our own appends index their lines in the same call, so a query only has to
+look for other writers (Treeship's own CLI, a process that crashed between
+the JSONL write and the index commit), and the cost of looking follows the
+sessions that can still change, not every session ever written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .paths import open_directory
+
+if TYPE_CHECKING:
+    from .index import Index
+    from .store import Store
+
+HOT_SECONDS = 3600  # a session whose file changed this recently is checked by every query
+SWEEP_SECONDS = 600  # every session is checked by one query this often
+RACY_SECONDS = 2  # an mtime this close to now may still change without moving
+
+
+def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
+    """Catch the index up with sessions whose file changed behind its back (a
+    crash between the two writes, Treeship's own CLI appending, a new
+    session), and forget sessions whose events.jsonl is gone or cannot be
+    used. Returns {session_id: key} for the named `sessions`.
+
+    Our own appends update the index themselves, so this only looks for
+    other writers, and its cost follows the sessions that can still change:
+    - sessions a query names are checked (one stat each);
+    - a store-wide query checks the hot sessions: those whose file changed
+      in the last HOT_SECONDS as the index saw it, plus new ones (noticed
+      by the mtime of sessions/);
+    - every SWEEP_SECONDS, one query checks them all (sweep=True forces it).
+    So a line another writer appends to a session idle for an hour is seen
+    by the first query at least SWEEP_SECONDS after the last sweep; to any
+    other session, by the next query. A session that cannot be read (a
+    symlink, a directory or an unreadable file in place of events.jsonl) is
+    logged and left out of store-wide answers, like a damaged line; a query
+    that names it raises."""
+    if sessions is not None:
+        for session_id in sessions:
+            # The stat below follows a symlinked directory; a session the
+            # caller names is checked first, as the listing checks the rest.
+            directory = store._log(session_id).open_directory()
+            if directory is not None:
+                os.close(directory)
+        known = index.file_states(sessions)
+        _check(store, index, sessions, known, strict=True)
+        return {session_id: state[0] for session_id, state in index.file_states(sessions).items()}
+    now = time.time_ns()
+    meta = index.meta()
+    listing = _listing_mtime(store)
+    sweep = sweep or now - meta.get("swept_ns", 0) >= SWEEP_SECONDS * 10**9
+    new: list[str] = []
+    gone: list[str] = []
+    # What the index knows is read before the directory is listed: a session
+    # created in between must not look "gone" and be forgotten.
+    everything = index.file_states() if sweep or listing != meta.get("listing_mtime_ns") else None
+    if everything is not None:
+        on_disk = store.session_ids()
+        new = [session_id for session_id in on_disk if session_id not in everything]
+        gone = list(everything.keys() - set(on_disk))
+    checked = everything if sweep else index.file_states(changed_since_ns=now - HOT_SECONDS * 10**9)
+    mtimes = _check(store, index, [*checked, *new], checked, strict=False, gone=gone)
+    update = {"swept_ns": now} if sweep else {}
+    # An mtime within a tick of now may still change without moving (a
+    # session created right after we listed): trust only an older one.
+    if everything is not None and listing is not None and now - listing >= RACY_SECONDS * 10**9:
+        update["listing_mtime_ns"] = listing
+    if update or mtimes:
+        index.note_refresh(update, mtimes)
+    return {}
+
+def _check(store: Store, index: Index, session_ids: Iterable[str], known: dict, *, strict: bool,
+           gone: list[str] | None = None) -> list[tuple[int, int]]:
+    """Stat each session's file: catch up those that changed, forget those
+    gone (with `gone` already known). Returns (mtime, key) of unchanged
+    files whose mtime the index had not recorded."""
+    base = os.fspath(store.sessions_dir)
+    gone = gone if gone is not None else []
+    mtimes = []
+    for session_id in session_ids:
+        state = known.get(session_id)
+        try:
+            info = os.stat(f"{base}/{session_id}/events.jsonl", follow_symlinks=False)
+        except FileNotFoundError:
+            info = None
+        except OSError:
+            info = False  # unreadable: the catch-up below says why
+        if info is None:
+            if state is not None:
+                gone.append(session_id)
+        elif not info or state is None or state[1:4] != (info.st_size, info.st_dev, info.st_ino):
+            if not store._catch_up_or_skip(index, session_id, strict=strict) and state is not None:
+                gone.append(session_id)
+        elif state[4] != info.st_mtime_ns:
+            mtimes.append((info.st_mtime_ns, state[0]))
+    if gone:
+        index.forget(gone)
+    return mtimes
+
+def _listing_mtime(store: Store) -> int | None:
+    """The mtime of sessions/ (it moves when a session is added or removed)."""
+    try:
+        fd = open_directory(store.sessions_dir)
+    except FileNotFoundError:
+        return None
+    try:
+        return os.fstat(fd).st_mtime_ns
+    finally:
+        os.close(fd)
