@@ -166,7 +166,7 @@ def test_an_index_of_treeship_store_0_1_is_upgraded_in_place(root):
 
 @pytest.mark.parametrize("sweep_interval", [0])
 def test_with_a_sweep_every_query_sees_everything(root, monkeypatch, sweep_interval):
-    monkeypatch.setattr(store_module, "SWEEP_SECONDS", sweep_interval)
+    monkeypatch.setattr(freshness, "SWEEP_SECONDS", sweep_interval)
     with Store(root) as store:
         store.append("ssn_old", make_event())
     age_the_store(root, ["ssn_old"])
