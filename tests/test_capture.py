@@ -206,3 +206,14 @@ def test_a_wedged_lock_holder_fails_the_hook_quickly_and_nothing_is_written(proj
         holder.kill()
         holder.wait()
     assert recorded(project, CLAUDE_SESSION) == before
+
+
+def test_odd_values_in_a_payload_cost_their_field_not_the_call(project):
+    payload = claude_tool(project, "Bash", {"command": 42}, {"exit_code": 2**70, "stdout": None}, duration_ms=-5,
+                          agent_type=["x"])
+    payload["source"] = {"not": "a string"}
+    result = hook("claude-code", payload)
+    assert result.returncode == 0, result.stderr
+    process = recorded(project, CLAUDE_SESSION)[-1]
+    assert process["type"] == "agent.completed_process" and process["process_name"] == "shell"
+    assert "exit_code" not in process and "duration_ms" not in process

@@ -144,7 +144,7 @@ def _tool(ctx: Context, *, failed: bool) -> list[dict]:
     meta = {"tool_use_id": _string(payload.get("tool_use_id")), "tool": name}
     if failed:
         meta.update(failed=True, error=redact(error)[:2000] if error else None)
-    duration = payload.get("duration_ms") if type(payload.get("duration_ms")) is int else None
+    duration = _within(payload.get("duration_ms"), 0)
     specific = ctx.agent.tool_event(payload, ctx.event) if ctx.agent.tool_event else None
     if specific is None:
         specific = _common_tool(name, tool_input, response, error, failed, duration)
@@ -175,8 +175,7 @@ def process_event(command: object, response: object, error: str | None, failed: 
     exit_code = None
     if isinstance(response, dict):
         for key in ("exit_code", "exitCode", "returncode", "code"):
-            if type(response.get(key)) is int:
-                exit_code = response[key]
+            if (exit_code := _within(response.get(key), -(2**63))) is not None:
                 break
         duration = duration if duration is not None else _ms(response.get("duration_seconds"))
     output = response if isinstance(response, str) else (error or "")
@@ -255,6 +254,12 @@ def _since(first_time: str | None) -> int | None:
         return max(0, time.time_ns() // 1_000_000 - parse_time(first_time) // 1000) if first_time else None
     except ValueError:
         return None
+
+
+def _within(value: object, low: int) -> int | None:
+    """An integer the schema holds (from `low` to 2**63 - 1), else None: an
+    odd value in a payload costs its field, never the hook call."""
+    return value if type(value) is int and low <= value < 2**63 else None
 
 
 def _ms(seconds: object) -> int | None:
