@@ -217,3 +217,10 @@ def test_odd_values_in_a_payload_cost_their_field_not_the_call(project):
     process = recorded(project, CLAUDE_SESSION)[-1]
     assert process["type"] == "agent.completed_process" and process["process_name"] == "shell"
     assert "exit_code" not in process and "duration_ms" not in process
+
+
+def test_a_fifo_named_as_the_transcript_fails_the_hook_at_once(project, tmp_path):
+    fifo = tmp_path / "transcript.fifo"
+    os.mkfifo(fifo)
+    result = hook("claude-code", claude("Stop", project, transcript=str(fifo)))  # would block without the check
+    assert one_line_failure(result) and b"not a regular file" in result.stderr

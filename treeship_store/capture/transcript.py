@@ -20,7 +20,9 @@ already includes its cached part). tokens_out is output plus reasoning.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import orjson
 
 from ..event import is_rfc3339
@@ -53,9 +55,14 @@ class TranscriptMark:
 def new_lines(path: str, offset: int) -> tuple[list[bytes], int]:
     """The complete lines of the file from `offset`, and the offset after them.
     A file that is shorter than `offset` was replaced: read it from the start."""
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        if size < offset:
+    # O_NONBLOCK and the check below: a FIFO or a device named as the
+    # transcript must fail the hook at once, not hang it with the lock held.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        if info.st_size < offset:
             offset = 0
         file.seek(offset)
         data = file.read(MAX_READ)
