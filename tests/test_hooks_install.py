@@ -89,3 +89,16 @@ def test_dry_run_prints_and_writes_nothing_and_codex_has_its_own_file(tmp_path):
     assert hooks_command("uninstall", "codex", "--user", cwd=tmp_path,
                          env={"HOME": str(home), "CODEX_HOME": ""}).returncode == 0
     assert json.loads((home / ".codex" / "hooks.json").read_text()) == {}
+
+
+def test_a_symlinked_settings_file_is_changed_where_it_points_and_stays_a_link(tmp_path):
+    dotfiles = tmp_path / "dotfiles" / "claude-settings.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text(json.dumps(THEIRS))
+    (tmp_path / ".claude").mkdir()
+    os.symlink(dotfiles, tmp_path / ".claude" / "settings.json")
+    assert hooks_command("install", "claude-code", cwd=tmp_path).returncode == 0
+    assert (tmp_path / ".claude" / "settings.json").is_symlink()
+    assert "hook claude-code" in dotfiles.read_text()
+    assert hooks_command("uninstall", "claude-code", cwd=tmp_path).returncode == 0
+    assert json.loads(dotfiles.read_text()) == THEIRS

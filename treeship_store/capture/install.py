@@ -55,6 +55,7 @@ def is_ours(entry: object, agent: str) -> bool:
 
 def install(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str]:
     """Add our hooks to the settings at `path`; (changed, resulting text)."""
+    path = _settings_file(path)
     settings = _load(path)
     hooks = _hooks_table(settings, path)
     command = hook_command(agent)
@@ -74,6 +75,7 @@ def install(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str
 
 def uninstall(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str]:
     """Remove our hooks from the settings at `path`; (changed, resulting text)."""
+    path = _settings_file(path)
     if not path.exists():
         return False, ""
     settings = _load(path)
@@ -97,6 +99,12 @@ def uninstall(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, s
     if not hooks:
         del settings["hooks"]
     return _save(path, settings, dry_run)
+
+
+def _settings_file(path: Path) -> Path:
+    """The file to change: a settings file that is a symlink (dotfiles kept in
+    a repository) is changed where it points, and stays a symlink."""
+    return path.resolve() if path.is_symlink() else path
 
 
 def _load(path: Path) -> dict:
