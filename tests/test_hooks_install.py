@@ -102,3 +102,22 @@ def test_a_symlinked_settings_file_is_changed_where_it_points_and_stays_a_link(t
     assert "hook claude-code" in dotfiles.read_text()
     assert hooks_command("uninstall", "claude-code", cwd=tmp_path).returncode == 0
     assert json.loads(dotfiles.read_text()) == THEIRS
+
+
+def test_settings_on_a_read_only_filesystem_are_one_line_and_untouched(tmp_path):
+    project = tmp_path / "project"
+    (project / ".claude").mkdir(parents=True)
+    settings = project / ".claude" / "settings.json"
+    settings.write_text(json.dumps(THEIRS))
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    if subprocess.run(["mount", "--bind", "-o", "ro", str(project), str(mounted)], capture_output=True).returncode:
+        import pytest
+        pytest.skip("cannot make a read-only bind mount here")
+    try:
+        result = hooks_command("install", "claude-code", "--project", str(mounted), cwd=tmp_path)
+        assert result.returncode == 1 and result.stderr.startswith("Error: cannot write") and \
+            result.stderr.count("\n") == 1, result.stderr
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+    assert json.loads(settings.read_text()) == THEIRS

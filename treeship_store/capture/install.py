@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..errors import ValidationError
+from ..errors import ValidationError, WriteError
 from . import claude_code, codex
 
 HOOK_TIMEOUT_SECONDS = 10  # the agent kills a hook after this; ours finish in well under a second
@@ -140,15 +140,18 @@ def _save(path: Path, settings: dict, dry_run: bool) -> tuple[bool, str]:
     changed = original is None or json.loads(original) != settings
     if dry_run or not changed:
         return changed, text
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
     temporary = path.with_name(f".{path.name}.treeship-store.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
-        os.fchmod(fd, mode)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+        try:
+            os.fchmod(fd, mode)
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise WriteError(f"cannot write {path}: {error.strerror or error}; it was left as it was") from None
     return True, text
