@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from treeship_store import Store
 
 from hook_fixtures import CLAUDE_SESSION, claude_tool
@@ -112,7 +114,6 @@ def test_settings_on_a_read_only_filesystem_are_one_line_and_untouched(tmp_path)
     mounted = tmp_path / "mounted"
     mounted.mkdir()
     if subprocess.run(["mount", "--bind", "-o", "ro", str(project), str(mounted)], capture_output=True).returncode:
-        import pytest
         pytest.skip("cannot make a read-only bind mount here")
     try:
         result = hooks_command("install", "claude-code", "--project", str(mounted), cwd=tmp_path)
