@@ -224,3 +224,16 @@ def test_a_fifo_named_as_the_transcript_fails_the_hook_at_once(project, tmp_path
     os.mkfifo(fifo)
     result = hook("claude-code", claude("Stop", project, transcript=str(fifo)))  # would block without the check
     assert one_line_failure(result) and b"not a regular file" in result.stderr
+
+
+def test_a_hand_edited_transcript_mark_does_not_jam_later_hooks(project, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    write_lines(transcript, claude_transcript_lines())
+    stop = claude("Stop", project, transcript=str(transcript))
+    assert hook("claude-code", stop).returncode == 0
+    record = project / ".treeship" / "sessions" / CLAUDE_SESSION / "events.jsonl"
+    text = record.read_text().replace('"last_id":"msg_2"', '"last_id":{"x":1},"model":[1],"offset":-5')
+    record.write_text(text)  # behind the index's back: the next catch-up re-indexes the session
+    (project / ".treeship" / "sessions" / CLAUDE_SESSION / "events.jsonl.capture").unlink()
+    result = hook("claude-code", stop)
+    assert result.returncode == 0, result.stderr

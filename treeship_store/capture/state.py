@@ -91,8 +91,10 @@ class CaptureState:
             return None
         try:
             cached = orjson.loads(os.read(fd, 1 << 20))
-            return cls(started=bool(cached["started"]), first_time=cached["first_time"],
-                       instances=set(cached["instances"]), end=int(cached["end"]),
+            first_time = cached["first_time"]
+            return cls(started=bool(cached["started"]),
+                       first_time=first_time if isinstance(first_time, str) else None,
+                       instances={i for i in cached["instances"] if isinstance(i, str)}, end=int(cached["end"]),
                        transcripts={path: TranscriptMark.from_meta(mark)
                                     for path, mark in cached["transcripts"].items()})
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):

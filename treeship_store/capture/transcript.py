@@ -49,7 +49,13 @@ class TranscriptMark:
 
     @classmethod
     def from_meta(cls, meta: dict) -> TranscriptMark:
-        return cls(**{name: meta[name] for name in cls.FIELDS if meta.get(name) is not None})
+        """A mark from an event's meta (or the cache), keeping only well-typed
+        values: a hand-edited line must not jam every later hook."""
+        offset, last_id, last_total, model = (meta.get(name) for name in cls.FIELDS)
+        return cls(offset if type(offset) is int and offset >= 0 else 0,
+                   last_id if isinstance(last_id, str) else None,
+                   last_total if type(last_total) is int else None,
+                   model if isinstance(model, str) else None)
 
 
 def new_lines(path: str, offset: int) -> tuple[list[bytes], int]:
