@@ -409,3 +409,34 @@ def test_queries_are_answered_from_indexes_not_scans(store):
     touching_events = [step for step in plan if " e " in f" {step} "]
     assert touching_events and all(step == "SEARCH e USING INDEX events_by_type (type_key=? AND timestamp_us>?)"
                                    for step in touching_events), plan
+
+
+FOLLOWED_WRITER = """
+import sys, time
+from treeship_store import Store
+store = Store(sys.argv[1])
+for name in ("one", "two", "three"):
+    time.sleep(0.1)
+    store.append(sys.argv[2], {"type": "agent.called_tool", "tool_name": name, "agent_id": "agent://a",
+                               "agent_instance_id": "i", "agent_name": "a", "host_id": "h"})
+"""
+
+
+def test_follow_yields_what_another_process_appends_and_stops_when_told(store, root):
+    import subprocess
+    import sys
+    import time
+    store.append(SESSION, make_event(tool_name="before"))
+    writer = subprocess.Popen([sys.executable, "-c", FOLLOWED_WRITER, str(root), SESSION])
+    deadline = time.monotonic() + 30
+    seen = []
+    for event in store.follow(SESSION, interval=0.02, until=lambda: time.monotonic() > deadline):
+        seen.append(event["tool_name"])
+        if len(seen) == 3:
+            break
+    writer.wait()
+    assert seen == ["one", "two", "three"]  # from now on: "before" was there already
+    assert [e["tool_name"] for e in store.follow(SESSION, after_seq=0, interval=0.01, until=lambda: True)] == \
+        ["one", "two", "three"]
+    with pytest.raises(ValidationError):
+        next(store.follow(SESSION, interval=0))

@@ -79,8 +79,6 @@ def tail(ctx: click.Context, session_id: str, lines: int, follow: bool, output: 
     Example:
       treeship-store tail ssn_42e740bd9eb238f6 -n 20 -f
     """
-    import time  # noqa: PLC0415
-
     from .render import event_header, event_row  # noqa: PLC0415
     store = open_store(ctx)
     table = output_format(output) == "table"
@@ -100,10 +98,8 @@ def tail(ctx: click.Context, session_id: str, lines: int, follow: bool, output: 
     if last is None and lines == 0:
         last = next((e["sequence_no"] for e in store.events(session_id, newest_first=True, limit=1)), None)
     try:
-        while follow:
-            time.sleep(interval)
-            newer = show(store.events(session_id, after_seq=last if last is not None else -1))
-            last = newer if newer is not None else last
+        if follow:
+            show(store.follow(session_id, after_seq=-1 if last is None else last, interval=interval))
     except KeyboardInterrupt:
         pass
 

@@ -243,6 +243,27 @@ class Store:
 
         return self._indexed(ask)
 
+    def follow(self, session_id: str, *, after_seq: int | None = None, interval: float = 0.25,
+               until: Callable[[], bool] | None = None) -> Iterator[Event]:
+        """A session's events as they are appended, by any writer (Treeship's
+        own CLI included): those after `after_seq`, or from now on when None.
+        Polls every `interval` seconds (each poll checks the session's file, as
+        a query naming the session does); runs until the caller stops iterating
+        or `until()` says so. `tail -f` and the web view's stream use it."""
+        check_session_id(session_id)
+        if not (isinstance(interval, (int, float)) and 0 < interval < float("inf")):
+            raise ValidationError(f"interval must be a number of seconds > 0, got {interval!r}")
+        if after_seq is None:
+            newest = next(iter(self.events(session_id, newest_first=True, limit=1)), None)
+            after_seq = newest["sequence_no"] if newest else -1
+        while True:
+            for event in self.events(session_id, after_seq=after_seq):
+                after_seq = event["sequence_no"]
+                yield event
+            if until is not None and until():
+                return
+            time.sleep(interval)
+
     def sessions(self) -> list[dict]:
         """One summary per session: events, damaged lines, agents, first and last time."""
         self._require_root()
