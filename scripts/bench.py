@@ -410,12 +410,18 @@ def bench_reindex(work: Path, store_root: Path, size: dict) -> None:
     import sqlite3
     conn = sqlite3.connect(store_root / "index.db")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the index's size is its file's, once the WAL is folded in
+    free_bytes = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
+    # The file keeps the high-water mark of the index this corpus was first
+    # indexed into by catch-ups (pages split as rows arrive); a full rebuild
+    # packs the rows but leaves those pages free inside the file.
     index_bytes = (store_root / "index.db").stat().st_size
     jsonl_bytes = sum(p.stat().st_size for p in store_root.glob("sessions/*/events.jsonl"))
-    record("index.db size against the JSONL it indexes", f"{index_bytes / 2**20:,.0f} MiB",
-           f"JSONL {jsonl_bytes / 2**20:,.0f} MiB", index_bytes / jsonl_bytes, "≤0.35 of the JSONL",
-           index_bytes / jsonl_bytes <= 0.35, index_bytes=index_bytes, jsonl_bytes=jsonl_bytes)
+    live = index_bytes - free_bytes
+    record("index.db size against the JSONL it indexes", f"{index_bytes / 2**20:,.0f} MiB file, "
+           f"{live / 2**20:,.0f} MiB of it in use", f"JSONL {jsonl_bytes / 2**20:,.0f} MiB", index_bytes / jsonl_bytes,
+           "≤0.35 of the JSONL", index_bytes / jsonl_bytes <= 0.35, index_bytes=index_bytes, free_bytes=free_bytes,
+           jsonl_bytes=jsonl_bytes, in_use_ratio=live / jsonl_bytes)
     files = sorted(str(p) for p in store_root.glob("sessions/*/events.jsonl"))
     others = {}
     sqlite_utils = str(Path(sys.executable).with_name("sqlite-utils"))
