@@ -132,5 +132,5 @@ Explore it:
   {command} files --agent codex      # which files codex wrote
   {command} stats
   {command} tail ssn_4f1d2a9b7c3e8d01 -n 5
-  {command} verify          # finds the damaged line a crashed hook left
+  {command} verify          # finds the damaged line a crashed writer left
   {command} append ssn_0c1d2e3f4a5b6c7d --type agent.called_tool --tool Read --agent-id agent://claude-code""")

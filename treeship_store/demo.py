@@ -60,7 +60,7 @@ RESEARCH = [  # kimi fetches docs and serves a preview, with an SDK reviewer
     (SDK, "agent.failed", {"reason": "rate limited by the model provider"}),
     (KIMI, "agent.completed", {}),
 ]
-HOTFIX = [  # a short session that a crashed hook left with a torn line
+HOTFIX = [  # a short session where a crashed writer (Treeship's own) left a torn line
     (CLAUDE, "session.started", {}),
     (CLAUDE, "agent.called_tool", {"tool_name": "Bash", "duration_ms": 1200}),
 ]
