@@ -51,6 +51,10 @@ def claude_tool_calls(cwd):
          "agent.connected_network", {"destination": "web-search"}),
         (claude_tool(cwd, "mcp__github__create_issue", {"title": "bug"}, {"number": 7}, duration_ms=120),
          "agent.called_tool", {"tool_name": "mcp__github__create_issue", "duration_ms": 120}),
+        # Sub-agents by the Task tool (older Claude Code; newer ones also send SubagentStart/Stop).
+        (claude_tool(cwd, "Task", {"subagent_type": "Explore", "description": "find the parser",
+                                   "prompt": "look for it"}, {"content": [{"type": "text", "text": "found"}]}),
+         "agent.called_tool", {"tool_name": "Task"}),
     ]
 
 
