@@ -77,6 +77,7 @@ def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bo
         index.note_refresh(update, mtimes)
     return {}
 
+
 def _check(store: Store, index: Index, session_ids: Iterable[str], known: dict, *, strict: bool,
            gone: list[str] | None = None) -> list[tuple[int, int]]:
     """Stat each session's file: catch up those that changed, forget those
@@ -104,6 +105,7 @@ def _check(store: Store, index: Index, session_ids: Iterable[str], known: dict, 
     if gone:
         index.forget(gone)
     return mtimes
+
 
 def _listing_mtime(store: Store) -> int | None:
     """The mtime of sessions/ (it moves when a session is added or removed)."""

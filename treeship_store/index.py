@@ -120,7 +120,7 @@ class Index(IndexQueries):
         old index until it commits, then the new one, never a part of either.
         A kill rolls it back. A full rebuild drops the secondary indexes while
         the rows go in and builds them once at the end: far cheaper than keeping
-        six B-trees up to date row by row."""
+        five B-trees up to date row by row."""
         with self._write(patient=True) as conn:
             if session_ids is not None:
                 self.forget(session_ids, keep_session=True)

@@ -100,14 +100,20 @@ class Store:
         """Append events in order, in one lock hold and one write, all or nothing:
         every event is checked first, and a write that fails part way leaves
         none of them in the record (see SessionLog.write)."""
-        unknown_ok = self.allow_unknown if allow_unknown is None else allow_unknown
-        now = now_timestamp()  # one batch, one moment
-        prepared = [prepare(event, session_id, position=i, allow_unknown=unknown_ok,
-                            max_line_bytes=self.max_line_bytes, timestamp=now) for i, event in enumerate(events)]
+        prepared = self.prepare_batch(session_id, events, allow_unknown=allow_unknown)  # before taking the lock
         if not prepared:
             return []
         with self.writing(session_id) as session:
             return session.write_prepared(prepared)
+
+    def prepare_batch(self, session_id: str, events: Iterable[Mapping], *,
+                      allow_unknown: bool | None = None) -> list[dict]:
+        """Every event checked and completed (event.prepare) as this store
+        writes them; raises ValidationError naming the first bad one."""
+        unknown_ok = self.allow_unknown if allow_unknown is None else allow_unknown
+        now = now_timestamp()  # one batch, one moment
+        return [prepare(event, session_id, position=i, allow_unknown=unknown_ok, max_line_bytes=self.max_line_bytes,
+                        timestamp=now) for i, event in enumerate(events)]
 
     @contextmanager
     def writing(self, session_id: str) -> Iterator[SessionWriter]:

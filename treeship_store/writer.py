@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .errors import StoreError
-from .event import Event, now_timestamp, prepare
+from .event import Event
 from .faults import crash_point
 from .log import SessionLog, complete_lines
 
@@ -37,12 +37,7 @@ class SessionWriter:
 
     def append_many(self, events: Iterable[Mapping], *, allow_unknown: bool | None = None) -> list[Event]:
         """As Store.append_many, under the lock already held."""
-        store = self.store
-        unknown_ok = store.allow_unknown if allow_unknown is None else allow_unknown
-        now = now_timestamp()
-        return self.write_prepared([prepare(event, self.log.session_id, position=i, allow_unknown=unknown_ok,
-                                            max_line_bytes=store.max_line_bytes, timestamp=now)
-                                    for i, event in enumerate(events)])
+        return self.write_prepared(self.store.prepare_batch(self.log.session_id, events, allow_unknown=allow_unknown))
 
     def write_prepared(self, prepared: list[dict]) -> list[Event]:
         if not prepared:
