@@ -110,8 +110,9 @@ class IndexQueries:
         direction = " DESC" if newest_first else ""
         order = ", ".join(column + direction for column in columns)
         cut = -1 if limit is None else limit  # LIMIT -1: no limit
-        if not types and not failed and not one_session:
-            # "What did agent X do (since T)", or "what happened since T": the
+        if not types and not failed and session_keys is None:
+            # Store-wide "what did agent X do (since T)", or "what happened
+            # since T" (named sessions take their own primary-key ranges): the
             # agent indexes are (agent, type, time) and the type index (type,
             # time), so events in time order are a merge of one ordered range
             # per type, each cut at since/until and at the limit. Sorting their
