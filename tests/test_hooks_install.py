@@ -122,3 +122,9 @@ def test_settings_on_a_read_only_filesystem_are_one_line_and_untouched(tmp_path)
     finally:
         subprocess.run(["umount", str(mounted)], check=True)
     assert json.loads(settings.read_text()) == THEIRS
+
+
+def test_a_project_that_does_not_exist_is_refused_and_nothing_is_created(tmp_path):
+    result = hooks_command("install", "claude-code", "--project", str(tmp_path / "typo"), cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()

@@ -56,7 +56,7 @@ def hooks() -> None:
 def _target(function):
     function = click.option("--dry-run", is_flag=True, help="Print the resulting settings; write nothing.")(function)
     function = click.option("--user", is_flag=True, help="The user's settings (~/.claude, ~/.codex).")(function)
-    function = click.option("--project", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+    function = click.option("--project", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
                             help="The project whose settings to change [default: the current directory].")(function)
     return click.argument("agent", type=click.Choice(AGENT_NAMES))(function)
 
