@@ -173,3 +173,13 @@ def test_with_a_sweep_every_query_sees_everything(root, monkeypatch, sweep_inter
     foreign_append(root, "ssn_old", 1)
     with Store(root) as store:
         assert store.count_events() == 2
+
+
+def test_a_last_sweep_in_the_future_counts_as_due(root):
+    with Store(root) as store:
+        store.append("ssn_old", make_event())
+    age_the_store(root, ["ssn_old"])
+    foreign_append(root, "ssn_old", 1)
+    move_the_last_sweep_back(root, -86400)  # the clock went back a day since the last sweep
+    with Store(root) as store:
+        assert store.count_events() == 2

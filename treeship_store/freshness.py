@@ -56,7 +56,10 @@ def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bo
     now = time.time_ns()
     meta = index.meta()
     listing = _listing_mtime(store)
-    sweep = sweep or now - meta.get("swept_ns", 0) >= SWEEP_SECONDS * 10**9
+    # A last sweep in the future means the clock went back: sweep now, or the
+    # bound would wait for the clock to catch up.
+    since_sweep = now - meta.get("swept_ns", 0)
+    sweep = sweep or not 0 <= since_sweep < SWEEP_SECONDS * 10**9
     new: list[str] = []
     gone: list[str] = []
     # What the index knows is read before the directory is listed: a session
