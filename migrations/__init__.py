@@ -182,3 +182,29 @@ def m004_strings(db: Database) -> None:
             strftime('%Y-%m-%dT%H:%M:%fZ', first_us / 1000000.0, 'unixepoch') AS first,
             strftime('%Y-%m-%dT%H:%M:%fZ', last_us / 1000000.0, 'unixepoch') AS last
         FROM sessions""")
+
+
+@migrations()
+def m005_search(db: Database) -> None:
+    # Full-text search (issue 13): the words of each event's texts (commands,
+    # paths, tool names, summaries, reasons, destinations, models, meta
+    # strings) under rowid = session_key << 32 | line_no. Contentless and
+    # without per-row sizes, so the index holds only the words (about 0.025
+    # of the JSONL). Such rows cannot be deleted one by one: a session that is
+    # forgotten or re-indexed takes a new key (never reused, index_meta's
+    # last_session_key), leaving its old words unreachable until a full
+    # rebuild empties the table.
+    db.execute("CREATE VIRTUAL TABLE event_text USING fts5(text, content = '', columnsize = 0, "
+               "tokenize = 'unicode61 remove_diacritics 2')")
+    # Sessions newest first, a page at a time (the web view's sessions page),
+    # at any number of sessions; one without any time sorts last.
+    db.execute("CREATE INDEX sessions_by_start ON sessions (coalesce(first_us, -9223372036854775808), session_id)")
+    db.execute("INSERT INTO index_meta (name, value) SELECT 'last_session_key', coalesce(max(session_key), 0) "
+               "FROM sessions")
+    # The lines already indexed have no words yet: catch every session up again
+    # from the JSONL (the next query sweeps them all).
+    for table in ("events", "damaged_lines", "event_counts", "event_totals"):
+        db.execute(f"DELETE FROM {table}")
+    db.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
+               "last_us = NULL")
+    db.execute("DELETE FROM index_meta WHERE name = 'swept_ns'")

@@ -30,6 +30,15 @@ def store(root):
         yield opened
 
 
+def search_words(conn, sessions):
+    """(session, line, word, position) of every word in the search index under
+    a live session key; words under a forgotten key are unreachable garbage."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.words USING fts5vocab(main, event_text, instance)")
+    return sorted((sessions[doc >> 32], doc & 0xFFFFFFFF, term, offset)
+                  for term, doc, offset in conn.execute("SELECT term, doc, offset FROM temp.words")
+                  if doc >> 32 in sessions)
+
+
 def index_contents(root):
     """Everything the index holds, to compare an index with a fresh rebuild."""
     import sqlite3
@@ -41,6 +50,7 @@ def index_contents(root):
             # The texts, not their keys: a rebuilt index may hand out keys in another order.
             "events": sorted(conn.execute("SELECT * FROM events_readable")),
             "damaged": sorted((sessions[row[0]],) + row[1:] for row in conn.execute("SELECT * FROM damaged_lines")),
+            "search": search_words(conn, sessions),
         }
     finally:
         conn.close()

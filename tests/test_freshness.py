@@ -12,6 +12,7 @@ import pytest
 from treeship_store import Store
 from treeship_store import freshness
 from treeship_store.event import prepare
+from treeship_store.index_file import SCHEMA_VERSION
 
 from conftest import index_contents, make_event
 
@@ -158,7 +159,7 @@ def test_an_index_of_treeship_store_0_1_is_upgraded_in_place(root):
         assert store.verify().ok
     assert index_contents(root) == expected  # converted in place to what a fresh index holds
     conn = sqlite3.connect(root / "index.db")
-    assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert conn.execute("PRAGMA application_id").fetchone() == (0x54735374,)
     assert conn.execute("SELECT count(*) FROM sessions WHERE file_mtime_ns IS NOT NULL").fetchone() == (2,)
     conn.close()

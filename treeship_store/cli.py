@@ -32,7 +32,7 @@ class StoreGroup(click.Group):
     loads the hook commands only when one is asked for (append never pays)."""
 
     LAZY = {"hook": "cli_hooks", "hooks": "cli_hooks", "reindex": "cli_admin", "verify": "cli_admin",
-            "tail": "cli_admin", "demo": "cli_admin"}
+            "tail": "cli_admin", "demo": "cli_admin", "serve": "cli_web"}
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY:
@@ -229,28 +229,32 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
 @click.option("--until", help="Up to this time (exclusive): RFC 3339 or an age.")
 @click.option("--after-seq", type=int, help="Only sequence numbers above this.")
 @click.option("--failed", is_flag=True, help="Only processes that exited non-zero.")
+@click.option("--search", metavar="WORDS",
+              help="Only events whose commands, paths, tools, summaries, reasons, destinations, models or meta "
+                   "strings hold every word (word* for a prefix); newest first.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest first.")
 @click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
 @click.option("--count", is_flag=True, help="Print only the number of matching events (from the index).")
 @click.pass_context
-def events(ctx: click.Context, session, agent, types, since, until, after_seq, failed, limit, newest_first, output,
-           count) -> None:
+def events(ctx: click.Context, session, agent, types, since, until, after_seq, failed, search, limit, newest_first,
+           output, count) -> None:
     """Events matching all the given filters.
 
     \b
     Examples:
       treeship-store events --agent claude-code --type agent.wrote_file --since 2h
       treeship-store events --failed --since 7d
+      treeship-store events --search "pytest -x"
       treeship-store events --type agent.decision --format jsonl | jq .tokens_in
     """
     store = open_store(ctx)
     filters = dict(agent=agent or None, type=types or None, since=since, until=until, after_seq=after_seq,
-                   failed=failed, limit=limit)
+                   failed=failed, search=search, limit=limit)
     if count:
         click.echo(store.count_events(session or None, **filters))
         return
-    found = store.events(session or None, newest_first=newest_first, **filters)
+    found = store.events(session or None, newest_first=newest_first or search is not None, **filters)
     from .render import event_lines  # noqa: PLC0415 - not on the append path
     for line in event_lines(found, output_format(output)):
         click.echo(line)

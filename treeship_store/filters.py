@@ -31,6 +31,7 @@ class EventFilter:
     until_us: int | None = None  # exclusive
     after_seq: int | None = None
     failed: bool = False  # processes that exited non-zero
+    search: str | None = None  # an FTS5 query (search_query) of the words asked for
     limit: int | None = None
     newest_first: bool = False
 
@@ -38,7 +39,7 @@ class EventFilter:
     def build(cls, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
               type: str | Iterable[str] | None = None, since: str | datetime | None = None,
               until: str | datetime | None = None, after_seq: int | None = None, failed: bool = False,
-              limit: int | None = None, newest_first: bool = False) -> EventFilter:
+              search: str | None = None, limit: int | None = None, newest_first: bool = False) -> EventFilter:
         """Check every filter as a caller gave it; raise ValidationError naming the bad one."""
         sessions = _values(session, "session")
         for session_id in sessions or ():
@@ -52,12 +53,14 @@ class EventFilter:
                 raise ValidationError(f"{name} must be True or False, got {value!r}")
         return cls(sessions=sessions, agents=_values(agent, "agent"), types=_values(type, "type"),
                    since_us=time_bound(since, "since"), until_us=time_bound(until, "until"), after_seq=after_seq,
-                   failed=failed, limit=limit, newest_first=newest_first)
+                   failed=failed, search=None if search is None else search_query(search), limit=limit,
+                   newest_first=newest_first)
 
     def index_filters(self, session_keys: list[int] | None) -> dict:
         """The filters as Index.events_query takes them, with sessions as keys."""
         return dict(session_keys=session_keys, agents=self.agents, types=self.types, since_us=self.since_us,
-                    until_us=self.until_us, after_seq=self.after_seq, failed=self.failed, limit=self.limit,
+                    until_us=self.until_us, after_seq=self.after_seq, failed=self.failed, search=self.search,
+                    limit=self.limit,
                     newest_first=self.newest_first)
 
 
@@ -83,6 +86,23 @@ def time_bound(value: str | datetime | None, name: str) -> int | None:
             pass
     raise ValidationError(f"{name}: {value!r} is not a time; use RFC 3339 (2026-04-05T08:00:00Z) "
                           "or an age such as 30m, 2h, 7d")
+
+
+def search_query(text: object) -> str:
+    """The FTS5 query for words a person typed: every word must occur (in any
+    field, any order); a word is matched as written, punctuation included
+    ("app.py", "-rf"), and a trailing * makes it a prefix. Nothing typed is
+    ever read as FTS5 syntax."""
+    if not isinstance(text, str) or not text.strip() or "\0" in text or len(text) > MAX_SEARCH_CHARS:
+        raise ValidationError(f"search must be 1 to {MAX_SEARCH_CHARS} characters of words, got {text!r:.80}")
+    terms = []
+    for word in text.split():
+        prefix = word.endswith("*") and len(word) > 1
+        terms.append('"' + word.rstrip("*" if prefix else "").replace('"', '""') + '"' + "*" * prefix)
+    return " ".join(terms)
+
+
+MAX_SEARCH_CHARS = 1000
 
 
 def _is_int(value: object) -> bool:

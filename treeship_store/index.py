@@ -132,6 +132,7 @@ class Index(IndexQueries):
                 conn.execute(f'DROP INDEX "{name}"')
             for table in ("events", "damaged_lines", "event_counts", "event_totals"):
                 conn.execute(f"DELETE FROM {table}")
+            conn.execute("INSERT INTO event_text (event_text) VALUES ('delete-all')")
             conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
                          "last_us = NULL")
             crash_point("bulk-rebuild")
@@ -239,18 +240,17 @@ class Index(IndexQueries):
         row = conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "
                            "FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         if row is None:
-            key = conn.execute("INSERT INTO sessions (session_id, file_dev, file_ino) VALUES (?, ?, ?)",
-                               (session_id, info.st_dev, info.st_ino)).lastrowid
+            key = self._new_session_key(conn)
+            conn.execute("INSERT INTO sessions (session_key, session_id, file_dev, file_ino) VALUES (?, ?, ?, ?)",
+                         (key, session_id, info.st_dev, info.st_ino))
             return Watermark(key, 0, 0, b""), info
         mark = Watermark(*row[:4])
         change = file_change(fd, info, mark, row[4], row[5])
         if change is None:
             return mark, info
         logger.warning("session %s: %s; re-indexing it from the start", session_id, change)
-        self._forget_rows(conn, mark.session_key)
-        conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', file_dev = ?, "
-                     "file_ino = ? WHERE session_key = ?", (info.st_dev, info.st_ino, mark.session_key))
-        return Watermark(mark.session_key, 0, 0, b""), info
+        key = self._start_again(conn, mark.session_key, file_dev=info.st_dev, file_ino=info.st_ino)
+        return Watermark(key, 0, 0, b""), info
 
     def line_count(self, session_id: str, fd: int) -> tuple[int, int]:
         """(end of the last complete line, number of lines) of the session's file,
@@ -274,6 +274,7 @@ class Index(IndexQueries):
             (*row[:4], key_of(row[4]), key_of(row[5]), key_of(row[6]), key_of(row[7]), row[8], row[9],
              None if row[10] is None else key_of(row[10]), row[11]) for row in rows.events])
         conn.executemany(_INSERT_DAMAGED, rows.damaged)
+        conn.executemany("INSERT INTO event_text (rowid, text) VALUES (?, ?)", rows.texts)
         conn.executemany(_ADD_COUNTS, [(mark.session_key, *group, *count) for group, count in rows.counts.items()])
         conn.executemany(_ADD_TOTALS, [(*group, *count) for group, count in rows.counts.items()])
         return rows.lines, rows.first_us, rows.last_us
@@ -353,11 +354,10 @@ class Index(IndexQueries):
                                        (session_id,)).fetchone()
                     if row is None:
                         continue
-                    self._forget_rows(conn, row[0])
                     if keep_session:
-                        conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'' "
-                                     "WHERE session_key = ?", row)
+                        self._start_again(conn, row[0])
                     else:
+                        self._forget_rows(conn, row[0])
                         conn.execute("DELETE FROM sessions WHERE session_key = ?", row)
         except sqlite3.OperationalError as error:
             if patient or not is_busy(error):
@@ -370,6 +370,25 @@ class Index(IndexQueries):
         for table in ("events", "damaged_lines", "event_counts"):
             conn.execute(f"DELETE FROM {table} WHERE session_key = ?", (session_key,))
         conn.execute("UPDATE sessions SET first_us = NULL, last_us = NULL WHERE session_key = ?", (session_key,))
+
+    @staticmethod
+    def _new_session_key(conn: sqlite3.Connection) -> int:
+        """A session key never used before: event_text may still hold words
+        under a forgotten one (see migration m005)."""
+        key = conn.execute("SELECT max(coalesce((SELECT value FROM index_meta WHERE name = 'last_session_key'), 0), "
+                           "coalesce((SELECT max(session_key) FROM sessions), 0)) + 1").fetchone()[0]
+        conn.execute("INSERT OR REPLACE INTO index_meta (name, value) VALUES ('last_session_key', ?)", (key,))
+        return key
+
+    def _start_again(self, conn: sqlite3.Connection, session_key: int, **columns) -> int:
+        """Forget a session's rows and set its watermark back to 0 under a new
+        key; returns the key."""
+        self._forget_rows(conn, session_key)
+        key = self._new_session_key(conn)
+        assignments = "".join(f", {name} = ?" for name in columns)  # names from this module, never input
+        conn.execute(f"UPDATE sessions SET session_key = ?, indexed_bytes = 0, indexed_lines = 0, tail = x''"
+                     f"{assignments} WHERE session_key = ?", (key, *columns.values(), session_key))
+        return key
 
     def watermark(self, session_id: str) -> tuple[Watermark, int | None, int | None] | None:
         row = self.conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "

@@ -21,6 +21,7 @@ class Projection:
     damaged: list[tuple] = field(default_factory=list)
     # (type, agent_name, model or "") -> [events, tokens_in, tokens_out, failed processes]
     counts: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    texts: list[tuple[int, str]] = field(default_factory=list)  # (search rowid, words) for event_text
     lines: int = 0  # the line number after the chunk
     first_us: int | None = None
     last_us: int | None = None
@@ -30,7 +31,7 @@ def project(key: int, offset: int, line_no: int, data: bytes) -> Projection:
     """Rows for the complete lines in `data`, which starts at byte `offset`,
     line `line_no`, of the session whose index key is `key`."""
     projection = Projection()
-    events, damaged, counts = projection.events, projection.damaged, projection.counts
+    events, damaged, counts, texts = projection.events, projection.damaged, projection.counts, projection.texts
     for line in data.split(b"\n")[:-1]:
         event, reason = decode_line(line)
         if event is None:
@@ -38,6 +39,8 @@ def project(key: int, offset: int, line_no: int, data: bytes) -> Projection:
         else:
             row = event_row(key, line_no, offset, len(line), event)
             events.append(row)
+            if (text := search_text(event)) and line_no < SEARCH_LINES:
+                texts.append((key << 32 | line_no, text))
             model = event.get("model")
             group = (row[TYPE], row[AGENT_NAME], model if type(model) is str else "")
             count = counts.get(group)
@@ -81,6 +84,37 @@ def event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> 
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+# What full-text search finds an event by: the fields people remember
+# (commands, paths, tools, what a model or agent said), and meta's strings.
+SEARCHED_FIELDS = ("tool_name", "file_path", "process_name", "command", "destination", "model", "provider",
+                   "summary", "reason", "termination_reason", "artifact_ref", "artifacts")
+SEARCH_LINES = 2**32  # a search rowid holds the line number in its low 32 bits
+_MAX_META_STRINGS = 1000  # a huge meta is searchable by its first strings
+
+
+def search_text(event: dict) -> str:
+    """The words of an event for the search index, one field per line."""
+    parts = []
+    for name in SEARCHED_FIELDS:
+        value = event.get(name)
+        if type(value) is str:
+            parts.append(value)
+        elif type(value) is list:
+            parts.extend(item for item in value if type(item) is str)
+    meta = event.get("meta")
+    if meta is not None:
+        pending, found = [meta], 0
+        while pending and found < _MAX_META_STRINGS:  # iterative: nesting depth is the writer's choice
+            item = pending.pop()
+            if type(item) is str:
+                parts.append(item)
+                found += 1
+            elif type(item) is dict:
+                pending.extend(item.values())
+            elif type(item) is list:
+                pending.extend(item)
+    return "\n".join(parts)
 
 
 def _countable(value: object) -> int:

@@ -13,6 +13,8 @@ AGENT_COLUMNS = ("agent_id_key", "agent_name_key", "instance_key")
 # A process that ended with a non-zero exit code (the index holds exit_code
 # only when it is an integer), as catch-up counts failures for stats.
 FAILED_PROCESS = "e.type_key = ? AND e.exit_code != 0"
+# A session's place in the sessions page's order, as sessions_by_start indexes it.
+START = "coalesce(first_us, -9223372036854775808)"
 FILES_FROM = ("FROM events e JOIN strings p ON p.key = e.path_key JOIN strings an ON an.key = e.agent_name_key")
 
 
@@ -54,8 +56,9 @@ class IndexQueries:
 
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
                      types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
-                     after_seq: int | None = None, failed: bool = False, limit: int | None = None,
-                     newest_first: bool = False, shape: str = "locations") -> tuple[str, list] | None:
+                     after_seq: int | None = None, failed: bool = False, search: str | None = None,
+                     limit: int | None = None, newest_first: bool = False,
+                     shape: str = "locations") -> tuple[str, list] | None:
         """The SQL and parameters for the matching events, or None if nothing can
         match: their locations (select_events), their number (count_events) or
         their files (file_summaries), as `shape` says."""
@@ -90,6 +93,9 @@ class IndexQueries:
             if not completed:
                 return None
             condition(FAILED_PROCESS, completed)
+        if search is not None:  # an FTS5 query from filters.search_query; rowid = session_key << 32 | line_no
+            condition("(e.session_key, e.line_no) IN (SELECT rowid >> 32, rowid & 4294967295 FROM event_text "
+                      "WHERE event_text MATCH ?)", [search])
         if shape == "files":
             where.append("e.path_key IS NOT NULL")
         matching = "FROM events e" + (" WHERE " + " AND ".join(where) if where else "")
@@ -110,7 +116,7 @@ class IndexQueries:
         direction = " DESC" if newest_first else ""
         order = ", ".join(column + direction for column in columns)
         cut = -1 if limit is None else limit  # LIMIT -1: no limit
-        if not types and not failed and session_keys is None:
+        if not types and not failed and search is None and session_keys is None:
             # Store-wide "what did agent X do (since T)", or "what happened
             # since T" (named sessions take their own primary-key ranges): the
             # agent indexes are (agent, type, time) and the type index (type,
@@ -175,6 +181,63 @@ class IndexQueries:
             rows[key]["damaged_lines"] = count
         return list(rows.values())
 
+    def session_page(self, *, agents: Sequence[str] | None = None, types: Sequence[str] | None = None,
+                     since_us: int | None = None, until_us: int | None = None, search: str | None = None,
+                     before: str | None = None, limit: int = 50) -> list[dict]:
+        """Sessions newest first (by their first event), `limit` at a time,
+        after the session `before` in that order: keyset paging on an index,
+        so a page costs the same at 100,000 sessions as at 1,000. Filters keep
+        sessions with an event by one of `agents` (by name), of one of
+        `types`, active within [since, until), or with an event matching
+        `search`. Each with what the sessions page shows, from the counts."""
+        where, params = [], []
+        if before is not None:
+            row = self.reader.execute(f"SELECT {START}, session_id FROM sessions WHERE session_id = ?",
+                                      (before,)).fetchone()
+            if row is None:
+                return []
+            where.append(f"({START}, session_id) < (?, ?)")
+            params.extend(row)
+        for column, values in (("agent_name", agents), ("type", types)):
+            if values:
+                where.append(f"EXISTS (SELECT 1 FROM event_counts c WHERE c.session_key = s.session_key "
+                             f"AND c.{column} IN ({', '.join('?' * len(values))}))")
+                params.extend(values)
+        if since_us is not None:
+            where.append("s.last_us >= ?")
+            params.append(since_us)
+        if until_us is not None:
+            where.append("s.first_us < ?")
+            params.append(until_us)
+        if search is not None:
+            where.append("EXISTS (SELECT 1 FROM event_text WHERE event_text MATCH ? "
+                         "AND rowid >= s.session_key << 32 AND rowid < (s.session_key + 1) << 32)")
+            params.append(search)
+        page = self.reader.execute(
+            "SELECT session_key, session_id, first_us, last_us, indexed_lines FROM sessions s "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {START} DESC, session_id DESC LIMIT ?",
+            [*params, limit]).fetchall()
+        rows = {key: {"session_id": sid, "first": _time(first), "last": _time(last),
+                      "duration_ms": None if first is None else (last - first) // 1000, "events": 0,
+                      "agents": [], "failed_processes": 0, "tokens_in": 0, "tokens_out": 0, "file_writes": 0,
+                      "damaged_lines": 0, "lines": lines}
+                for key, sid, first, last, lines in page}
+        keys = ", ".join("?" * len(rows))
+        for key, agent, events, failed, tokens_in, tokens_out, writes in self.reader.execute(
+                "SELECT session_key, agent_name, sum(events), sum(failed), sum(tokens_in), sum(tokens_out), "
+                "sum(CASE WHEN type = 'agent.wrote_file' THEN events ELSE 0 END) FROM event_counts "
+                f"WHERE session_key IN ({keys}) GROUP BY session_key, agent_name ORDER BY 1, 2", list(rows)):
+            row = rows[key]
+            row["agents"].append(agent)
+            for name, value in (("events", events), ("failed_processes", failed), ("tokens_in", tokens_in),
+                                ("tokens_out", tokens_out), ("file_writes", writes)):
+                row[name] += value
+        for key, count in self.reader.execute(
+                f"SELECT session_key, count(*) FROM damaged_lines WHERE session_key IN ({keys}) GROUP BY 1",
+                list(rows)):
+            rows[key]["damaged_lines"] = count
+        return list(rows.values())
+
     def stats(self, session_keys: Sequence[int] | None, *, full: bool = True) -> dict:
         # Store-wide questions read the totals; per-session ones the per-session counts.
         scope, params, counted = "", [], "event_totals"
@@ -207,6 +270,11 @@ class IndexQueries:
             "files_written": rows("SELECT count(DISTINCT path_key) FROM events WHERE type_key = "
                                   "(SELECT key FROM strings WHERE text = 'agent.wrote_file'){scope}")[0][0],
         }
+
+    def damaged_lines(self, session_key: int) -> list[tuple[int, int, int, str]]:
+        """(line_no, offset, length, reason) of a session's damaged lines, in file order."""
+        return self.reader.execute("SELECT line_no, offset, length, reason FROM damaged_lines WHERE session_key = ? "
+                                   "ORDER BY line_no", (session_key,)).fetchall()
 
     def indexed_lines(self, session_key: int) -> sqlite3.Cursor:
         """(line_no, offset, length, type or None, sequence_no or None) for

@@ -27,7 +27,7 @@ from .writer import SessionWriter
 
 if TYPE_CHECKING:
     from .filters import EventFilter
-    from .results import ReindexReport, SessionContents, VerifyReport
+    from .results import DamagedLine, ReindexReport, SessionContents, VerifyReport
 
 logger = logging.getLogger("treeship_store")
 
@@ -48,7 +48,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike = ".treeship", *, fsync: bool | None = None,
                  lock_timeout: float = 60.0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                 allow_unknown: bool = False):
+                 allow_unknown: bool = False, read_only: bool = False):
         if not isinstance(root, (str, os.PathLike)) or "\0" in os.fspath(root):
             raise ValidationError(f"store root must be a path without NUL characters, got {root!r}")
         if not isinstance(lock_timeout, (int, float)) or not 0 <= lock_timeout < float("inf"):
@@ -61,6 +61,9 @@ class Store:
         self.lock_timeout = lock_timeout
         self.max_line_bytes = max_line_bytes
         self.allow_unknown = allow_unknown
+        # A reader's Store (the web server's): it refuses to append or reindex.
+        # Its queries still catch the index up, each in a short transaction.
+        self.read_only = read_only
         self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0))
         self._logs: dict[str, SessionLog] = {}
         self._listing: tuple[int, list[str]] | None = None  # (mtime of sessions/, session ids)
@@ -121,6 +124,7 @@ class Store:
         through the writer (the record's lines, files beside it) cannot change
         before its append_many, which writes under the same lock hold. The index
         is caught up with what was written once the lock is released."""
+        self._refuse_if_read_only()
         log = self._log(session_id)
         make_private_directory(self.root)
         with log.locked(self.lock_timeout, fsync=self.fsync) as directory:
@@ -183,20 +187,22 @@ class Store:
     def events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
                type: str | Iterable[str] | None = None, since: str | datetime | None = None,
                until: str | datetime | None = None, after_seq: int | None = None, failed: bool = False,
-               limit: int | None = None, newest_first: bool = False) -> Iterator[Event]:
+               search: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Event]:
         """Events matching every given filter, read from the JSONL bytes the index
         points at. `agent` matches agent_id, agent_name or agent_instance_id;
         `session`, `agent` and `type` take one value or several. `since` is
         inclusive, `until` exclusive; both take RFC 3339, a relative age such as
         "30m", "2h" or "7d", or a datetime. failed=True keeps only processes that
         exited non-zero (agent.completed_process with an integer exit_code other
-        than 0), the ones stats() counts. A type that neither Treeship's schema
+        than 0), the ones stats() counts. `search` keeps events whose texts
+        (commands, paths, tool names, summaries, reasons, destinations, models,
+        meta's strings) hold every word given; "word*" matches a prefix. A type that neither Treeship's schema
         nor the store knows is a ValidationError: a typo would match nothing.
         One session comes in sequence order; several in order of time, then
         session id, then sequence_no. newest_first reverses it."""
         from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
         chosen = EventFilter.build(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
-                                   failed=failed, limit=limit, newest_first=newest_first)
+                                   failed=failed, search=search, limit=limit, newest_first=newest_first)
 
         def read(index: Index, filters: dict, keys: dict[str, int]) -> Iterator[Event]:
             cursor = index.select_events(**filters)
@@ -213,12 +219,12 @@ class Store:
     def count_events(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
                      type: str | Iterable[str] | None = None, since: str | datetime | None = None,
                      until: str | datetime | None = None, after_seq: int | None = None, failed: bool = False,
-                     limit: int | None = None) -> int:
+                     search: str | None = None, limit: int | None = None) -> int:
         """How many events events() would return with these filters, counted in
         the index without reading the JSONL."""
         from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
         chosen = EventFilter.build(session, agent=agent, type=type, since=since, until=until, after_seq=after_seq,
-                                   failed=failed, limit=limit)
+                                   failed=failed, search=search, limit=limit)
         return self._matching(chosen, lambda index, filters, _: index.count_events(**filters))
 
     def files(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
@@ -279,6 +285,28 @@ class Store:
             return index.session_summaries()
         return self._indexed(summaries)
 
+    def session_page(self, *, agent: str | Iterable[str] | None = None, type: str | Iterable[str] | None = None,
+                     since: str | datetime | None = None, until: str | datetime | None = None,
+                     search: str | None = None, before: str | None = None, limit: int = 50) -> list[dict]:
+        """Sessions newest first, `limit` (1-1000) at a time after the session
+        `before`: each with start, duration, agents, events, failed processes,
+        tokens in and out, file writes and damaged lines. Keeps sessions with an
+        event by `agent` (a name), of `type`, within since/until, or matching
+        `search` (as events() takes them)."""
+        from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
+        chosen = EventFilter.build(agent=agent, type=type, since=since, until=until, search=search, limit=limit)
+        if not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be from 1 to 1000 sessions a page, got {limit!r}")
+        if before is not None:
+            check_session_id(before)
+        self._require_root()
+
+        def page(index: Index) -> list[dict]:
+            self._refresh(index, None)
+            return index.session_page(agents=chosen.agents, types=chosen.types, since_us=chosen.since_us,
+                                      until_us=chosen.until_us, search=chosen.search, before=before, limit=limit)
+        return self._indexed(page)
+
     def counts(self, session: str | None = None) -> dict:
         """Events and damaged lines, events by type and by agent: from counts the
         index keeps, so as cheap over a million events as over ten."""
@@ -296,6 +324,19 @@ class Store:
             keys = self._refresh(index, sessions)
             return index.stats(None if sessions is None else [keys[s] for s in sessions if s in keys], full=full)
         return self._indexed(report)
+
+    def damaged_lines(self, session_id: str) -> list[DamagedLine]:
+        """A session's damaged lines (kept in its file), from the index."""
+        from .results import DamagedLine  # noqa: PLC0415 - not on the append path
+        self._require_root()
+        check_session_id(session_id)
+
+        def damaged(index: Index) -> list[DamagedLine]:
+            key = self._refresh(index, [session_id]).get(session_id)
+            if key is None:
+                raise StoreNotFound(f"no session {session_id} under {self.root}")
+            return [DamagedLine(session_id, *row) for row in index.damaged_lines(key)]
+        return self._indexed(damaged)
 
     def read_session(self, session_id: str) -> SessionContents:
         """Every line of a session's record straight from its JSONL, without the
@@ -373,6 +414,7 @@ class Store:
         it from the JSONL. `progress(bytes_done, bytes_total)` is called as it goes."""
         from .results import ReindexReport  # noqa: PLC0415 - not on the append path
         started = time.monotonic()
+        self._refuse_if_read_only()
         self._require_root()
         sessions = [check_session_id(session)] if session is not None else self.session_ids()
         if session is not None:
@@ -414,6 +456,10 @@ class Store:
         positions, and report damaged lines. Reads only; changes nothing."""
         from .verify import verify_store  # noqa: PLC0415 - not needed by appends
         return verify_store(self, session)
+
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise StoreError(f"the store at {self.root} was opened read-only")
 
     def _require_root(self) -> None:
         try:

@@ -1,0 +1,121 @@
+"""Full-text search (issue 13): `events --search`, Store.events(search=...)."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from treeship_store import Store, ValidationError
+
+from conftest import index_contents, make_event
+
+
+@pytest.fixture
+def filled(store):
+    store.append_many("ssn_a", [
+        make_event("agent.started_process", process_name="pytest", command="pytest -q tests/test_app.py",
+                   timestamp="2026-04-05T08:00:00Z"),
+        make_event("agent.wrote_file", file_path="src/app.py", timestamp="2026-04-05T08:00:01Z"),
+        make_event("agent.decision", model="claude-opus-4", summary="Refactor the parser first",
+                   timestamp="2026-04-05T08:00:02Z"),
+        make_event("agent.called_tool", tool_name="WebFetch", meta={"args": {"url": "https://docs.example.org/x"}},
+                   timestamp="2026-04-05T08:00:03Z"),
+    ])
+    store.append_many("ssn_b", [
+        make_event("agent.started_process", process_name="cargo", command="cargo test --release",
+                   agent_name="codex", agent_id="agent://codex", agent_instance_id="ai_cx_1",
+                   timestamp="2026-04-05T08:00:04Z"),
+        make_event("agent.wrote_file", file_path="src/app.py", agent_name="codex", agent_id="agent://codex",
+                   agent_instance_id="ai_cx_1", timestamp="2026-04-05T08:00:05Z"),
+    ])
+    return store
+
+
+def found(store, **filters):
+    return [(e["session_id"], e["sequence_no"]) for e in store.events(**filters)]
+
+
+def test_search_finds_events_by_the_words_of_their_texts(filled):
+    assert found(filled, search="pytest") == [("ssn_a", 0)]
+    assert found(filled, search="tests/test_app.py") == [("ssn_a", 0)]  # punctuation is not syntax
+    assert found(filled, search="parser refactor") == [("ssn_a", 2)]  # every word, any order
+    assert found(filled, search="parser cargo") == []
+    assert found(filled, search="docs.example.org") == [("ssn_a", 3)]  # a string deep in meta
+    assert found(filled, search="claude-opus") == [("ssn_a", 2)]  # a model
+    assert found(filled, search="carg*") == [("ssn_b", 0)]  # a prefix
+    assert found(filled, search='"OR (') == []  # typed text is never FTS5 syntax
+
+
+def test_search_combines_with_every_other_filter(filled):
+    # Words as the tokenizer splits them: "test_app.py" holds the words "app" "py".
+    assert found(filled, search="app.py") == [("ssn_a", 0), ("ssn_a", 1), ("ssn_b", 1)]
+    assert found(filled, search="app.py", agent="codex") == [("ssn_b", 1)]
+    assert found(filled, search="app.py", type="agent.started_process") == [("ssn_a", 0)]
+    assert found(filled, search="app.py", session="ssn_b") == [("ssn_b", 1)]
+    assert found(filled, search="app.py", since="2026-04-05T08:00:02Z") == [("ssn_b", 1)]
+    assert found(filled, search="app.py", newest_first=True, limit=1) == [("ssn_b", 1)]
+    assert filled.count_events(search="app.py") == 3
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x\0y", "w" * 1001, 42])
+def test_a_search_that_is_not_words_is_refused(filled, bad):
+    with pytest.raises(ValidationError, match="search must be"):
+        list(filled.events(search=bad))
+
+
+def test_search_follows_the_record_through_rebuild_and_removal(filled, root):
+    before = index_contents(root)
+    assert {(session, line) for session, line, _, _ in before["search"]} == {
+        ("ssn_a", 0), ("ssn_a", 1), ("ssn_a", 2), ("ssn_a", 3), ("ssn_b", 0), ("ssn_b", 1)}
+    filled.reindex(full=True)
+    assert index_contents(root) == before
+    filled.reindex("ssn_b")
+    assert index_contents(root) == before
+    os.unlink(root / "sessions" / "ssn_b" / "events.jsonl")
+    assert found(filled, search="cargo") == []
+    assert {session for session, _, _, _ in index_contents(root)["search"]} == {"ssn_a"}
+
+
+def test_an_index_of_schema_4_is_upgraded_and_its_events_become_searchable(filled, root):
+    filled.close()
+    conn = sqlite3.connect(root / "index.db", isolation_level=None)
+    conn.execute("DROP TABLE event_text")  # what m005 adds
+    conn.execute("DROP INDEX sessions_by_start")
+    conn.execute("DELETE FROM index_meta WHERE name = 'last_session_key'")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_search'")
+    conn.execute("PRAGMA user_version = 4")
+    conn.close()
+    with Store(root) as store:
+        assert found(store, search="cargo") == [("ssn_b", 0)]
+        assert store.verify().ok
+    conn = sqlite3.connect(root / "index.db")
+    assert conn.execute("PRAGMA user_version").fetchone() == (5,)
+    conn.close()
+
+
+def test_cli_search_prints_newest_first_and_refuses_bad_input(filled, root):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(root), "events", *args],
+                              capture_output=True, text=True)
+    result = cli("--search", "app.py", "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["session_id"], e["sequence_no"]) for e in lines] == [("ssn_b", 1), ("ssn_a", 1), ("ssn_a", 0)]
+    assert cli("--search", "app.py", "--count").stdout.strip() == "3"
+    result = cli("--search", " ")
+    assert result.returncode != 0 and result.stderr.startswith("Error: search must be")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_words_of_a_replaced_file_never_match_its_new_lines(filled, root, tmp_path):
+    with Store(tmp_path / "other") as other:
+        other.append("ssn_b", make_event("agent.started_process", process_name="make", command="make deploy"))
+    os.replace(tmp_path / "other" / "sessions" / "ssn_b" / "events.jsonl", root / "sessions" / "ssn_b" / "events.jsonl")
+    assert found(filled, search="cargo") == []  # the old line 0 said cargo; the new one does not
+    assert found(filled, search="deploy") == [("ssn_b", 0)]
+    before = index_contents(root)
+    filled.reindex(full=True)
+    assert index_contents(root) == before

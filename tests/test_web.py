@@ -1,0 +1,244 @@
+"""The web view (issue 13): `treeship-store serve` as a real process on
+127.0.0.1, asked over HTTP, and its pages driven in Debian's Chromium."""
+
+import fcntl
+import subprocess
+import sys
+
+import httpx
+import orjson
+import pytest
+from playwright.sync_api import expect
+
+from treeship_store import Store
+from treeship_store.demo import write_demo
+
+from conftest import make_event
+from web_support import browser, serving
+
+HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("web") / ".treeship"
+    write_demo(root)
+    with Store(root) as store:
+        store.append("ssn_hostile", make_event("agent.wrote_file", file_path=HOSTILE, timestamp="2026-04-06T08:00:00Z"))
+        store.append("ssn_hostile", make_event("agent.started_process", process_name="make",
+                                               command="make release-candidate", timestamp="2026-04-06T08:00:01Z"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def url(demo):
+    with serving(demo) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as context:
+        yield context
+
+
+def get(url, path, **options):
+    return httpx.get(url + path.lstrip("/"), **options)
+
+
+def foreign_append(root, session, event):
+    """An append the way Treeship's own CLI does it: under the flock, one
+    line at the file's line count, and nothing else (no index)."""
+    path = root / "sessions" / session / "events.jsonl"
+    with open(str(path) + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        line_count = path.read_bytes().count(b"\n")
+        line = orjson.dumps({**Store(root).prepare_batch(session, [event])[0], "sequence_no": line_count})
+        with open(path, "ab") as log:
+            log.write(line + b"\n")
+    return line
+
+
+# -- the API ------------------------------------------------------------------
+
+def test_api_events_are_the_stored_lines_unchanged(url, demo):
+    session = "ssn_4f1d2a9b7c3e8d01"
+    response = get(url, f"/api/events?session={session}")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/x-ndjson"
+    assert response.content == (demo / "sessions" / session / "events.jsonl").read_bytes()
+    lines = get(url, "/api/events?agent=codex&type=agent.wrote_file&order=newest").content.splitlines()
+    events = [orjson.loads(line) for line in lines]
+    assert events and all(e["agent_name"] == "codex" and e["type"] == "agent.wrote_file" for e in events)
+    assert [e["timestamp"] for e in events] == sorted((e["timestamp"] for e in events), reverse=True)
+    found = [orjson.loads(line) for line in get(url, "/api/events?search=release-candidate").content.splitlines()]
+    assert [(e["session_id"], e["sequence_no"]) for e in found] == [("ssn_hostile", 1)]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("limit=x", "limit must be an integer"), ("limit=100001", "limit must be from 0"),
+    ("type=agent.nonsense", "agent.nonsense"), ("since=yesterday", "since"), ("session=../etc", "invalid session id"),
+    ("failed=maybe", "failed must be"), ("search=%20", "search must be"), ("order=up", "order must be"),
+])
+def test_api_refuses_bad_filters_with_one_clear_error(url, query, message):
+    response = get(url, f"/api/events?{query}")
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_api_sessions_page_through_every_session_newest_first(url, demo):
+    seen, before = [], ""
+    while True:
+        page = get(url, f"/api/sessions?limit=2{before}").json()
+        seen += page["sessions"]
+        if page["next"] is None:
+            break
+        before = f"&before={page['next']}"
+    ids = [s["session_id"] for s in seen]
+    assert sorted(ids) == sorted(Store(demo).session_ids()) and len(ids) == len(set(ids))
+    starts = [s["first"] for s in seen]
+    assert starts == sorted(starts, reverse=True)
+    assert [s["session_id"] for s in get(url, "/api/sessions?agent=codex").json()["sessions"]] == \
+        ["ssn_4f1d2a9b7c3e8d01"]
+
+
+def test_api_files_stats_and_damaged_lines_say_what_the_library_says(url, demo):
+    store = Store(demo)
+    assert get(url, "/api/files?agent=codex").json() == store.files(agent="codex")
+    assert get(url, "/api/stats").json() == orjson.loads(orjson.dumps(store.stats(), option=orjson.OPT_NON_STR_KEYS))
+    damaged = get(url, "/api/sessions/ssn_0c1d2e3f4a5b6c7d/damaged").json()
+    assert [(d["line_no"], d["offset"]) for d in damaged] == \
+        [(d.line_no, d.offset) for d in store.read_session("ssn_0c1d2e3f4a5b6c7d").damaged]
+    assert get(url, "/api/sessions/ssn_nope/damaged").status_code == 404
+    assert get(url, "/sessions/ssn_nope").status_code == 404
+
+
+def test_the_stream_sends_each_new_line_once_whoever_appends_it(url, demo):
+    session = "ssn_9a8b7c6d5e4f3a21"
+    last = Store(demo).read_session(session).events[-1]["sequence_no"]
+    received = []
+    with httpx.stream("GET", url + f"api/sessions/{session}/stream", timeout=10) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        written = [foreign_append(demo, session, make_event(tool_name=f"Live{i}")) for i in range(2)]
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                received.append(line[len("data: "):].encode())
+            if len(received) == 2:
+                break
+    assert received == written
+    with httpx.stream("GET", url + f"api/sessions/{session}/stream?after_seq={last}", timeout=10) as response:
+        replayed = []
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                replayed.append(line[len("data: "):].encode())
+            if len(replayed) == 2:
+                break
+    assert replayed == written
+
+
+# -- what nobody may do ---------------------------------------------------------
+
+def test_nothing_changes_anything_and_other_hosts_are_refused(url):
+    assert httpx.post(url + "api/events", content=b"{}").status_code == 405
+    assert httpx.delete(url + "api/sessions").status_code == 405
+    assert get(url, "/", headers={"host": "attacker.example:80"}).status_code == 421
+    page = get(url, "/")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+
+
+def test_a_token_is_needed_on_every_request_when_set(demo):
+    token = "s3cret-token-0123456789"
+    with serving(demo, "--token", token) as base:
+        assert httpx.get(base + "api/stats").status_code == 401
+        assert httpx.get(base + "api/stats", headers={"authorization": "Bearer wrong-token-0123456789"}).status_code == 401
+        assert httpx.get(base + "api/stats", headers={"authorization": f"Bearer {token}"}).status_code == 200
+        login = httpx.get(base + f"stats?token={token}")
+        assert login.status_code == 303 and "token" not in login.headers["location"]
+        assert httpx.get(base + "stats", cookies=dict(login.cookies)).status_code == 200
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--host", "0.0.0.0"], "give --token too"),
+    (["--token", "short"], "at least 16 characters"),
+])
+def test_serve_refuses_unsafe_options_in_one_line(demo, args, message):
+    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(demo), "serve", "--port", "0",
+                             *args], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_serve_says_when_its_port_is_taken(demo, url):
+    port = url.rsplit(":", 1)[1].strip("/")
+    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(demo), "serve", "--port", port],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1 and result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}")
+
+
+# -- in the browser ---------------------------------------------------------------
+
+def test_the_sessions_page_lists_the_demo_sessions(url, demo, chromium):
+    page = chromium.new_page()
+    page.goto(url)
+    listed = page.locator("table.sessions tbody tr td:first-child").all_inner_texts()
+    assert sorted(listed) == sorted(Store(demo).session_ids())
+    page.close()
+
+
+def test_a_session_page_has_a_lane_per_agent_and_a_mark_per_event(url, demo, chromium):
+    session = "ssn_9a8b7c6d5e4f3a21"
+    events = Store(demo).read_session(session).events
+    page = chromium.new_page()
+    page.goto(f"{url}sessions/{session}")
+    page.wait_for_selector("#session[data-ready]")
+    lanes = dict(page.locator("#timeline text.lane-label").evaluate_all(
+        "labels => labels.map(l => [l.dataset.instance, l.dataset.lane])"))
+    assert sorted(lanes) == sorted({e["agent_instance_id"] for e in events})
+    for instance, lane in lanes.items():
+        marks = page.locator(f'#timeline circle.mark[data-lane="{lane}"]').count()
+        assert marks == sum(e["agent_instance_id"] == instance for e in events)
+    page.focus("#timeline")  # the keyboard walks the events in time order
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#details pre").inner_text() == events[0].raw.decode()
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#details pre").inner_text() == events[1].raw.decode()
+    page.locator("#timeline circle.mark").last.click(force=True)  # and so does a click
+    assert page.locator("#details pre").inner_text() == events[-1].raw.decode()
+    page.close()
+
+
+def test_an_event_appended_by_another_process_appears_live(url, demo, chromium):
+    session = "ssn_0c1d2e3f4a5b6c7d"
+    page = chromium.new_page()
+    page.goto(f"{url}sessions/{session}")
+    page.wait_for_selector("#session[data-ready]")
+    page.wait_for_selector("#live.on")
+    marks = page.locator("#timeline circle.mark").count()
+    foreign_append(demo, session, make_event(tool_name="ArrivedLive", timestamp="2026-04-05T10:06:00Z"))
+    expect(page.locator("#timeline circle.mark")).to_have_count(marks + 1, timeout=5000)
+    assert "ArrivedLive" in page.locator("#events tbody").inner_text()
+    page.close()
+
+
+def test_event_content_is_shown_as_text_and_never_runs(url, chromium):
+    page = chromium.new_page()
+    for path in ("sessions/ssn_hostile", "files"):
+        page.goto(url + path)
+        if path.startswith("sessions"):
+            page.wait_for_selector("#session[data-ready]")
+            page.focus("#timeline")
+            page.keyboard.press("ArrowRight")
+        assert HOSTILE in page.locator("main").inner_text()
+        assert page.evaluate("window.pwned") is None
+        assert page.locator("main script, main img").count() == 0
+    page.close()
+
+
+def test_the_search_box_finds_a_command(url, chromium):
+    page = chromium.new_page()
+    page.goto(url)
+    page.fill("header input[name=search]", "release-candidate")
+    page.press("header input[name=search]", "Enter")
+    page.wait_for_url("**/?search=release-candidate")
+    assert page.locator("table.sessions tbody tr td:first-child").all_inner_texts() == ["ssn_hostile"]
+    page.close()

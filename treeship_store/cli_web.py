@@ -1,0 +1,89 @@
+"""`treeship-store serve`: the web view. Loaded only when it runs, and its
+packages (the `web` extra) only then."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+
+import click
+
+from .cli import open_store
+from .errors import StoreError, ValidationError
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback needs --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free one).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the sessions page in a browser.")
+@click.option("--token", envvar="TREESHIP_STORE_TOKEN", metavar="SECRET",
+              help="Required on every request: ?token= once (kept in a cookie) or 'Authorization: Bearer' "
+                   "[$TREESHIP_STORE_TOKEN].")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: str | None) -> None:
+    """Serve a read-only web view of the store: sessions, a live timeline of
+    each, files and stats, and a JSON API (/api/events, /api/sessions,
+    /api/files, /api/stats, /api/sessions/ID/stream).
+
+    \b
+    Example:
+      treeship-store serve --open
+    """
+    try:
+        import uvicorn  # noqa: PLC0415
+
+        from .web import create_app  # noqa: PLC0415
+    except ImportError as error:
+        raise StoreError(f"the web view needs its packages ({error.name} is missing): "
+                         "pip install 'treeship-store[web]'") from None
+    store = open_store(ctx)
+    store.counts()  # a missing or unusable store is one error line now, not a page later
+    loopback = is_loopback(host)
+    if not loopback and not token:
+        raise ValidationError(f"--host {host} is reachable from other machines: give --token too")
+    if token is not None and len(token) < 16:
+        raise ValidationError("--token must be at least 16 characters")
+    listener = listen(host, port)
+    port = listener.getsockname()[1]
+    names = LOOPBACK_NAMES if loopback else (host.lower(), socket.gethostname().lower(), socket.getfqdn().lower())
+    hosts = frozenset(f"{name}:{port}" for name in names) | (frozenset(names) if port == 80 else frozenset())
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    if not loopback:
+        click.echo(f"warning: serving {store.root} to the network at {url}; every request needs the token",
+                   err=True)
+    click.echo(f"Serving {store.root} at {url}{' (add ?token=...)' if token else ''}  Ctrl-C stops.")
+    sys.stdout.flush()
+    if open_browser:
+        import webbrowser  # noqa: PLC0415
+        webbrowser.open(url)
+    config = uvicorn.Config(create_app(store.root, hosts=hosts, token=token), log_level="warning",
+                            access_log=False, timeout_graceful_shutdown=1, lifespan="off")
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket, or one error line (port in use, no such address)."""
+    try:
+        family = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host.strip("[]"), port))
+        listener.listen(128)
+    except OSError as error:
+        raise StoreError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return listener
