@@ -232,15 +232,32 @@ def test_every_command_has_help_with_an_example():
     assert CliRunner().invoke(cli, ["--version"]).output.startswith("treeship-store ")
 
 
+# What an append or a hook must never load: the schema tooling, output code
+# and the web view's packages.
+NOT_ON_THE_HOOK_PATH = ("sqlite_utils", "treeship_store.render", "treeship_store.results", "treeship_store.verify",
+                        "treeship_store.web", "treeship_store.cli_web", "starlette", "uvicorn", "jinja2")
+
+
 def test_append_path_imports_neither_sqlite_utils_nor_rendering(root):
     Store(root).append(SESSION, make_event())  # the schema exists; now a hook's append
     code = ("import sys; from treeship_store.cli import cli\n"
             f"cli.main(['--root', {str(root)!r}, 'append', {SESSION!r}, '--type', 'session.started'],"
             " standalone_mode=False)\n"
-            "print(sorted(m for m in ('sqlite_utils', 'treeship_store.render', 'treeship_store.results',"
-            " 'treeship_store.verify') if m in sys.modules))")
+            f"print(sorted(m for m in {NOT_ON_THE_HOOK_PATH!r} if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert result.stdout.splitlines()[-1] == "[]", result.stderr
+
+
+def test_hook_path_loads_none_of_them_either(root, tmp_path):
+    from hook_fixtures import claude_tool
+    Store(root).append(SESSION, make_event())
+    payload = json.dumps(claude_tool(tmp_path, "Read", {"file_path": "/p/README.md"}, {"type": "text"}))
+    code = ("import sys; from treeship_store.cli import cli\n"
+            f"cli.main(['--root', {str(root)!r}, 'hook', 'claude-code'], standalone_mode=False)\n"
+            f"print(sorted(m for m in {NOT_ON_THE_HOOK_PATH!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True, env=ENV)
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
+    assert any(e["type"] == "agent.read_file" for e in Store(root).events())  # the hook did record
 
 
 @pytest.mark.parametrize("args", [

@@ -437,7 +437,8 @@
     refresh();
     panels(damaged);
     draw();
-    root.dataset.drawMs = String(Math.round(performance.now() - started));
+    root.dataset.drawMs = String(Math.round(performance.now() - started));  // since this script began
+    root.dataset.readyMs = String(Math.round(performance.now()));  // since the page was asked for
     root.dataset.ready = "1";
     live();
   }
