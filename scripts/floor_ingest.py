@@ -21,7 +21,7 @@ COLUMNS = ("session_key INTEGER NOT NULL, line_no INTEGER NOT NULL, sequence_no 
            "length INTEGER, path_key INTEGER, exit_code INTEGER, PRIMARY KEY (session_key, line_no)")
 INDEXES = ["(session_key, sequence_no)", "(agent_id_key, type_key, timestamp_us)",
            "(agent_name_key, type_key, timestamp_us)", "(instance_key, type_key, timestamp_us)",
-           "(type_key, timestamp_us)"]
+           "(type_key, timestamp_us)", "(agent_name_key, type_key, path_key, timestamp_us) WHERE path_key IS NOT NULL"]
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 

@@ -33,6 +33,11 @@ def store(root):
 def search_words(conn, sessions):
     """(session, line, word, position) of every word in the search index under
     a live session key; words under a forgotten key are unreachable garbage."""
+    # Words still waiting to go in (Index.flush_search) are part of the index too.
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO event_text (rowid, text) SELECT rowid, text FROM search_pending")
+    conn.execute("DELETE FROM search_pending")
+    conn.execute("COMMIT")
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.words USING fts5vocab(main, event_text, instance)")
     return sorted((sessions[doc >> 32], doc & 0xFFFFFFFF, term, offset)
                   for term, doc, offset in conn.execute("SELECT term, doc, offset FROM temp.words")

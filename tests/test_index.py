@@ -33,7 +33,7 @@ def test_full_reindex_killed_after_dropping_indexes_leaves_the_old_index_whole(r
             store.append_many(f"ssn_{i}", [make_event()] * 10)
     indexes = secondary_indexes(root)
     before = index_contents(root)
-    assert len(indexes) == 5
+    assert len(indexes) == 6
     result = subprocess.run([*FAULTY_PYTHON, "-m", "treeship_store", "--root", str(root), "reindex", "--full"],
                             env={**os.environ, "TREESHIP_STORE_FAULT": "bulk-rebuild"}, capture_output=True)
     assert result.returncode == -signal.SIGKILL

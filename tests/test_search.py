@@ -79,11 +79,28 @@ def test_search_follows_the_record_through_rebuild_and_removal(filled, root):
     assert {session for session, _, _, _ in index_contents(root)["search"]} == {"ssn_a"}
 
 
+def schema_4_names():
+    """The tables, indexes and views migrations m001-m004 create."""
+    from sqlite_utils import Database, Migrations
+    from treeship_store.migrations import m001_sessions_events_damage, m002_counts_and_deferred_indexes, \
+        m003_freshness, m004_strings
+    old = Migrations("treeship_store")
+    for migration in (m001_sessions_events_damage, m002_counts_and_deferred_indexes, m003_freshness, m004_strings):
+        old()(migration)
+    db = Database(memory=True)
+    old.apply(db)
+    return {name for name, in db.execute("SELECT name FROM sqlite_master")}
+
+
 def test_an_index_of_schema_4_is_upgraded_and_its_events_become_searchable(filled, root):
     filled.close()
     conn = sqlite3.connect(root / "index.db", isolation_level=None)
-    conn.execute("DROP TABLE event_text")  # what m005 adds
-    conn.execute("DROP INDEX sessions_by_start")
+    keep = schema_4_names()
+    for kind in ("table", "index"):  # what m005 added goes, as if it had never run
+        for name, in conn.execute("SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'",
+                                  (kind,)).fetchall():
+            if name not in keep and conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
+                conn.execute(f'DROP {kind.upper()} "{name}"')
     conn.execute("DELETE FROM index_meta WHERE name = 'last_session_key'")
     conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_search'")
     conn.execute("PRAGMA user_version = 4")
@@ -119,3 +136,16 @@ def test_words_of_a_replaced_file_never_match_its_new_lines(filled, root, tmp_pa
     before = index_contents(root)
     filled.reindex(full=True)
     assert index_contents(root) == before
+
+
+def test_words_wait_in_small_batches_and_go_in_together(store, root):
+    from treeship_store.index import SEARCH_BATCH
+    for batch in range(SEARCH_BATCH // 50 + 2):
+        store.append_many("ssn_many", [make_event(tool_name=f"Tool{batch}x{i}") for i in range(50)])
+    conn = sqlite3.connect(root / "index.db")
+    waiting = conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+    moved = conn.execute("SELECT count(*) FROM event_text WHERE event_text MATCH 'tool*'").fetchone()[0]
+    conn.close()
+    assert waiting < SEARCH_BATCH and moved >= SEARCH_BATCH  # bounded, and moved in one go
+    assert found(store, search="Tool0x7") == [("ssn_many", 7)]  # a search sees what still waited
+    assert found(store, search=f"Tool{SEARCH_BATCH // 50 + 1}x49") == [("ssn_many", SEARCH_BATCH + 99)]

@@ -30,6 +30,7 @@ logger = logging.getLogger("treeship_store")
 
 TAIL_BYTES = 32  # the last indexed bytes of a file, kept to notice a rewrite
 
+SEARCH_BATCH = 1000  # words of this many lines go to event_text at once (migration m005 says why)
 _INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 12) + ")"
 _INSERT_DAMAGED = "INSERT INTO damaged_lines VALUES (?, ?, ?, ?, ?)"
 _ADD = ("ON CONFLICT DO UPDATE SET events = events + excluded.events, tokens_in = tokens_in + excluded.tokens_in, "
@@ -133,6 +134,7 @@ class Index(IndexQueries):
             for table in ("events", "damaged_lines", "event_counts", "event_totals"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT INTO event_text (event_text) VALUES ('delete-all')")
+            conn.execute("DELETE FROM search_pending")
             conn.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
                          "last_us = NULL")
             crash_point("bulk-rebuild")
@@ -274,7 +276,14 @@ class Index(IndexQueries):
             (*row[:4], key_of(row[4]), key_of(row[5]), key_of(row[6]), key_of(row[7]), row[8], row[9],
              None if row[10] is None else key_of(row[10]), row[11]) for row in rows.events])
         conn.executemany(_INSERT_DAMAGED, rows.damaged)
-        conn.executemany("INSERT INTO event_text (rowid, text) VALUES (?, ?)", rows.texts)
+        if len(rows.texts) >= SEARCH_BATCH:
+            conn.executemany("INSERT INTO event_text (rowid, text) VALUES (?, ?)", rows.texts)
+        elif rows.texts:
+            conn.executemany("INSERT INTO search_pending (rowid, text) VALUES (?, ?)", rows.texts)
+            # Counting the waiting lines costs a few µs: done at every 64th line of a session.
+            if any(rowid & 63 == 0 for rowid, _ in rows.texts) and conn.execute(
+                    f"SELECT count(*) >= {SEARCH_BATCH} FROM search_pending").fetchone()[0]:
+                _move_pending_words(conn)
         conn.executemany(_ADD_COUNTS, [(mark.session_key, *group, *count) for group, count in rows.counts.items()])
         conn.executemany(_ADD_TOTALS, [(*group, *count) for group, count in rows.counts.items()])
         return rows.lines, rows.first_us, rows.last_us
@@ -369,7 +378,24 @@ class Index(IndexQueries):
         conn.execute("DELETE FROM event_totals WHERE events = 0")
         for table in ("events", "damaged_lines", "event_counts"):
             conn.execute(f"DELETE FROM {table} WHERE session_key = ?", (session_key,))
+        conn.execute("DELETE FROM search_pending WHERE rowid >= ? AND rowid < ?",
+                     (session_key << 32, session_key + 1 << 32))
         conn.execute("UPDATE sessions SET first_us = NULL, last_us = NULL WHERE session_key = ?", (session_key,))
+
+    def flush_search(self, *, patient: bool = False) -> None:
+        """Move the words waiting in search_pending into event_text, so that a
+        search sees every indexed line. Unless `patient`, skipped if SQLite's
+        write lock is not free within BRIEF_WAIT (the search then misses at
+        most the last lines caught up, as a query misses a catch-up it skips)."""
+        if self.reader.execute("SELECT NOT EXISTS (SELECT 1 FROM search_pending)").fetchone()[0]:
+            return
+        try:
+            with self._write(patient) as conn:
+                _move_pending_words(conn)
+        except sqlite3.OperationalError as error:
+            if patient or not is_busy(error):
+                raise
+            logger.debug("index busy; search words left pending")
 
     @staticmethod
     def _new_session_key(conn: sqlite3.Connection) -> int:
@@ -394,6 +420,11 @@ class Index(IndexQueries):
         row = self.conn.execute("SELECT session_key, indexed_bytes, indexed_lines, tail, file_dev, file_ino "
                                 "FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return None if row is None else (Watermark(*row[:4]), row[4], row[5])
+
+
+def _move_pending_words(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO event_text (rowid, text) SELECT rowid, text FROM search_pending")
+    conn.execute("DELETE FROM search_pending")
 
 
 def _unchanged(fd: int, mark: Watermark, dev: int | None, ino: int | None) -> bool:

@@ -93,6 +93,8 @@ class StoreReading:
 
         def ask(index: Index) -> T:
             keys = self._refresh(index, sessions)
+            if chosen.search is not None:
+                index.flush_search()
             if unknown := [t for t in chosen.types or () if t not in EVENT_TYPES]:
                 _check_stored_types(unknown, index.stats(None, full=False)["by_type"])
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
@@ -148,6 +150,8 @@ class StoreReading:
 
         def page(index: Index) -> list[dict]:
             self._refresh(index, None)
+            if chosen.search is not None:
+                index.flush_search()
             return index.session_page(agents=chosen.agents, types=chosen.types, since_us=chosen.since_us,
                                       until_us=chosen.until_us, search=chosen.search, before=before, limit=limit)
         return self._indexed(page)

@@ -257,6 +257,7 @@ class Store(StoreReading):
                 self._catch_up_or_skip(index, session_id, strict=session is not None, patient=True, progress=advance)
             if session is None:
                 self._refresh(index, None, sweep=True)  # forget sessions whose file is gone
+            index.flush_search(patient=True)
 
         def rebuild(index: Index) -> None:
             if not full:
