@@ -219,3 +219,22 @@ def m005_search(db: Database) -> None:
     db.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
                "last_us = NULL")
     db.execute("DELETE FROM index_meta WHERE name = 'swept_ns'")
+
+
+@migrations()
+def m006_push_positions(db: Database) -> None:
+    # How far `push` has shipped each session to each central store (issue
+    # 14), by the central store's own id: advanced only after the central
+    # commit. Derived like the rest: if index.db is deleted, the next push
+    # starts again from line 0 and the central store, which keeps a line once
+    # by position, ends the same.
+    db.execute("""
+        CREATE TABLE push_positions (
+            central_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            pushed_bytes INTEGER NOT NULL,
+            pushed_lines INTEGER NOT NULL,
+            file_dev INTEGER,
+            file_ino INTEGER,
+            PRIMARY KEY (central_id, session_id)
+        ) WITHOUT ROWID""")

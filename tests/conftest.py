@@ -59,3 +59,20 @@ def index_contents(root):
         }
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the whole run (tests/pg_cluster.py)."""
+    from pg_cluster import Cluster
+    cluster = Cluster()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def central_url(pg_cluster, request):
+    """A new, empty database in that cluster for one test."""
+    import re
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + "_" + str(id(request))[-6:]
+    return pg_cluster.create_database(name)

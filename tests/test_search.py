@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from treeship_store import Store, ValidationError
+from treeship_store.index_file import SCHEMA_VERSION
 
 from conftest import index_contents, make_event
 
@@ -102,14 +103,15 @@ def test_an_index_of_schema_4_is_upgraded_and_its_events_become_searchable(fille
             if name not in keep and conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
                 conn.execute(f'DROP {kind.upper()} "{name}"')
     conn.execute("DELETE FROM index_meta WHERE name = 'last_session_key'")
-    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_search'")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name NOT IN ('m001_sessions_events_damage', "
+                 "'m002_counts_and_deferred_indexes', 'm003_freshness', 'm004_strings')")
     conn.execute("PRAGMA user_version = 4")
     conn.close()
     with Store(root) as store:
         assert found(store, search="cargo") == [("ssn_b", 0)]
         assert store.verify().ok
     conn = sqlite3.connect(root / "index.db")
-    assert conn.execute("PRAGMA user_version").fetchone() == (5,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
 
 

@@ -32,7 +32,7 @@ class StoreGroup(click.Group):
     loads the hook commands only when one is asked for (append never pays)."""
 
     LAZY = {"hook": "cli_hooks", "hooks": "cli_hooks", "reindex": "cli_admin", "verify": "cli_admin",
-            "tail": "cli_admin", "demo": "cli_admin", "serve": "cli_web"}
+            "tail": "cli_admin", "demo": "cli_admin", "serve": "cli_web", "push": "cli_central"}
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY:
@@ -64,10 +64,13 @@ class StoreGroup(click.Group):
 @click.option("--root", metavar="DIR",
               help="Store root (default: $TREESHIP_STORE_ROOT, else the nearest .treeship directory "
                    "here or above, else ./.treeship).")
+@click.option("--db", metavar="URL",
+              help="Ask a central PostgreSQL store (a libpq connection string) instead of the local one: "
+                   "events, sessions, files, stats and verify.")
 @click.option("--version", is_flag=True, is_eager=True, expose_value=False, callback=lambda ctx, _, shown: shown
               and (click.echo(f"treeship-store {__version__}"), ctx.exit()), help="Show the version and exit.")
 @click.pass_context
-def cli(ctx: click.Context, root: str | None) -> None:
+def cli(ctx: click.Context, root: str | None, db: str | None) -> None:
     """Keep AI-agent session events safe and fast to query.
 
     Reads and writes Treeship's .treeship/sessions/<id>/events.jsonl, with a
@@ -81,13 +84,30 @@ def cli(ctx: click.Context, root: str | None) -> None:
     ctx.obj = find_root(root)
     # A hook finds its store from its payload unless told: --root or $TREESHIP_STORE_ROOT.
     ctx.meta["explicit_root"] = root or os.environ.get(ROOT_ENV) or None
+    ctx.meta["db"] = db
     handler = logging.StreamHandler()  # what the library logs (a session left out...), as one line each
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
     logging.getLogger("treeship_store").addHandler(handler)
 
 
 def open_store(ctx: click.Context, **options) -> Store:
+    """The local store; --db is for the read commands (open_reader) and push."""
+    if ctx.meta.get("db") is not None and ctx.command.name != "push":
+        raise ValidationError(f"--db works with events, sessions, files, stats, verify and push, "
+                              f"not {ctx.command.name}")
     return Store(ctx.obj, **options)
+
+
+def open_reader(ctx: click.Context):
+    """The store the read commands ask: the central one with --db, else the local one."""
+    if ctx.meta.get("db") is None:
+        return Store(ctx.obj)
+    try:
+        from .central import CentralStore  # noqa: PLC0415 - only with --db
+    except ImportError as error:
+        raise StoreError(f"a central store needs its packages ({error.name} is missing): "
+                         "pip install 'treeship-store[postgres]'") from None
+    return CentralStore(ctx.meta["db"])
 
 
 def output_format(chosen: str | None) -> str:
@@ -232,13 +252,14 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
 @click.option("--search", metavar="WORDS",
               help="Only events whose commands, paths, tools, summaries, reasons, destinations, models or meta "
                    "strings hold every word (word* for a prefix); newest first.")
+@click.option("--host", "hosts", multiple=True, help="Only events from this host_id (repeatable; with --db).")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest first.")
 @click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
 @click.option("--count", is_flag=True, help="Print only the number of matching events (from the index).")
 @click.pass_context
-def events(ctx: click.Context, session, agent, types, since, until, after_seq, failed, search, limit, newest_first,
-           output, count) -> None:
+def events(ctx: click.Context, session, agent, types, since, until, after_seq, failed, search, hosts, limit,
+           newest_first, output, count) -> None:
     """Events matching all the given filters.
 
     \b
@@ -248,9 +269,13 @@ def events(ctx: click.Context, session, agent, types, since, until, after_seq, f
       treeship-store events --search "pytest -x"
       treeship-store events --type agent.decision --format jsonl | jq .tokens_in
     """
-    store = open_store(ctx)
+    store = open_reader(ctx)
     filters = dict(agent=agent or None, type=types or None, since=since, until=until, after_seq=after_seq,
                    failed=failed, search=search, limit=limit)
+    if hosts:
+        if ctx.meta.get("db") is None:
+            raise ValidationError("--host needs a central store (--db URL): the local index does not keep hosts")
+        filters["host"] = hosts
     if count:
         click.echo(store.count_events(session or None, **filters))
         return
@@ -271,7 +296,7 @@ def sessions(ctx: click.Context, output: str | None) -> None:
       treeship-store sessions
     """
     from .render import session_lines  # noqa: PLC0415
-    for line in session_lines(open_store(ctx).sessions(), output_format(output)):
+    for line in session_lines(open_reader(ctx).sessions(), output_format(output)):
         click.echo(line)
 
 
@@ -293,7 +318,7 @@ def files(ctx: click.Context, session, agent, since, until, read, output) -> Non
       treeship-store files --read --session ssn_42e740bd9eb238f6 --format json
     """
     from .render import file_lines  # noqa: PLC0415
-    found = open_store(ctx).files(session or None, agent=agent or None, since=since, until=until, read=read)
+    found = open_reader(ctx).files(session or None, agent=agent or None, since=since, until=until, read=read)
     for line in file_lines(found, output_format(output)):
         click.echo(line)
 
@@ -310,7 +335,7 @@ def stats(ctx: click.Context, session: str | None, output: str) -> None:
       treeship-store stats --session ssn_42e740bd9eb238f6
     """
     from .render import stats_lines  # noqa: PLC0415
-    for line in stats_lines(open_store(ctx).stats(session), output):
+    for line in stats_lines(open_reader(ctx).stats(session), output):
         click.echo(line)
 
 

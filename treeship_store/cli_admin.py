@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .cli import open_store, output_format
+from .cli import open_reader, open_store, output_format
 
 
 @click.command()
@@ -49,6 +49,10 @@ def verify(ctx: click.Context, session: str | None) -> None:
       treeship-store verify --session ssn_42e740bd9eb238f6
     """
     from .render import printable  # noqa: PLC0415
+    if ctx.meta.get("db") is not None:
+        from .cli_central import verify_central  # noqa: PLC0415
+        verify_central(ctx, open_reader(ctx), session)
+        return
     report = open_store(ctx).verify(session)
     for problem in report.problems:
         click.echo(f"problem: {printable(problem)}")

@@ -49,3 +49,8 @@ class IndexTooNew(StoreError):
 class IndexUnavailable(StoreError):
     """index.db could not be used (disk full, I/O error, permissions, busy).
     The JSONL files, the record, are not affected; the message says what to do."""
+
+
+class CentralUnavailable(StoreError):
+    """The central PostgreSQL store could not be reached or used (refused,
+    down, wrong password, missing rights). Nothing local was changed."""

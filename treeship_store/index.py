@@ -177,6 +177,11 @@ class Index(IndexQueries):
             if patient:
                 conn.execute(f"PRAGMA busy_timeout = {int(BRIEF_WAIT * 1000)}")
 
+    def writing(self):
+        """A write transaction for a caller's own table (push positions),
+        waiting up to the busy timeout for SQLite's write lock."""
+        return self._write(patient=True)
+
     @contextmanager
     def snapshot(self):
         """A read transaction: every query inside sees the same state."""

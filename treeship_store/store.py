@@ -21,7 +21,7 @@ from .index import Index
 from .index_file import is_corrupt, translate
 from .freshness import refresh
 from .log import OpenLog, SessionLog, count_lines
-from .paths import make_private_directory, open_directory
+from .paths import make_private_directory, open_directory, open_regular
 from .reading import StoreReading
 from .writer import SessionWriter
 
@@ -278,6 +278,46 @@ class Store(StoreReading):
         positions, and report damaged lines. Reads only; changes nothing."""
         from .verify import verify_store  # noqa: PLC0415 - not needed by appends
         return verify_store(self, session)
+
+    def store_id(self) -> str:
+        """This store's stable id, a UUID kept in `store.id` beside the sessions
+        and made on first use: how a central store tells hosts' copies apart.
+        Written whole under another name and linked into place, so that a
+        reader never sees half of it and two first users agree."""
+        import uuid  # noqa: PLC0415 - only for push
+        self._require_root()
+        directory = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # the root: the user's path
+        try:
+            while True:
+                try:
+                    fd = open_regular("store.id", os.O_RDONLY, dir_fd=directory, shown=self.root / "store.id")
+                except FileNotFoundError:
+                    temporary = f"store.id.{os.getpid()}.{uuid.uuid4().hex}"
+                    fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, dir_fd=directory)
+                    try:
+                        os.write(fd, f"{uuid.uuid4()}\n".encode())
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    try:
+                        os.link(temporary, "store.id", src_dir_fd=directory, dst_dir_fd=directory,
+                                follow_symlinks=False)
+                    except FileExistsError:
+                        pass  # another process made it first: use theirs
+                    finally:
+                        os.unlink(temporary, dir_fd=directory)
+                    continue
+                try:
+                    text = os.read(fd, 100).decode("ascii", "replace").strip()
+                finally:
+                    os.close(fd)
+                try:
+                    return str(uuid.UUID(text))
+                except ValueError:
+                    raise StoreError(f"{self.root / 'store.id'} does not hold a store id (a UUID); "
+                                     "move it away to make a new one") from None
+        finally:
+            os.close(directory)
 
     def _refuse_if_read_only(self) -> None:
         if self.read_only:

@@ -1,0 +1,199 @@
+"""The central PostgreSQL store (issue 14): push exactly once, whoever
+pushes and whatever dies, and the same commands against it. A real server
+(tests/pg_cluster.py), real processes, SIGKILL."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from treeship_store import Store
+from treeship_store.central import CentralStore, push
+
+from conftest import FAULTY_PYTHON, make_event
+from pg_cluster import PASSWORD
+
+
+def cli(root, *args, python=(sys.executable,), **options):
+    return subprocess.run([*python, "-m", "treeship_store", "--root", str(root), *map(str, args)],
+                          capture_output=True, text=True, timeout=120, **options)
+
+
+def local_lines(*roots) -> dict:
+    """(session, line number) -> bytes of every line of these stores' records."""
+    found = {}
+    for root in roots:
+        for directory in sorted((root / "sessions").iterdir()):
+            for number, line in enumerate((directory / "events.jsonl").read_bytes().split(b"\n")[:-1]):
+                found[(directory.name, number)] = line
+    return found
+
+
+def central_lines(url) -> dict:
+    with psycopg.connect(url) as conn:
+        try:
+            rows = conn.execute("SELECT session_id, line_no, coalesce(convert_to(line, 'UTF8'), damaged) "
+                                "FROM lines").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return {}  # no push has created the schema yet
+    found = {(session, number): bytes(line) for session, number, line in rows}
+    assert len(found) == len(rows)  # one row per position
+    return found
+
+
+def fill(root, sessions=3, events=40, session_prefix="ssn"):
+    with Store(root) as store:
+        for s in range(sessions):
+            store.append_many(f"{session_prefix}_{s}", [make_event(tool_name=f"T{s}_{i}") for i in range(events)])
+    # damage, as another writer leaves it: kept, and pushed as damage
+    with open(root / "sessions" / f"{session_prefix}_0" / "events.jsonl", "ab") as log:
+        log.write(b'{"half a line\n')
+
+
+def wait_until(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_pushing_twice_changes_nothing(root, central_url):
+    fill(root)
+    first = push(Store(root), central_url)
+    assert first.new == first.lines == 3 * 40 + 1 and first.conflicts == 0
+    second = push(Store(root), central_url)
+    assert second.lines == 0  # the local positions say everything is there
+    assert central_lines(central_url) == local_lines(root)
+    os.unlink(root / "index.db")  # positions gone with the index: everything is sent again, and is a no-op
+    third = push(Store(root), central_url)
+    assert third.lines == first.lines and third.new == 0 and third.conflicts == 0
+    assert central_lines(central_url) == local_lines(root)
+
+
+def test_new_lines_follow_and_damage_arrives_as_damage(root, central_url):
+    fill(root)
+    push(Store(root), central_url)
+    Store(root).append("ssn_1", make_event(tool_name="Later"))
+    report = push(Store(root), central_url)
+    assert (report.lines, report.new, report.sessions) == (1, 1, 1)
+    with CentralStore(central_url) as central:
+        assert central.stats()["damaged_lines"] == 1
+        assert [e["tool_name"] for e in central.events("ssn_1", newest_first=True, limit=1)] == ["Later"]
+
+
+def test_a_diverging_copy_is_a_conflict_and_never_overwrites(tmp_path, central_url):
+    a, b = tmp_path / "a" / ".treeship", tmp_path / "b" / ".treeship"
+    Store(a).append_many("ssn_shared", [make_event(tool_name=f"A{i}") for i in range(5)])
+    Store(b).append_many("ssn_shared", [make_event(tool_name=f"B{i}") for i in range(3)])
+    push(Store(a), central_url)
+    report = push(Store(b), central_url)
+    assert report.conflicts == 3 and report.new == 0
+    assert central_lines(central_url) == local_lines(a)  # what was there stays
+    result = cli(b, "--db", central_url, "verify")
+    assert result.returncode == 1
+    assert result.stdout.count("conflict: session ssn_shared") == 3 and "3 conflict(s)" in result.stdout
+
+
+@pytest.mark.parametrize("fault", ["push-copied", "push-committed"])
+def test_push_killed_mid_batch_then_run_again(root, central_url, fault):
+    fill(root, sessions=4)
+    killed = cli(root, "push", central_url, python=FAULTY_PYTHON, env={**os.environ, "TREESHIP_STORE_FAULT": fault})
+    assert killed.returncode == -signal.SIGKILL
+    again = cli(root, "push", central_url)
+    assert again.returncode == 0, again.stderr
+    assert "0 conflicts" in again.stdout
+    assert central_lines(central_url) == local_lines(root)
+
+
+@pytest.mark.slow
+def test_eight_stores_push_at_once_while_their_writers_append(tmp_path, central_url):
+    roots = [tmp_path / f"host{n}" / ".treeship" for n in range(8)]
+    for n, root in enumerate(roots):
+        fill(root, sessions=2, events=10, session_prefix=f"ssn_h{n}")
+    writer = ("import sys; from treeship_store import Store\n"
+              "store = Store(sys.argv[1])\n"
+              "for i in range(60):\n"
+              "    store.append_many(f'{sys.argv[2]}_{i % 3}', [{'type': 'agent.called_tool', 'tool_name': f'W{i}', "
+              "'agent_id': 'agent://w', 'agent_instance_id': 'w1', 'agent_name': 'w', 'host_id': sys.argv[2]}] * 3)\n")
+    followers = [subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", central_url,
+                                   "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for root in roots]
+    writers = [subprocess.Popen([sys.executable, "-c", writer, str(root), f"ssn_h{n}"]) for n, root in enumerate(roots)]
+    try:
+        assert all(w.wait(120) == 0 for w in writers)
+        assert wait_until(lambda: central_lines(central_url) == local_lines(*roots), timeout=60)
+    finally:
+        for follower in followers:
+            follower.send_signal(signal.SIGTERM)
+        outputs = [f.communicate(timeout=30) for f in followers]
+    assert all(f.returncode == 0 for f in followers), outputs
+    assert all("stopped:" in err for _, err in outputs)
+    assert central_lines(central_url) == local_lines(*roots)
+
+
+@pytest.mark.slow
+def test_follow_survives_the_server_going_away(root, central_url, pg_cluster):
+    fill(root, sessions=1, events=5)
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", central_url,
+                                 "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: central_lines(central_url) == local_lines(root))
+        pg_cluster.stop()
+        try:
+            Store(root).append_many("ssn_0", [make_event(tool_name=f"WhileDown{i}") for i in range(5)])
+            time.sleep(1.5)  # the follower finds the server gone and backs off
+        finally:
+            pg_cluster.start()
+        Store(root).append("ssn_0", make_event(tool_name="AfterRestart"))
+        assert wait_until(lambda: central_lines(central_url) == local_lines(root), timeout=60)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    assert "trying again" in err, err
+    assert PASSWORD not in out + err
+
+
+def test_the_same_commands_answer_from_the_central_store(root, central_url):
+    fill(root)
+    push(Store(root), central_url)
+    for args in (["events", "--format", "jsonl"], ["events", "--agent", "claude-code", "--newest-first", "--limit", "7",
+                                                   "--format", "jsonl"],
+                 ["sessions", "--format", "json"], ["files", "--format", "json"], ["stats", "--format", "json"],
+                 ["events", "--count"]):
+        local, central = cli(root, *args), cli(root, "--db", central_url, *args)
+        assert central.returncode == 0, central.stderr
+        assert central.stdout == local.stdout, args  # JSON output is the stored line, byte for byte
+    by_host = cli(root, "--db", central_url, "events", "--host", "host_macbook", "--count")
+    assert by_host.stdout.strip() == str(3 * 40)
+    assert cli(root, "--db", central_url, "events", "--host", "elsewhere", "--count").stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("make_url, message", [
+    (lambda c: c.url(password="wr0ng-pw"), "password authentication failed"),
+    (lambda c: "postgresql://postgres:wr0ng-pw@/postgres?host=/nonexistent/socket", "No such file"),
+    (lambda c: "postgresql://postgres:wr0ng-pw@[bad", "not a PostgreSQL connection string"),
+])
+def test_bad_urls_and_refused_logins_are_one_line_with_the_password_masked(root, pg_cluster, make_url, message):
+    fill(root, sessions=1, events=1)
+    url = make_url(pg_cluster)
+    for args in (["push", url], ["--db", url, "events"], ["--db", url, "verify"]):
+        result = cli(root, *args)
+        assert result.returncode == 1 and result.stderr.startswith("Error: "), (args, result.stderr)
+        assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+        assert "wr0ng-pw" not in result.stderr + result.stdout
+
+
+def test_db_is_refused_where_it_means_nothing(root, central_url):
+    fill(root, sessions=1, events=1)
+    for args in (["append", "ssn_0", "--type", "session.started"], ["reindex"]):
+        result = cli(root, "--db", central_url, *args)
+        assert result.returncode == 1 and "--db works with" in result.stderr
+    result = cli(root, "events", "--host", "h")
+    assert result.returncode == 1 and "--host needs a central store" in result.stderr

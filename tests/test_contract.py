@@ -1,0 +1,78 @@
+"""The contract every backend keeps: the local SQLite index and the central
+PostgreSQL store give the same answers to the same questions about the same
+record (as eventsourcing runs one recorder suite per backend). The answers
+are checked against a plain filter over the JSONL (test_differential.py's
+oracle), and stats, sessions and damage against the local store's."""
+
+import random
+
+import orjson
+import pytest
+
+from treeship_store import Store
+from treeship_store.central import CentralStore, push
+
+from test_differential import as_list, build_store, jsonl_events, plain_files, plain_filter, random_filters
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, root):
+    """Opens the given store root the way the parameter says: the local
+    Store, or a central store the root has been pushed to."""
+    opened = []
+
+    def open_backend(store_root):
+        if request.param == "sqlite":
+            reader = Store(store_root)
+        else:
+            url = request.getfixturevalue("central_url")
+            push(Store(store_root), url)
+            reader = CentralStore(url)
+        opened.append(reader)
+        return reader
+    yield open_backend
+    for reader in opened:
+        reader.close()
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_answers_equal_a_plain_filter_over_the_jsonl(backend, root, seed):
+    rng = random.Random(seed)
+    build_store(root, rng)
+    events = jsonl_events(root)
+    reader = backend(root)
+    for _ in range(300):
+        filters = random_filters(rng)
+        plain = {k: as_list(v) if k in ("session", "agent", "type") else v for k, v in filters.items()}
+        expected = plain_filter(events, **plain)
+        got = list(reader.events(**filters))
+        assert [e.raw for e in got] == [orjson.dumps(e) for e in expected] or \
+            [dict(e) for e in got] == expected, filters
+        counted = {k: v for k, v in filters.items() if k != "newest_first"}
+        assert reader.count_events(**counted) == len(expected), filters
+        for_files = {k: v for k, v in filters.items() if k in ("session", "agent", "since", "until")}
+        read = rng.random() < 0.5
+        assert reader.files(read=read, **for_files) == \
+            plain_files(events, read=read, **{k: plain[k] for k in for_files}), filters
+
+
+def test_stats_sessions_and_damage_are_the_same(backend, root):
+    build_store(root, random.Random(5))
+    local = Store(root)
+    reader = backend(root)
+    assert reader.stats() == local.stats()
+    assert reader.counts() == local.counts()
+    assert reader.sessions() == local.sessions()
+    for session in local.session_ids():
+        assert reader.stats(session) == local.stats(session)
+    damaged = sum(len(local.read_session(s).damaged) for s in local.session_ids())
+    assert damaged and reader.stats()["damaged_lines"] == damaged
+
+
+@pytest.mark.parametrize("bad", [{"type": "agent.wrote_flie"}, {"since": "yesterday"}, {"session": "../x"},
+                                 {"limit": -1}, {"after_seq": 2**70}])
+def test_bad_filters_are_refused_alike(backend, root, bad):
+    build_store(root, random.Random(6))
+    reader = backend(root)
+    with pytest.raises(ValueError):
+        list(reader.events(**bad))

@@ -1,0 +1,10 @@
+"""The central store (pip install 'treeship-store[postgres]'): every host's
+sessions pushed into one PostgreSQL database (push.py) and asked the same
+questions as a local store (queries.py). Derived from the hosts' JSONL,
+like the index; psycopg 3 is imported only here."""
+
+from .connection import DB_ENV, masked
+from .push import PushReport, Pusher, push
+from .queries import CentralStore, CentralVerifyReport
+
+__all__ = ["DB_ENV", "CentralStore", "CentralVerifyReport", "PushReport", "Pusher", "masked", "push"]

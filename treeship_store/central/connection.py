@@ -1,0 +1,97 @@
+"""Connecting to the central PostgreSQL store: libpq connection strings (and
+everything libpq honours: PG* variables, service files, passfile, sslmode),
+the schema brought up to date on first use, and psycopg's errors turned
+into the store's, with any password masked."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+from psycopg import conninfo as libpq
+
+from ..errors import CentralUnavailable, ValidationError
+from .schema import MIGRATIONS
+
+DB_ENV = "TREESHIP_STORE_DB"
+_MIGRATION_LOCK = 0x54735374  # pg_advisory_xact_lock key: "TsSt", as the SQLite index's application_id
+
+
+def masked(url: str) -> str:
+    """The connection string as it may be shown: password replaced by ***."""
+    try:
+        parts = libpq.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        # Unparseable: hide anything that looks like user:password@ or password=.
+        return re.sub(r"(password\s*=\s*)\S+", r"\1***", re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", url))
+    if "password" not in parts:
+        return url
+    if url.startswith(("postgresql://", "postgres://")):
+        return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", re.sub(r"([?&]password=)[^&]*", r"\1***", url))
+    return libpq.make_conninfo(**{**parts, "password": "***"})
+
+
+def connect(url: str | None, *, autocommit: bool = False) -> psycopg.Connection:
+    """A connection to the central store at `url` (a libpq connection string),
+    its schema migrated. Raises CentralUnavailable, saying why in one line."""
+    if not url:
+        raise ValidationError(f"no central store given: pass a postgresql:// URL (or set ${DB_ENV})")
+    try:
+        libpq.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise ValidationError(scrub(f"not a PostgreSQL connection string: {masked(url)} ({first_line(error)})",
+                                    url)) from None
+    try:
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10,
+                               application_name="treeship-store")
+    except psycopg.Error as error:
+        raise translate(error, url) from None
+    try:
+        migrate(conn)
+    except psycopg.Error as error:
+        conn.close()
+        raise translate(error, url) from None
+    return conn
+
+
+def migrate(conn: psycopg.Connection) -> None:
+    """Apply the migrations this version knows and the database lacks."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS treeship_migrations "
+                     "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {name for name, in conn.execute("SELECT name FROM treeship_migrations")}
+        for name, sql in MIGRATIONS:
+            if name not in done:
+                conn.execute(sql)
+                conn.execute("INSERT INTO treeship_migrations (name) VALUES (%s)", (name,))
+        unknown = done - {name for name, _ in MIGRATIONS}
+        if unknown:
+            raise CentralUnavailable(f"the central store has migrations this treeship-store does not know "
+                                     f"({', '.join(sorted(unknown))}): upgrade treeship-store")
+
+
+def translate(error: psycopg.Error, url: str) -> CentralUnavailable:
+    """psycopg's error as one line that names the store (password masked)."""
+    return CentralUnavailable(scrub(f"central store {masked(url)}: {first_line(error)}", url))
+
+
+def first_line(error: Exception) -> str:
+    """The server's own message, or libpq's lines (reason, then hint) as one."""
+    diag = getattr(error, "diag", None)
+    if diag is not None and diag.message_primary:
+        return diag.message_primary
+    text = str(error).strip() or type(error).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` without any password `url` holds, even where psycopg quotes it."""
+    secrets = set(re.findall(r"//[^/:@]*:([^@/]*)@", url)) | set(re.findall(r"password\s*=\s*([^\s&]+)", url))
+    try:
+        secrets.add(libpq.conninfo_to_dict(url).get("password") or "")
+    except psycopg.ProgrammingError:
+        pass
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,197 @@
+"""`push`: ship every line of the local record that the central store lacks.
+
+Exactly once by construction: the central key is (session, line number); a
+line already there with the same bytes is a no-op, a different one is kept
+in `conflicts`. The local position advances only after the central commit,
+so a push killed anywhere and run again changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import psycopg
+from psycopg import sql
+
+from .. import positions
+from ..event import decode_line, parse_time
+from ..faults import crash_point
+from ..positions import Position
+from ..store import Store
+from .connection import connect, translate
+
+logger = logging.getLogger("treeship_store")
+
+BATCH_BYTES = 16 << 20  # lines read and sent per central transaction
+COLUMNS = ("month", "session_id", "line_no", "store_id", "sequence_no", "at", "type", "agent_id", "agent_name",
+           "agent_instance_id", "host_id", "file_path", "exit_code", "model", "tokens_in", "tokens_out", "line",
+           "damaged", "reason")
+_COPY = sql.SQL("COPY staging ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass
+class PushReport:
+    sessions: int = 0  # sessions that had lines to ship
+    lines: int = 0  # lines sent
+    new: int = 0  # lines the central store did not have
+    conflicts: int = 0  # lines that differ from the central store's at their position
+    seconds: float = 0.0
+
+
+class Pusher:
+    """One host's store pushing to one central store over one connection."""
+
+    def __init__(self, store: Store, url: str):
+        self.store, self.url = store, url
+        self.store_id = store.store_id()
+        self.conn = connect(url)
+        try:
+            self.central_id = self.conn.execute("SELECT value FROM treeship_meta WHERE name = 'central_id'").fetchone()[0]
+            with self.conn.transaction():
+                self.conn.execute("INSERT INTO stores (store_id, host_id) VALUES (%s, %s) ON CONFLICT (store_id) "
+                                  "DO UPDATE SET last_push = now()", (self.store_id, os.uname().nodename))
+            self.conn.execute("CREATE TEMP TABLE staging (LIKE lines INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            self.conn.commit()
+        except psycopg.Error as error:
+            self.conn.close()
+            raise translate(error, url) from None
+        self.partitions: set[date] = set()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def push(self, sessions: list[str] | None = None, stop: Callable[[], bool] = lambda: False) -> PushReport:
+        """Ship what is new in these sessions (all when None), until `stop()`
+        says so between batches."""
+        started = time.monotonic()
+        report = PushReport()
+        done = self.store._indexed(lambda index: positions.load(index, self.central_id))
+        for session_id in sessions if sessions is not None else self.store.session_ids():
+            if stop():
+                break
+            try:
+                self._push_session(session_id, done.get(session_id, positions.START), report, stop)
+            except psycopg.Error as error:
+                raise translate(error, self.url) from None
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _push_session(self, session_id: str, position: Position, report: PushReport,
+                      stop: Callable[[], bool]) -> None:
+        log = self.store._log(session_id).open_for_reading()
+        if log is None:
+            return
+        try:
+            info = os.fstat(log.fd)
+            if (position.file_dev, position.file_ino) not in ((info.st_dev, info.st_ino), (None, None)) \
+                    or info.st_size < position.pushed_bytes:
+                # Another file now: ship it from the start (what is the same is a no-op).
+                position = positions.START
+            if info.st_size == position.pushed_bytes:
+                return
+            shipped = False
+            while not stop() and (data := self._batch(log, position.pushed_bytes)):
+                lines = data.split(b"\n")[:-1]
+                self._send(session_id, position.pushed_lines, lines, report)
+                position = Position(position.pushed_bytes + len(data), position.pushed_lines + len(lines),
+                                    info.st_dev, info.st_ino)
+                self.store._indexed(lambda index: positions.save(index, self.central_id, session_id, position))
+                shipped = True
+            report.sessions += shipped
+        finally:
+            log.close()
+
+    @staticmethod
+    def _batch(log, start: int) -> bytes:
+        """Complete lines of the record from `start`, up to about BATCH_BYTES."""
+        chunks, size = [], 0
+        while size < BATCH_BYTES and (chunk := log.committed(start + size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+
+    def _send(self, session_id: str, first_line: int, lines: list[bytes], report: PushReport) -> None:
+        rows = [line_row(session_id, first_line + i, line) for i, line in enumerate(lines)]
+        month = self._month(session_id, rows)
+        with self.conn.transaction():
+            with self.conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row((month, session_id, row[0], self.store_id, *row[1:]))
+            crash_point("push-copied")  # the batch sent, not committed
+            new = self.conn.execute("INSERT INTO lines SELECT * FROM staging ON CONFLICT DO NOTHING").rowcount
+            conflicts = self.conn.execute(
+                "INSERT INTO conflicts (session_id, line_no, store_id, line) "
+                "SELECT s.session_id, s.line_no, s.store_id, coalesce(convert_to(s.line, 'UTF8'), s.damaged) "
+                "FROM staging s JOIN lines l ON l.month = s.month AND l.session_id = s.session_id "
+                "AND l.line_no = s.line_no WHERE l.line IS DISTINCT FROM s.line OR l.damaged IS DISTINCT FROM s.damaged "
+                "ON CONFLICT DO NOTHING").rowcount
+            times = [row[2] for row in rows if row[2] is not None]
+            if times:
+                self.conn.execute("UPDATE sessions SET first_at = least(first_at, %s), last_at = greatest(last_at, %s) "
+                                  "WHERE session_id = %s", (min(times), max(times), session_id))
+        crash_point("push-committed")  # committed centrally, the local position not yet advanced
+        report.lines += len(rows)
+        report.new += new
+        report.conflicts += conflicts
+
+    def _month(self, session_id: str, rows: list[tuple]) -> date:
+        """The session's partition month: the one its first push chose."""
+        times = [row[2] for row in rows if row[2] is not None]
+        proposed = (min(times) if times else datetime.now(timezone.utc)).date().replace(day=1)
+        with self.conn.transaction():
+            self.conn.execute("INSERT INTO sessions (session_id, month, store_id) VALUES (%s, %s, %s) "
+                              "ON CONFLICT (session_id) DO NOTHING", (session_id, proposed, self.store_id))
+            month = self.conn.execute("SELECT month FROM sessions WHERE session_id = %s", (session_id,)).fetchone()[0]
+        if month not in self.partitions:
+            self._partition(month)
+        return month
+
+    def _partition(self, month: date) -> None:
+        following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        name = sql.Identifier(f"lines_{month:%Y_%m}")
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x54735375,))
+            self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF lines FOR VALUES FROM ({}) TO ({})")
+                              .format(name, sql.Literal(month), sql.Literal(following)))
+        self.partitions.add(month)
+
+
+def line_row(session_id: str, line_no: int, line: bytes) -> tuple:
+    """(line_no, sequence_no, at, type, agent_id, agent_name, agent_instance_id,
+    host_id, file_path, exit_code, model, tokens_in, tokens_out, line, damaged,
+    reason) of one line, each column only what PostgreSQL can hold: a text
+    without NUL, an integer within 64 bits. The line itself is kept whole."""
+    event, reason = decode_line(line)
+    if event is None:
+        return (line_no, None, None, None, None, None, None, None, None, None, None, None, None, None, line, reason)
+    try:
+        at = _EPOCH + timedelta(microseconds=parse_time(event["timestamp"]))
+    except (ValueError, TypeError):
+        at = None
+    g = event.get
+    return (line_no, _int64(g("sequence_no")), at, _text(g("type")), _text(g("agent_id")), _text(g("agent_name")),
+            _text(g("agent_instance_id")), _text(g("host_id")), _text(g("file_path")), _int64(g("exit_code")),
+            _text(g("model")), _int64(g("tokens_in")), _int64(g("tokens_out")), line.decode(), None, None)
+
+
+def _text(value: object) -> str | None:
+    return value if type(value) is str and "\0" not in value else None
+
+
+def _int64(value: object) -> int | None:
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
+
+
+def push(store: Store, url: str, session: str | None = None) -> PushReport:
+    """Ship every line of the store (or of one session) not yet in the central store."""
+    pusher = Pusher(store, url)
+    try:
+        return pusher.push(None if session is None else [session])
+    finally:
+        pusher.close()

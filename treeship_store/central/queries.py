@@ -1,0 +1,212 @@
+"""CentralStore: the central PostgreSQL store asked the questions a local
+Store answers, with the same filters (filters.EventFilter) and the same
+answers: events as their stored lines, files, sessions, stats. Plus `host`,
+which a central store has many of, and `verify`, which reports conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import psycopg
+
+from ..errors import StoreError, ValidationError
+from ..event import EVENT_TYPES, Event, check_session_id, format_time
+from ..filters import EventFilter, _values
+from .connection import connect, masked, translate
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_TOKENS = 2**40  # as the local counts: larger token numbers are not counted (projector._countable)
+FAILED = "l.type = 'agent.completed_process' AND l.exit_code <> 0"
+
+
+@dataclass
+class CentralVerifyReport:
+    sessions: int = 0
+    lines: int = 0
+    damaged_lines: int = 0
+    conflicts: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts and not self.damaged_lines
+
+
+class CentralStore:
+    """Read-only questions to a central store (one connection, one thread)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.root = masked(url)  # what messages name
+        self.conn = connect(url, autocommit=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> CentralStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _rows(self, query: str, params: Iterable = ()) -> list[tuple]:
+        try:
+            return self.conn.execute(query, list(params)).fetchall()
+        except psycopg.Error as error:
+            raise translate(error, self.url) from None
+
+    # -- events ---------------------------------------------------------------
+
+    def events(self, session: str | Iterable[str] | None = None, *, host: str | Iterable[str] | None = None,
+               newest_first: bool = False, **filters) -> Iterator[Event]:
+        """As Store.events, from the central store; `host` keeps events whose
+        host_id is one of these."""
+        chosen = EventFilter.build(session, newest_first=newest_first, **filters)
+        where, params = self._where(chosen, host)
+        if chosen.sessions is not None and len(chosen.sessions) == 1:
+            columns = ("l.sequence_no", "l.line_no")
+        else:
+            columns = ("l.at", 'l.session_id COLLATE "C"', "l.sequence_no", "l.line_no")
+        # The local index's order: SQLite puts a missing time first going up.
+        direction = " DESC NULLS LAST" if chosen.newest_first else " NULLS FIRST"
+        order = ", ".join(column + direction for column in columns)
+        limit = "" if chosen.limit is None else f" LIMIT {int(chosen.limit)}"
+        for line, in self._rows(f"SELECT l.line FROM lines l WHERE {where} ORDER BY {order}{limit}", params):
+            raw = line.encode()
+            yield Event(orjson.loads(raw), raw)
+
+    def count_events(self, session: str | Iterable[str] | None = None, *, host: str | Iterable[str] | None = None,
+                     **filters) -> int:
+        chosen = EventFilter.build(session, **filters)
+        where, params = self._where(chosen, host)
+        limit = "" if chosen.limit is None else f" LIMIT {int(chosen.limit)}"
+        return self._rows(f"SELECT count(*) FROM (SELECT 1 FROM lines l WHERE {where}{limit}) matching", params)[0][0]
+
+    def files(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
+              since=None, until=None, read: bool = False, host: str | Iterable[str] | None = None) -> list[dict]:
+        if not isinstance(read, bool):
+            raise ValidationError(f"read must be True or False, got {read!r}")
+        chosen = EventFilter.build(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
+                                   since=since, until=until)
+        where, params = self._where(chosen, host)
+        files: dict[str, dict] = {}
+        for path, agent_name, events, first, last in self._rows(
+                f"SELECT l.file_path, l.agent_name, count(*), min(l.at), max(l.at) FROM lines l "
+                f"WHERE {where} AND l.file_path IS NOT NULL GROUP BY 1, 2 ORDER BY l.file_path COLLATE \"C\", l.agent_name COLLATE \"C\"",
+                params):
+            summary = files.setdefault(path, {"file_path": path, "events": 0, "agents": [], "first": first,
+                                              "last": last})
+            summary["events"] += events
+            summary["agents"].append(agent_name)
+            summary["first"] = min((t for t in (summary["first"], first) if t is not None), default=None)
+            summary["last"] = max((t for t in (summary["last"], last) if t is not None), default=None)
+        for summary in files.values():
+            summary["first"], summary["last"] = _time(summary["first"]), _time(summary["last"])
+        return list(files.values())
+
+    def _where(self, chosen: EventFilter, host) -> tuple[str, list]:
+        if chosen.search is not None:
+            raise ValidationError("search is not available against a central store (yet): ask the local store")
+        where, params = ["l.line IS NOT NULL"], []
+        if chosen.sessions is not None:
+            where.append("l.session_id = ANY(%s)")
+            params.append(list(chosen.sessions))
+        if chosen.agents:
+            where.append("(l.agent_id = ANY(%s) OR l.agent_name = ANY(%s) OR l.agent_instance_id = ANY(%s))")
+            params.extend([list(chosen.agents)] * 3)
+        if chosen.types:
+            self._check_types(chosen.types)
+            where.append("l.type = ANY(%s)")
+            params.append(list(chosen.types))
+        for bound, operator in ((chosen.since_us, ">="), (chosen.until_us, "<")):
+            if bound is not None:
+                where.append(f"l.at {operator} %s")
+                params.append(_EPOCH + timedelta(microseconds=bound))
+        if chosen.after_seq is not None:
+            where.append("l.sequence_no > %s")
+            params.append(chosen.after_seq)
+        if chosen.failed:
+            where.append(FAILED)
+        hosts = _values(host, "host")
+        if hosts:
+            where.append("l.host_id = ANY(%s)")
+            params.append(list(hosts))
+        return " AND ".join(where), params
+
+    def _check_types(self, types: Iterable[str]) -> None:
+        """As locally: a type neither in the schema nor stored is a typo."""
+        for event_type in types:
+            if event_type not in EVENT_TYPES and not self._rows("SELECT 1 FROM lines WHERE type = %s LIMIT 1",
+                                                                 [event_type]):
+                raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store")
+
+    # -- summaries ------------------------------------------------------------
+
+    def sessions(self) -> list[dict]:
+        """As Store.sessions(): per session, events, damaged lines, agents, first
+        and last time, lines."""
+        rows = self._rows(
+            "SELECT session_id, count(line), count(damaged), "
+            "coalesce(array_agg(DISTINCT agent_name COLLATE \"C\" ORDER BY agent_name COLLATE \"C\") "
+            "FILTER (WHERE agent_name IS NOT NULL), "
+            "'{}'), min(at), max(at), count(*) FROM lines GROUP BY session_id ORDER BY session_id COLLATE \"C\"")
+        return [{"session_id": sid, "events": events, "damaged_lines": damaged, "agents": list(agents),
+                 "first": _time(first), "last": _time(last), "indexed_lines": lines}
+                for sid, events, damaged, agents, first, last, lines in rows]
+
+    def counts(self, session: str | None = None) -> dict:
+        return self._report(session, full=False)
+
+    def stats(self, session: str | None = None) -> dict:
+        return self._report(session, full=True)
+
+    def _report(self, session: str | None, *, full: bool) -> dict:
+        scope, params = "", []
+        if session is not None:
+            scope, params = " AND session_id = %s", [check_session_id(session)]
+        by_type = dict(self._rows(f"SELECT type, count(*) FROM lines WHERE line IS NOT NULL{scope} GROUP BY type "
+                                  "ORDER BY 2 DESC, type COLLATE \"C\"", params))
+        counts = {
+            "events": sum(by_type.values()),
+            "damaged_lines": self._rows(f"SELECT count(*) FROM lines WHERE damaged IS NOT NULL{scope}", params)[0][0],
+            "by_type": by_type,
+            "by_agent": dict(self._rows(f"SELECT agent_name, count(*) FROM lines WHERE line IS NOT NULL{scope} "
+                                        "GROUP BY agent_name ORDER BY 2 DESC, agent_name COLLATE \"C\"", params)),
+        }
+        if not full:
+            return counts
+        counted = "CASE WHEN coalesce(model, '') <> '' AND {0} >= 0 AND {0} < %s THEN {0} ELSE 0 END"
+        tokens = self._rows(
+            f"SELECT nullif(coalesce(model, ''), ''), count(*), sum({counted.format('tokens_in')}), "
+            f"sum({counted.format('tokens_out')}) FROM lines WHERE type = 'agent.decision'{scope} "
+            "GROUP BY 1 ORDER BY nullif(coalesce(model, ''), '') COLLATE \"C\" NULLS FIRST", [_TOKENS, _TOKENS, *params])
+        return counts | {
+            "tokens_by_model": {model: {"decisions": n, "tokens_in": int(tin), "tokens_out": int(tout)}
+                                for model, n, tin, tout in tokens},
+            "failed_processes": self._rows(f"SELECT count(*) FROM lines l WHERE {FAILED}{scope}", params)[0][0],
+            "files_written": self._rows(f"SELECT count(DISTINCT file_path) FROM lines WHERE type = 'agent.wrote_file'"
+                                        f"{scope}", params)[0][0],
+        }
+
+    def verify(self, session: str | None = None) -> CentralVerifyReport:
+        """What the central store holds, and every conflict: a line a host
+        pushed that differs from the one already at its position."""
+        scope, params = "", []
+        if session is not None:
+            scope, params = " WHERE session_id = %s", [check_session_id(session)]
+        sessions, lines, damaged = self._rows(
+            f"SELECT count(DISTINCT session_id), count(*), count(damaged) FROM lines{scope}", params)[0]
+        conflicts = [{"session_id": sid, "line_no": line_no, "store_id": str(store), "line": bytes(line)}
+                     for sid, line_no, store, line in self._rows(
+                         f"SELECT session_id, line_no, store_id, line FROM conflicts{scope} "
+                         "ORDER BY session_id COLLATE \"C\", line_no, store_id", params)]
+        return CentralVerifyReport(sessions, lines, damaged, conflicts)
+
+
+def _time(at: datetime | None) -> str | None:
+    return None if at is None else format_time((at - _EPOCH) // timedelta(microseconds=1))
+
+
+__all__ = ["CentralStore", "CentralVerifyReport", "StoreError"]

@@ -1,0 +1,72 @@
+"""The central store's schema: migrations applied in order, each recorded in
+treeship_migrations, under an advisory lock so that hosts starting at once
+apply each exactly once. Never edit one that has shipped; add the next.
+
+Every line a host pushes is one row of `lines`, keyed by (month, session_id,
+line_no): the session's month (decided by its first push, fixed thereafter)
+is the partition key, so retention is dropping a month's partition and the
+key still names one line of one session. An event keeps its stored line as
+text beside the columns queries filter on; a damaged line keeps its bytes
+and the reason. A different line at a position already taken goes to
+`conflicts`, never over what is there.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("c001_lines", """
+        CREATE TABLE treeship_meta (name text PRIMARY KEY, value text NOT NULL);
+        INSERT INTO treeship_meta VALUES ('central_id', gen_random_uuid()::text);
+        CREATE TABLE stores (
+            store_id uuid PRIMARY KEY,
+            host_id text,
+            first_push timestamptz NOT NULL DEFAULT now(),
+            last_push timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE sessions (
+            session_id text PRIMARY KEY,
+            month date NOT NULL,
+            store_id uuid NOT NULL REFERENCES stores,
+            first_at timestamptz,
+            last_at timestamptz
+        );
+        CREATE INDEX sessions_by_start ON sessions (first_at DESC, session_id DESC);
+        CREATE TABLE lines (
+            month date NOT NULL,
+            session_id text NOT NULL,
+            line_no bigint NOT NULL,
+            store_id uuid NOT NULL,
+            sequence_no bigint,
+            at timestamptz,
+            type text,
+            agent_id text,
+            agent_name text,
+            agent_instance_id text,
+            host_id text,
+            file_path text,
+            exit_code bigint,
+            model text,
+            tokens_in bigint,
+            tokens_out bigint,
+            line text,            -- an event: its stored line, unchanged
+            damaged bytea,        -- a damaged line: its bytes
+            reason text,          -- and why it is not an event
+            PRIMARY KEY (month, session_id, line_no),
+            CHECK ((line IS NULL) <> (damaged IS NULL))
+        ) PARTITION BY RANGE (month);
+        CREATE INDEX lines_by_agent_name ON lines (agent_name, type, at);
+        CREATE INDEX lines_by_agent_id ON lines (agent_id, type, at);
+        CREATE INDEX lines_by_instance ON lines (agent_instance_id, type, at);
+        CREATE INDEX lines_by_type ON lines (type, at);
+        CREATE INDEX lines_by_host ON lines (host_id, at);
+        CREATE INDEX lines_files ON lines (agent_name, type, file_path, at) WHERE file_path IS NOT NULL;
+        CREATE TABLE conflicts (
+            session_id text NOT NULL,
+            line_no bigint NOT NULL,
+            store_id uuid NOT NULL,
+            line bytea NOT NULL,
+            found_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (session_id, line_no, store_id)
+        );
+    """),
+]

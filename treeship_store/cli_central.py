@@ -1,0 +1,119 @@
+"""`treeship-store push` and `verify --db`: the central PostgreSQL store.
+Loaded only when one of them runs, and psycopg only then."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import click
+
+from .cli import open_store
+from .errors import CentralUnavailable, StoreError, ValidationError
+
+FOLLOW_INTERVAL = 0.25  # seconds between looks for new lines with --follow
+MAX_BACKOFF = 30.0  # seconds between reconnection attempts at most
+
+
+def central():
+    try:
+        from . import central as module  # noqa: PLC0415
+    except ImportError as error:
+        raise StoreError(f"a central store needs its packages ({error.name} is missing): "
+                         "pip install 'treeship-store[postgres]'") from None
+    return module
+
+
+@click.command()
+@click.argument("url", required=False)
+@click.option("--session", help="Only this session.")
+@click.option("--follow", is_flag=True, help="Keep shipping new lines as they are appended; Ctrl-C or SIGTERM stops.")
+@click.pass_context
+def push(ctx: click.Context, url: str | None, session: str | None, follow: bool) -> None:
+    """Ship every line (events, and damaged lines as damage) that the central
+    store at URL lacks: a libpq connection string, default $TREESHIP_STORE_DB
+    (libpq's own PG* variables, service and password files apply).
+
+    Pushing twice changes nothing; a line that differs from the central
+    store's at its position is kept as a conflict (see verify --db).
+
+    \b
+    Example:
+      treeship-store push postgresql://treeship@db.internal/treeship --follow
+    """
+    module = central()
+    url = url or ctx.meta.get("db") or os.environ.get(module.DB_ENV)
+    if not url:
+        raise ValidationError(f"push needs the central store: give a postgresql:// URL or set ${module.DB_ENV}")
+    store = open_store(ctx)
+    sessions = None if session is None else [session]
+    if not follow:
+        report = module.push(store, url, session)
+        click.echo(summary(report, module.masked(url)))
+        return
+    stop = Stop()
+    pusher, backoff, pushed = None, 1.0, module.PushReport()
+    while not stop:
+        try:
+            if pusher is None:
+                pusher = module.Pusher(store, url)
+                click.echo(f"pushing to {module.masked(url)}; Ctrl-C stops", err=True)
+                backoff = 1.0
+            report = pusher.push(sessions, stop=stop.__bool__)
+            if report.lines:
+                pushed.lines += report.lines
+                pushed.new += report.new
+                pushed.conflicts += report.conflicts
+                click.echo(summary(report, module.masked(url)))
+            stop.wait(FOLLOW_INTERVAL)
+        except CentralUnavailable as error:
+            if pusher is not None:
+                pusher.close()
+                pusher = None
+            click.echo(f"warning: {error}; trying again in {backoff:.0f} s", err=True)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+    if pusher is not None:
+        pusher.close()
+    click.echo(f"stopped: {pushed.lines} lines pushed in all, {pushed.new} new, {pushed.conflicts} conflicts",
+               err=True)
+
+
+def summary(report, shown: str) -> str:
+    return (f"pushed {report.lines} lines of {report.sessions} session(s) to {shown}: {report.new} new, "
+            f"{report.lines - report.new - report.conflicts} already there, {report.conflicts} conflicts, "
+            f"{report.seconds:.2f}s")
+
+
+class Stop:
+    """Ctrl-C or SIGTERM: finish the batch in flight (its transaction and the
+    local position after it), then stop."""
+
+    def __init__(self):
+        self.asked = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._ask)
+
+    def _ask(self, *_) -> None:
+        self.asked = True
+
+    def __bool__(self) -> bool:
+        return self.asked
+
+    def wait(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.asked and time.monotonic() < deadline:
+            time.sleep(min(0.05, deadline - time.monotonic()))
+
+
+def verify_central(ctx: click.Context, store, session: str | None) -> None:
+    from .render import printable  # noqa: PLC0415
+    report = store.verify(session)
+    for conflict in report.conflicts:
+        click.echo(f"conflict: session {conflict['session_id']} line {conflict['line_no']} from store "
+                   f"{conflict['store_id']} differs from the line already there: "
+                   f"{printable(conflict['line'].decode('utf-8', 'replace'))[:200]}")
+    verdict = "ok" if report.ok else f"{len(report.conflicts)} conflict(s), {report.damaged_lines} damaged line(s)"
+    click.echo(f"verified {report.sessions} session(s), {report.lines} lines in {store.root}: {verdict}")
+    ctx.exit(0 if report.ok else 1)
