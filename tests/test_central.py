@@ -197,3 +197,22 @@ def test_db_is_refused_where_it_means_nothing(root, central_url):
         assert result.returncode == 1 and "--db works with" in result.stderr
     result = cli(root, "events", "--host", "h")
     assert result.returncode == 1 and "--host needs a central store" in result.stderr
+
+
+def test_a_role_with_only_select_and_insert_can_push_and_change_nothing_else(root, central_url):
+    fill(root)
+    CentralStore(central_url).close()  # the owner creates the schema
+    role = "pusher_" + central_url.rsplit("_", 1)[1].split("?")[0]
+    with psycopg.connect(central_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pusher-pw-123'")
+        conn.execute(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"GRANT EXECUTE ON FUNCTION treeship_month_partition(date) TO {role}")
+    pusher_url = central_url.replace(f"postgres:{PASSWORD}@", f"{role}:pusher-pw-123@")
+    report = push(Store(root), pusher_url)
+    assert report.new == report.lines > 0
+    assert central_lines(central_url) == local_lines(root)
+    with psycopg.connect(pusher_url) as conn:
+        for statement in ("UPDATE lines SET line = NULL", "DELETE FROM lines", "DROP TABLE conflicts"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()

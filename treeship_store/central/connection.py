@@ -56,19 +56,32 @@ def connect(url: str | None, *, autocommit: bool = False) -> psycopg.Connection:
 
 def migrate(conn: psycopg.Connection) -> None:
     """Apply the migrations this version knows and the database lacks."""
+    known = {name for name, _ in MIGRATIONS}
+    with conn.transaction():
+        # Read first: a role with only SELECT and INSERT must not need to create anything.
+        exists = conn.execute("SELECT to_regclass('treeship_migrations') IS NOT NULL").fetchone()[0]
+        if exists and {name for name, in conn.execute("SELECT name FROM treeship_migrations")} == known:
+            return
+    try:
+        _apply(conn, known)
+    except psycopg.errors.InsufficientPrivilege:
+        raise CentralUnavailable("the central store's schema is missing or older than this treeship-store: "
+                                 "push once as the database's owner to create or upgrade it") from None
+
+
+def _apply(conn: psycopg.Connection, known: set[str]) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS treeship_migrations "
                      "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
         done = {name for name, in conn.execute("SELECT name FROM treeship_migrations")}
+        if unknown := done - known:
+            raise CentralUnavailable(f"the central store has migrations this treeship-store does not know "
+                                     f"({', '.join(sorted(unknown))}): upgrade treeship-store")
         for name, sql in MIGRATIONS:
             if name not in done:
                 conn.execute(sql)
                 conn.execute("INSERT INTO treeship_migrations (name) VALUES (%s)", (name,))
-        unknown = done - {name for name, _ in MIGRATIONS}
-        if unknown:
-            raise CentralUnavailable(f"the central store has migrations this treeship-store does not know "
-                                     f"({', '.join(sorted(unknown))}): upgrade treeship-store")
 
 
 def translate(error: psycopg.Error, url: str) -> CentralUnavailable:

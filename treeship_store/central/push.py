@@ -31,7 +31,8 @@ BATCH_BYTES = 16 << 20  # lines read and sent per central transaction
 COLUMNS = ("month", "session_id", "line_no", "store_id", "sequence_no", "at", "type", "agent_id", "agent_name",
            "agent_instance_id", "host_id", "file_path", "exit_code", "model", "tokens_in", "tokens_out", "line",
            "damaged", "reason")
-_COPY = sql.SQL("COPY staging ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
+_COPY_STAGING, _COPY_LINES = (sql.SQL("COPY {} ({}) FROM STDIN").format(
+    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))) for table in ("staging", "lines"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -55,13 +56,14 @@ class Pusher:
             self.central_id = self.conn.execute("SELECT value FROM treeship_meta WHERE name = 'central_id'").fetchone()[0]
             with self.conn.transaction():
                 self.conn.execute("INSERT INTO stores (store_id, host_id) VALUES (%s, %s) ON CONFLICT (store_id) "
-                                  "DO UPDATE SET last_push = now()", (self.store_id, os.uname().nodename))
+                                  "DO NOTHING", (self.store_id, os.uname().nodename))
             self.conn.execute("CREATE TEMP TABLE staging (LIKE lines INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
             self.conn.commit()
         except psycopg.Error as error:
             self.conn.close()
             raise translate(error, url) from None
         self.partitions: set[date] = set()
+        self.months: dict[str, date] = {}  # session -> its partition month, as the central store says
 
     def close(self) -> None:
         self.conn.close()
@@ -117,65 +119,92 @@ class Pusher:
         return b"".join(chunks)
 
     def _send(self, session_id: str, first_line: int, lines: list[bytes], report: PushReport) -> None:
-        rows = [line_row(session_id, first_line + i, line) for i, line in enumerate(lines)]
-        month = self._month(session_id, rows)
+        rows = [(self._month_of(session_id, first_line, lines), session_id, first_line + i, self.store_id,
+                 *line_row(line)) for i, line in enumerate(lines)]
+        try:
+            sent = self._send_new(rows)
+        except psycopg.errors.UniqueViolation:
+            sent = None  # another host pushed this session meanwhile: compare line by line
+        new, conflicts = sent or self._send_compared(rows)
+        crash_point("push-committed")  # committed centrally, the local position not yet advanced
+        report.lines += len(rows)
+        report.new += new
+        report.conflicts += conflicts
+
+    def _send_new(self, rows: list[tuple]) -> tuple[int, int] | None:
+        """The common case, a session's lines past anything the central store
+        has of it: COPY them straight into `lines`. None if it has some."""
+        month, session_id, first_line = rows[0][:3]
         with self.conn.transaction():
-            with self.conn.cursor() as cursor, cursor.copy(_COPY) as copy:
-                for row in rows:
-                    copy.write_row((month, session_id, row[0], self.store_id, *row[1:]))
-            crash_point("push-copied")  # the batch sent, not committed
+            if self.conn.execute("SELECT EXISTS (SELECT 1 FROM lines WHERE month = %s AND session_id = %s "
+                                 "AND line_no >= %s)", (month, session_id, first_line)).fetchone()[0]:
+                return None
+            self._copy(_COPY_LINES, rows)
+        return len(rows), 0
+
+    def _send_compared(self, rows: list[tuple]) -> tuple[int, int]:
+        """Lines the central store may already have: each is inserted unless
+        its position is taken, and kept as a conflict if what is there differs."""
+        with self.conn.transaction():
+            self._copy(_COPY_STAGING, rows)
             new = self.conn.execute("INSERT INTO lines SELECT * FROM staging ON CONFLICT DO NOTHING").rowcount
+            if new == len(rows):
+                return new, 0
+            self.conn.execute("ANALYZE staging")  # a temporary table has no statistics: plan the join on real ones
             conflicts = self.conn.execute(
                 "INSERT INTO conflicts (session_id, line_no, store_id, line) "
                 "SELECT s.session_id, s.line_no, s.store_id, coalesce(convert_to(s.line, 'UTF8'), s.damaged) "
                 "FROM staging s JOIN lines l ON l.month = s.month AND l.session_id = s.session_id "
                 "AND l.line_no = s.line_no WHERE l.line IS DISTINCT FROM s.line OR l.damaged IS DISTINCT FROM s.damaged "
                 "ON CONFLICT DO NOTHING").rowcount
-            times = [row[2] for row in rows if row[2] is not None]
-            if times:
-                self.conn.execute("UPDATE sessions SET first_at = least(first_at, %s), last_at = greatest(last_at, %s) "
-                                  "WHERE session_id = %s", (min(times), max(times), session_id))
-        crash_point("push-committed")  # committed centrally, the local position not yet advanced
-        report.lines += len(rows)
-        report.new += new
-        report.conflicts += conflicts
+        return new, conflicts
 
-    def _month(self, session_id: str, rows: list[tuple]) -> date:
-        """The session's partition month: the one its first push chose."""
-        times = [row[2] for row in rows if row[2] is not None]
-        proposed = (min(times) if times else datetime.now(timezone.utc)).date().replace(day=1)
-        with self.conn.transaction():
-            self.conn.execute("INSERT INTO sessions (session_id, month, store_id) VALUES (%s, %s, %s) "
-                              "ON CONFLICT (session_id) DO NOTHING", (session_id, proposed, self.store_id))
-            month = self.conn.execute("SELECT month FROM sessions WHERE session_id = %s", (session_id,)).fetchone()[0]
-        if month not in self.partitions:
-            self._partition(month)
-        return month
+    def _copy(self, statement, rows: list[tuple]) -> None:
+        with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        crash_point("push-copied")  # the batch sent, not committed
+
+    def _month_of(self, session_id: str, first_line: int, lines: list[bytes]) -> date:
+        """The session's partition month: the one its first push chose (from
+        the first time in the lines it sent), the same for every host."""
+        if session_id not in self.months:
+            proposed = datetime.now(timezone.utc).date().replace(day=1)
+            for line in lines[:100]:
+                if (at := line_row(line)[1]) is not None:
+                    proposed = at.date().replace(day=1)
+                    break
+            with self.conn.transaction():
+                self.conn.execute("INSERT INTO sessions (session_id, month, store_id) VALUES (%s, %s, %s) "
+                                  "ON CONFLICT (session_id) DO NOTHING", (session_id, proposed, self.store_id))
+                month = self.conn.execute("SELECT month FROM sessions WHERE session_id = %s",
+                                          (session_id,)).fetchone()[0]
+            if month not in self.partitions:
+                self._partition(month)
+            self.months[session_id] = month
+        return self.months[session_id]
 
     def _partition(self, month: date) -> None:
-        following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-        name = sql.Identifier(f"lines_{month:%Y_%m}")
+        # In its own short transaction: attaching a partition locks `lines`.
         with self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x54735375,))
-            self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF lines FOR VALUES FROM ({}) TO ({})")
-                              .format(name, sql.Literal(month), sql.Literal(following)))
+            self.conn.execute("SELECT treeship_month_partition(%s)", (month,))
         self.partitions.add(month)
 
 
-def line_row(session_id: str, line_no: int, line: bytes) -> tuple:
-    """(line_no, sequence_no, at, type, agent_id, agent_name, agent_instance_id,
-    host_id, file_path, exit_code, model, tokens_in, tokens_out, line, damaged,
-    reason) of one line, each column only what PostgreSQL can hold: a text
-    without NUL, an integer within 64 bits. The line itself is kept whole."""
+def line_row(line: bytes) -> tuple:
+    """(sequence_no, at, type, agent_id, agent_name, agent_instance_id, host_id,
+    file_path, exit_code, model, tokens_in, tokens_out, line, damaged, reason)
+    of one line, each column only what PostgreSQL can hold: a text without
+    NUL, an integer within 64 bits. The line itself is kept whole."""
     event, reason = decode_line(line)
     if event is None:
-        return (line_no, None, None, None, None, None, None, None, None, None, None, None, None, None, line, reason)
+        return (None, None, None, None, None, None, None, None, None, None, None, None, None, line, reason)
     try:
         at = _EPOCH + timedelta(microseconds=parse_time(event["timestamp"]))
     except (ValueError, TypeError):
         at = None
     g = event.get
-    return (line_no, _int64(g("sequence_no")), at, _text(g("type")), _text(g("agent_id")), _text(g("agent_name")),
+    return (_int64(g("sequence_no")), at, _text(g("type")), _text(g("agent_id")), _text(g("agent_name")),
             _text(g("agent_instance_id")), _text(g("host_id")), _text(g("file_path")), _int64(g("exit_code")),
             _text(g("model")), _int64(g("tokens_in")), _int64(g("tokens_out")), line.decode(), None, None)
 
