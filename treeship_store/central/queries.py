@@ -20,6 +20,7 @@ from .connection import connect, masked, translate
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TOKENS = 2**40  # as the local counts: larger token numbers are not counted (projector._countable)
 FAILED = "l.type = 'agent.completed_process' AND l.exit_code <> 0"
+_ONE_SESSION = " AND (month, session_id) IN (SELECT month, session_id FROM sessions WHERE session_id = %s)"
 
 
 @dataclass
@@ -111,7 +112,9 @@ class CentralStore:
             raise ValidationError("search is not available against a central store (yet): ask the local store")
         where, params = ["l.line IS NOT NULL"], []
         if chosen.sessions is not None:
-            where.append("l.session_id = ANY(%s)")
+            # With the sessions' months, each session is one primary-key range of one partition.
+            where.append("(l.month, l.session_id) IN (SELECT month, session_id FROM sessions "
+                         "WHERE session_id = ANY(%s))")
             params.append(list(chosen.sessions))
         if chosen.agents:
             where.append("(l.agent_id = ANY(%s) OR l.agent_name = ANY(%s) OR l.agent_instance_id = ANY(%s))")
@@ -165,7 +168,7 @@ class CentralStore:
     def _report(self, session: str | None, *, full: bool) -> dict:
         scope, params = "", []
         if session is not None:
-            scope, params = " AND session_id = %s", [check_session_id(session)]
+            scope, params = _ONE_SESSION, [check_session_id(session)]
         by_type = dict(self._rows(f"SELECT type, count(*) FROM lines WHERE line IS NOT NULL{scope} GROUP BY type "
                                   "ORDER BY 2 DESC, type COLLATE \"C\"", params))
         counts = {
