@@ -216,3 +216,28 @@ def test_a_role_with_only_select_and_insert_can_push_and_change_nothing_else(roo
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
             conn.rollback()
+
+
+def test_serve_db_shows_the_central_store(tmp_path, central_url):
+    from treeship_store.demo import write_demo
+    from web_support import browser, serving
+    import httpx
+    root = tmp_path / ".treeship"
+    write_demo(root)
+    push(Store(root), central_url)
+    local = Store(root)
+    with serving(root, db=central_url) as url:
+        sessions = httpx.get(url + "api/sessions").json()["sessions"]
+        assert [s["session_id"] for s in sessions] == [s["session_id"] for s in local.session_page()]
+        assert [s["events"] for s in sessions] == [s["events"] for s in local.session_page()]
+        damaged = httpx.get(url + "api/sessions/ssn_0c1d2e3f4a5b6c7d/damaged").json()
+        assert [(d["line_no"], d["offset"], d["length"]) for d in damaged] == \
+            [(d.line_no, d.offset, d.length) for d in local.damaged_lines("ssn_0c1d2e3f4a5b6c7d")]
+        session = "ssn_4f1d2a9b7c3e8d01"
+        assert httpx.get(url + f"api/events?session={session}").content == \
+            (root / "sessions" / session / "events.jsonl").read_bytes()
+        with browser() as chromium:
+            page = chromium.new_page()
+            page.goto(f"{url}sessions/{session}")
+            page.wait_for_selector("#session[data-ready]")
+            assert page.locator("#timeline circle.mark").count() == len(local.read_session(session).events)

@@ -22,10 +22,12 @@ def chromium_path() -> str | None:
 
 
 @contextmanager
-def serving(root: Path, *args: str) -> Iterator[str]:
-    """`treeship-store serve --port 0` on `root`; yields its base URL."""
-    process = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "serve", "--port", "0",
-                                *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def serving(root: Path, *args: str, db: str | None = None) -> Iterator[str]:
+    """`treeship-store serve --port 0` on `root` (or on the central store
+    `db`); yields its base URL."""
+    central = ["--db", db] if db else []
+    process = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), *central, "serve",
+                                "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
         if not line.startswith("Serving "):

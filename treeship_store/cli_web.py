@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from .cli import open_store
+from .cli import open_reader
 from .errors import StoreError, ValidationError
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -41,8 +41,11 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
     except ImportError as error:
         raise StoreError(f"the web view needs its packages ({error.name} is missing): "
                          "pip install 'treeship-store[web]'") from None
-    store = open_store(ctx)
+    db = ctx.meta.get("db")
+    store = open_reader(ctx)
     store.counts()  # a missing or unusable store is one error line now, not a page later
+    shown_store = store.root
+    store.close()
     loopback = is_loopback(host)
     if not loopback and not token:
         raise ValidationError(f"--host {host} is reachable from other machines: give --token too")
@@ -55,14 +58,14 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     if not loopback:
-        click.echo(f"warning: serving {store.root} to the network at {url}; every request needs the token",
+        click.echo(f"warning: serving {shown_store} to the network at {url}; every request needs the token",
                    err=True)
-    click.echo(f"Serving {store.root} at {url}{' (add ?token=...)' if token else ''}  Ctrl-C stops.")
+    click.echo(f"Serving {shown_store} at {url}{' (add ?token=...)' if token else ''}  Ctrl-C stops.")
     sys.stdout.flush()
     if open_browser:
         import webbrowser  # noqa: PLC0415
         webbrowser.open(url)
-    config = uvicorn.Config(create_app(store.root, hosts=hosts, token=token), log_level="warning",
+    config = uvicorn.Config(create_app(ctx.obj, hosts=hosts, token=token, db=db), log_level="warning",
                             access_log=False, timeout_graceful_shutdown=1, lifespan="off")
     uvicorn.Server(config).run(sockets=[listener])
 

@@ -109,19 +109,7 @@ class StoreReading:
         Polls every `interval` seconds (each poll checks the session's file, as
         a query naming the session does); runs until the caller stops iterating
         or `until()` says so. `tail -f` and the web view's stream use it."""
-        check_session_id(session_id)
-        if not (isinstance(interval, (int, float)) and 0 < interval < float("inf")):
-            raise ValidationError(f"interval must be a number of seconds > 0, got {interval!r}")
-        if after_seq is None:
-            newest = next(iter(self.events(session_id, newest_first=True, limit=1)), None)
-            after_seq = newest["sequence_no"] if newest else -1
-        while True:
-            for event in self.events(session_id, after_seq=after_seq):
-                after_seq = event["sequence_no"]
-                yield event
-            if until is not None and until():
-                return
-            time.sleep(interval)
+        return follow_events(self, session_id, after_seq=after_seq, interval=interval, until=until)
 
     def sessions(self) -> list[dict]:
         """One summary per session: events, damaged lines, agents, first and last time."""
@@ -219,3 +207,26 @@ def _check_stored_types(unknown: list[str], stored: dict[str, int]) -> None:
             close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *stored], n=1)
             raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store"
                                   + (f" (did you mean {close[0]}?)" if close else ""))
+
+
+def follow_events(reader, session_id: str, *, after_seq: int | None, interval: float,
+                  until: Callable[[], bool] | None) -> Iterator[Event]:
+    """Poll `reader.events(session_id, after_seq=...)`: Store.follow, and the
+    central store's, which answers the same call."""
+    check_session_id(session_id)
+    if not (isinstance(interval, (int, float)) and 0 < interval < float("inf")):
+        raise ValidationError(f"interval must be a number of seconds > 0, got {interval!r}")
+    if after_seq is None:
+        newest = next(iter(reader.events(session_id, newest_first=True, limit=1)), None)
+        after_seq = newest["sequence_no"] if newest else -1
+
+    def polled() -> Iterator[Event]:
+        nonlocal after_seq
+        while True:
+            for event in reader.events(session_id, after_seq=after_seq):
+                after_seq = event["sequence_no"]
+                yield event
+            if until is not None and until():
+                return
+            time.sleep(interval)
+    return polled()

@@ -30,7 +30,7 @@ logger = logging.getLogger("treeship_store")
 BATCH_BYTES = 16 << 20  # lines read and sent per central transaction
 COLUMNS = ("month", "session_id", "line_no", "store_id", "sequence_no", "at", "type", "agent_id", "agent_name",
            "agent_instance_id", "host_id", "file_path", "exit_code", "model", "tokens_in", "tokens_out", "line",
-           "damaged", "reason")
+           "damaged", "reason", "byte_offset")
 _COPY_STAGING, _COPY_LINES = (sql.SQL("COPY {} ({}) FROM STDIN").format(
     sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))) for table in ("staging", "lines"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -100,7 +100,7 @@ class Pusher:
             shipped = False
             while not stop() and (data := self._batch(log, position.pushed_bytes)):
                 lines = data.split(b"\n")[:-1]
-                self._send(session_id, position.pushed_lines, lines, report)
+                self._send(session_id, position.pushed_lines, position.pushed_bytes, lines, report)
                 position = Position(position.pushed_bytes + len(data), position.pushed_lines + len(lines),
                                     info.st_dev, info.st_ino)
                 self.store._indexed(lambda index: positions.save(index, self.central_id, session_id, position))
@@ -118,9 +118,14 @@ class Pusher:
             size += len(chunk)
         return b"".join(chunks)
 
-    def _send(self, session_id: str, first_line: int, lines: list[bytes], report: PushReport) -> None:
-        rows = [(self._month_of(session_id, first_line, lines), session_id, first_line + i, self.store_id,
-                 *line_row(line)) for i, line in enumerate(lines)]
+    def _send(self, session_id: str, first_line: int, first_byte: int, lines: list[bytes],
+              report: PushReport) -> None:
+        month = self._month_of(session_id, lines)
+        rows, offset = [], first_byte
+        for number, line in enumerate(lines, first_line):
+            row = line_row(line)
+            rows.append((month, session_id, number, self.store_id, *row, None if row[-2] is None else offset))
+            offset += len(line) + 1
         try:
             sent = self._send_new(rows)
         except psycopg.errors.UniqueViolation:
@@ -165,18 +170,16 @@ class Pusher:
                 copy.write_row(row)
         crash_point("push-copied")  # the batch sent, not committed
 
-    def _month_of(self, session_id: str, first_line: int, lines: list[bytes]) -> date:
+    def _month_of(self, session_id: str, lines: list[bytes]) -> date:
         """The session's partition month: the one its first push chose (from
         the first time in the lines it sent), the same for every host."""
         if session_id not in self.months:
-            proposed = datetime.now(timezone.utc).date().replace(day=1)
-            for line in lines[:100]:
-                if (at := line_row(line)[1]) is not None:
-                    proposed = at.date().replace(day=1)
-                    break
+            started = next((at for line in lines[:100] if (at := line_row(line)[1]) is not None), None)
+            proposed = (started or datetime.now(timezone.utc)).date().replace(day=1)
             with self.conn.transaction():
-                self.conn.execute("INSERT INTO sessions (session_id, month, store_id) VALUES (%s, %s, %s) "
-                                  "ON CONFLICT (session_id) DO NOTHING", (session_id, proposed, self.store_id))
+                self.conn.execute("INSERT INTO sessions (session_id, month, store_id, started_at) "
+                                  "VALUES (%s, %s, %s, %s) ON CONFLICT (session_id) DO NOTHING",
+                                  (session_id, proposed, self.store_id, started))
                 month = self.conn.execute("SELECT month FROM sessions WHERE session_id = %s",
                                           (session_id,)).fetchone()[0]
             if month not in self.partitions:

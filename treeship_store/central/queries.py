@@ -12,9 +12,10 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import psycopg
 
-from ..errors import StoreError, ValidationError
+from ..errors import StoreError, StoreNotFound, ValidationError
 from ..event import EVENT_TYPES, Event, check_session_id, format_time
 from ..filters import EventFilter, _values
+from ..reading import follow_events
 from .connection import connect, masked, translate
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -158,6 +159,62 @@ class CentralStore:
         return [{"session_id": sid, "events": events, "damaged_lines": damaged, "agents": list(agents),
                  "first": _time(first), "last": _time(last), "indexed_lines": lines}
                 for sid, events, damaged, agents, first, last, lines in rows]
+
+    def session_page(self, *, agent=None, type=None, since=None, until=None, search=None, before: str | None = None,
+                     limit: int = 50) -> list[dict]:
+        """As Store.session_page: newest first (by the first time of each
+        session's first push), keyset-paged after `before`, with the sessions
+        page's summary of each."""
+        chosen = EventFilter.build(agent=agent, type=type, since=since, until=until, search=search, limit=limit)
+        if chosen.search is not None:
+            raise ValidationError("search is not available against a central store (yet): ask the local store")
+        if not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be from 1 to 1000 sessions a page, got {limit!r}")
+        where, params = [], []
+        if before is not None:
+            where.append("(s.started_at, s.session_id) < (SELECT started_at, session_id FROM sessions "
+                         "WHERE session_id = %s)")
+            params.append(check_session_id(before))
+        for column, values in (("agent_name", chosen.agents), ("type", chosen.types)):
+            if values:
+                where.append(f"EXISTS (SELECT 1 FROM lines l WHERE l.month = s.month AND l.session_id = s.session_id "
+                             f"AND l.{column} = ANY(%s))")
+                params.append(list(values))
+        for bound, test in ((chosen.since_us, "max(l.at) >= %s"), (chosen.until_us, "min(l.at) < %s")):
+            if bound is not None:
+                where.append(f"(SELECT {test} FROM lines l WHERE l.month = s.month AND l.session_id = s.session_id)")
+                params.append(_EPOCH + timedelta(microseconds=bound))
+        page = self._rows(
+            "SELECT s.session_id, count(l.line), count(l.damaged), coalesce(array_agg(DISTINCT l.agent_name COLLATE \"C\" "
+            "ORDER BY l.agent_name COLLATE \"C\") FILTER (WHERE l.agent_name IS NOT NULL), '{}'), min(l.at), max(l.at), "
+            f"count(*) FILTER (WHERE {FAILED}), "
+            f"coalesce(sum(l.tokens_in) FILTER (WHERE l.type = 'agent.decision' AND l.tokens_in < {_TOKENS}), 0), "
+            f"coalesce(sum(l.tokens_out) FILTER (WHERE l.type = 'agent.decision' AND l.tokens_out < {_TOKENS}), 0), "
+            "count(*) FILTER (WHERE l.type = 'agent.wrote_file'), count(*) "
+            "FROM (SELECT * FROM sessions s" + (" WHERE " + " AND ".join(where) if where else "") +
+            " ORDER BY s.started_at DESC NULLS LAST, s.session_id DESC LIMIT %s) s "
+            "JOIN lines l ON l.month = s.month AND l.session_id = s.session_id "
+            "GROUP BY s.session_id, s.started_at ORDER BY s.started_at DESC NULLS LAST, s.session_id DESC",
+            [*params, limit])
+        return [{"session_id": sid, "first": _time(first), "last": _time(last),
+                 "duration_ms": None if first is None else (last - first) // timedelta(milliseconds=1),
+                 "events": events, "agents": list(agents), "failed_processes": failed, "tokens_in": int(tokens_in),
+                 "tokens_out": int(tokens_out), "file_writes": writes, "damaged_lines": damaged, "lines": lines}
+                for sid, events, damaged, agents, first, last, failed, tokens_in, tokens_out, writes, lines in page]
+
+    def damaged_lines(self, session_id: str) -> list:
+        """As Store.damaged_lines: a session's damaged lines, with their byte offsets."""
+        from ..results import DamagedLine  # noqa: PLC0415
+        rows = self._rows("SELECT line_no, byte_offset, octet_length(damaged), reason FROM lines l WHERE damaged IS "
+                          f"NOT NULL{_ONE_SESSION} ORDER BY line_no", [check_session_id(session_id)])
+        if not rows and not self._rows("SELECT 1 FROM sessions WHERE session_id = %s", [session_id]):
+            raise StoreNotFound(f"no session {session_id} in {self.root}")
+        return [DamagedLine(session_id, *row) for row in rows]
+
+    def follow(self, session_id: str, *, after_seq: int | None = None, interval: float = 0.25,
+               until=None) -> Iterator[Event]:
+        """As Store.follow: a session's events as hosts push them."""
+        return follow_events(self, session_id, after_seq=after_seq, interval=interval, until=until)
 
     def counts(self, session: str | None = None) -> dict:
         return self._report(session, full=False)

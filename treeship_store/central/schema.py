@@ -26,8 +26,10 @@ MIGRATIONS: list[tuple[str, str]] = [
             session_id text PRIMARY KEY,
             month date NOT NULL,
             store_id uuid NOT NULL REFERENCES stores,
+            started_at timestamptz,  -- the first time in its first push: the order of the sessions page
             first_push timestamptz NOT NULL DEFAULT now()
         );
+        CREATE INDEX sessions_by_start ON sessions (started_at DESC NULLS LAST, session_id DESC);
         CREATE TABLE lines (
             month date NOT NULL,
             session_id text NOT NULL,
@@ -48,6 +50,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             line text,            -- an event: its stored line, unchanged
             damaged bytea,        -- a damaged line: its bytes
             reason text,          -- and why it is not an event
+            byte_offset bigint,   -- and where it starts in its events.jsonl
             PRIMARY KEY (month, session_id, line_no),
             CHECK ((line IS NULL) <> (damaged IS NULL))
         ) PARTITION BY RANGE (month);

@@ -87,9 +87,10 @@ class Guard:
         return None
 
 
-def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None) -> Starlette:
-    """The application for the store at `root`, answering requests whose Host
-    header is one of `hosts` ("127.0.0.1:8765"), with `token` required if set."""
+def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None, db: str | None = None) -> Starlette:
+    """The application for the store at `root` (or the central store at
+    `db`), answering requests whose Host header is one of `hosts`
+    ("127.0.0.1:8765"), with `token` required if set."""
     environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
     environment.filters["time"] = lambda micros: "" if micros is None else format_time(micros)
     environment.filters["duration"] = duration
@@ -144,7 +145,7 @@ def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = N
         *api.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ], exception_handlers={StoreError: failed})
-    app.state.root = Path(root)
+    app.state.root, app.state.db = Path(root), db
     return Guard(app, hosts=hosts, token=token)
 
 

@@ -1,6 +1,7 @@
-"""One read-only Store per worker thread and store root: a Store (and its
-SQLite connections) is for one thread, and Starlette runs blocking calls on
-a pool of them. Call store() inside the worker thread that uses it."""
+"""One read-only store per worker thread: a Store (and its SQLite
+connections), or a CentralStore (its PostgreSQL connection), is for one
+thread, and Starlette runs blocking calls on a pool of them. Call store()
+inside the worker thread that uses it."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ from ..store import Store
 _local = threading.local()
 
 
-def store(request: Request) -> Store:
-    root = request.app.state.root
+def store(request: Request):
+    """The local store at the app's root, or the central store at its db."""
+    root, db = request.app.state.root, request.app.state.db
     opened = _local.__dict__.setdefault("stores", {})
-    if root not in opened:
-        opened[root] = Store(root, read_only=True)
-    return opened[root]
+    if (root, db) not in opened:
+        if db is None:
+            opened[(root, db)] = Store(root, read_only=True)
+        else:
+            from ..central import CentralStore  # noqa: PLC0415 - only with --db
+            opened[(root, db)] = CentralStore(db)
+    return opened[(root, db)]
