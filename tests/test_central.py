@@ -74,6 +74,8 @@ def test_pushing_twice_changes_nothing(root, central_url):
     third = push(Store(root), central_url)
     assert third.lines == first.lines and third.new == 0 and third.conflicts == 0
     assert central_lines(central_url) == local_lines(root)
+    with CentralStore(central_url) as central:  # the counts too: kept from lines inserted, never twice
+        assert central.stats() == Store(root).stats() and central.sessions() == Store(root).sessions()
 
 
 def test_new_lines_follow_and_damage_arrives_as_damage(root, central_url):
@@ -95,6 +97,8 @@ def test_a_diverging_copy_is_a_conflict_and_never_overwrites(tmp_path, central_u
     report = push(Store(b), central_url)
     assert report.conflicts == 3 and report.new == 0
     assert central_lines(central_url) == local_lines(a)  # what was there stays
+    with CentralStore(central_url) as central:
+        assert central.stats() == Store(a).stats()  # and so do its counts
     result = cli(b, "--db", central_url, "verify")
     assert result.returncode == 1
     assert result.stdout.count("conflict: session ssn_shared") == 3 and "3 conflict(s)" in result.stdout
@@ -109,6 +113,8 @@ def test_push_killed_mid_batch_then_run_again(root, central_url, fault):
     assert again.returncode == 0, again.stderr
     assert "0 conflicts" in again.stdout
     assert central_lines(central_url) == local_lines(root)
+    with CentralStore(central_url) as central:
+        assert central.stats() == Store(root).stats() and central.sessions() == Store(root).sessions()
 
 
 @pytest.mark.slow

@@ -76,3 +76,25 @@ def test_bad_filters_are_refused_alike(backend, root, bad):
     reader = backend(root)
     with pytest.raises(ValueError):
         list(reader.events(**bad))
+
+
+def test_both_backends_answer_every_call_of_the_reader_seam(backend, root):
+    from treeship_store.backend import Reader
+    build_store(root, random.Random(7))
+    reader = backend(root)
+    calls = [name for name in vars(Reader) if not name.startswith("_") and callable(getattr(Reader, name))]
+    assert {"events", "files", "stats", "session_page", "follow"} <= set(calls)
+    assert all(callable(getattr(reader, name, None)) for name in calls)
+    local = Store(root)
+    # The same summaries. (The order may differ: the central store orders by the first time of a
+    # session's first push, the local index by its earliest time; these random sessions have
+    # their earliest time anywhere.)
+    def summaries(page):
+        return sorted((s["session_id"], s["events"], s["damaged_lines"], s["agents"], s["first"], s["last"],
+                       s["failed_processes"], s["tokens_in"], s["file_writes"]) for s in page)
+    assert summaries(reader.session_page(limit=100)) == summaries(local.session_page(limit=100))
+    session = local.session_ids()[0]
+    assert [(d.line_no, d.offset) for d in reader.damaged_lines(session)] == \
+        [(d.line_no, d.offset) for d in local.damaged_lines(session)]
+    last = list(local.events(session))[-1]["sequence_no"]
+    assert list(reader.follow(session, after_seq=last - 1, until=lambda: True))[-1]["sequence_no"] == last

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from . import __version__
 from .errors import StoreError, ValidationError
 from .event import field_from_text, field_kind, loads_exact
 from .store import ROOT_ENV, Store, find_root
+
+if TYPE_CHECKING:
+    from .backend import Reader
 
 FORMATS = click.Choice(["table", "json", "jsonl"])
 # Treeship's own flag names for type fields.
@@ -98,7 +102,7 @@ def open_store(ctx: click.Context, **options) -> Store:
     return Store(ctx.obj, **options)
 
 
-def open_reader(ctx: click.Context):
+def open_reader(ctx: click.Context) -> Reader:
     """The store the read commands ask: the central one with --db, else the local one."""
     if ctx.meta.get("db") is None:
         return Store(ctx.obj)

@@ -34,6 +34,15 @@ COLUMNS = ("month", "session_id", "line_no", "store_id", "sequence_no", "at", "t
 _COPY_STAGING, _COPY_LINES = (sql.SQL("COPY {} ({}) FROM STDIN").format(
     sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))) for table in ("staging", "lines"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The counts of lines just inserted (from `source`), as the local index keeps
+# them: tokens only of decisions that name a model, below 2**40 (projector._countable).
+_COUNT = ("INSERT INTO line_counts SELECT month, session_id, type, agent_name, coalesce(model, ''), count(*), "
+          "coalesce(sum(tokens_in) FILTER (WHERE coalesce(model, '') <> '' AND tokens_in >= 0 "
+          "AND tokens_in < 1099511627776), 0), "
+          "coalesce(sum(tokens_out) FILTER (WHERE coalesce(model, '') <> '' AND tokens_out >= 0 "
+          "AND tokens_out < 1099511627776), 0), "
+          "count(*) FILTER (WHERE type = 'agent.completed_process' AND exit_code <> 0), min(at), max(at) "
+          "FROM {source} GROUP BY month, session_id, type, agent_name, coalesce(model, '')")
 
 
 @dataclass
@@ -145,6 +154,8 @@ class Pusher:
                                  "AND line_no >= %s)", (month, session_id, first_line)).fetchone()[0]:
                 return None
             self._copy(_COPY_LINES, rows)
+            self.conn.execute(_COUNT.format(source="lines WHERE month = %s AND session_id = %s AND line_no >= %s"),
+                              (month, session_id, first_line))
         return len(rows), 0
 
     def _send_compared(self, rows: list[tuple]) -> tuple[int, int]:
@@ -152,7 +163,10 @@ class Pusher:
         its position is taken, and kept as a conflict if what is there differs."""
         with self.conn.transaction():
             self._copy(_COPY_STAGING, rows)
-            new = self.conn.execute("INSERT INTO lines SELECT * FROM staging ON CONFLICT DO NOTHING").rowcount
+            new = self.conn.execute(
+                "WITH inserted AS (INSERT INTO lines SELECT * FROM staging ON CONFLICT DO NOTHING RETURNING *), "
+                f"counted AS ({_COUNT.format(source='inserted')} RETURNING 1) "
+                "SELECT count(*) FROM inserted").fetchone()[0]
             if new == len(rows):
                 return new, 0
             self.conn.execute("ANALYZE staging")  # a temporary table has no statistics: plan the join on real ones

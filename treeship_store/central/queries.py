@@ -150,15 +150,27 @@ class CentralStore:
 
     def sessions(self) -> list[dict]:
         """As Store.sessions(): per session, events, damaged lines, agents, first
-        and last time, lines."""
+        and last time, lines. From the counts push keeps."""
+        return [{"session_id": row[0], "events": row[1], "damaged_lines": row[2], "agents": row[3],
+                 "first": _time(row[4]), "last": _time(row[5]), "indexed_lines": row[1] + row[2]}
+                for row in self._summaries("", [], "ORDER BY c.session_id COLLATE \"C\"")]
+
+    def _summaries(self, sessions: str, params: list, order: str) -> list[tuple]:
+        """(session, events, damaged lines, agents, first, last, failed, tokens
+        in, tokens out, file writes) per session of `sessions` (a subquery of
+        session ids, or "" for all), from line_counts."""
+        scope = f"WHERE c.session_id IN ({sessions})" if sessions else ""
         rows = self._rows(
-            "SELECT session_id, count(line), count(damaged), "
-            "coalesce(array_agg(DISTINCT agent_name COLLATE \"C\" ORDER BY agent_name COLLATE \"C\") "
-            "FILTER (WHERE agent_name IS NOT NULL), "
-            "'{}'), min(at), max(at), count(*) FROM lines GROUP BY session_id ORDER BY session_id COLLATE \"C\"")
-        return [{"session_id": sid, "events": events, "damaged_lines": damaged, "agents": list(agents),
-                 "first": _time(first), "last": _time(last), "indexed_lines": lines}
-                for sid, events, damaged, agents, first, last, lines in rows]
+            "SELECT c.session_id, coalesce(sum(c.events) FILTER (WHERE c.type IS NOT NULL), 0), "
+            "coalesce(sum(c.events) FILTER (WHERE c.type IS NULL), 0), "
+            "coalesce(array_agg(DISTINCT c.agent_name COLLATE \"C\" ORDER BY c.agent_name COLLATE \"C\") "
+            "FILTER (WHERE c.agent_name IS NOT NULL), '{}'), min(c.first_at), max(c.last_at), sum(c.failed), "
+            "coalesce(sum(c.tokens_in) FILTER (WHERE c.type = 'agent.decision'), 0), "
+            "coalesce(sum(c.tokens_out) FILTER (WHERE c.type = 'agent.decision'), 0), "
+            "coalesce(sum(c.events) FILTER (WHERE c.type = 'agent.wrote_file'), 0) "
+            f"FROM line_counts c {scope} GROUP BY c.session_id {order}", params)
+        return [(sid, int(events), int(damaged), list(agents), first, last, int(failed), int(tin), int(tout),
+                 int(writes)) for sid, events, damaged, agents, first, last, failed, tin, tout, writes in rows]
 
     def session_page(self, *, agent=None, type=None, since=None, until=None, search=None, before: str | None = None,
                      limit: int = 50) -> list[dict]:
@@ -177,30 +189,23 @@ class CentralStore:
             params.append(check_session_id(before))
         for column, values in (("agent_name", chosen.agents), ("type", chosen.types)):
             if values:
-                where.append(f"EXISTS (SELECT 1 FROM lines l WHERE l.month = s.month AND l.session_id = s.session_id "
-                             f"AND l.{column} = ANY(%s))")
+                where.append(f"EXISTS (SELECT 1 FROM line_counts c WHERE c.session_id = s.session_id "
+                             f"AND c.{column} = ANY(%s))")
                 params.append(list(values))
-        for bound, test in ((chosen.since_us, "max(l.at) >= %s"), (chosen.until_us, "min(l.at) < %s")):
+        for bound, test in ((chosen.since_us, "max(c.last_at) >= %s"), (chosen.until_us, "min(c.first_at) < %s")):
             if bound is not None:
-                where.append(f"(SELECT {test} FROM lines l WHERE l.month = s.month AND l.session_id = s.session_id)")
+                where.append(f"(SELECT {test} FROM line_counts c WHERE c.session_id = s.session_id)")
                 params.append(_EPOCH + timedelta(microseconds=bound))
-        page = self._rows(
-            "SELECT s.session_id, count(l.line), count(l.damaged), coalesce(array_agg(DISTINCT l.agent_name COLLATE \"C\" "
-            "ORDER BY l.agent_name COLLATE \"C\") FILTER (WHERE l.agent_name IS NOT NULL), '{}'), min(l.at), max(l.at), "
-            f"count(*) FILTER (WHERE {FAILED}), "
-            f"coalesce(sum(l.tokens_in) FILTER (WHERE l.type = 'agent.decision' AND l.tokens_in < {_TOKENS}), 0), "
-            f"coalesce(sum(l.tokens_out) FILTER (WHERE l.type = 'agent.decision' AND l.tokens_out < {_TOKENS}), 0), "
-            "count(*) FILTER (WHERE l.type = 'agent.wrote_file'), count(*) "
-            "FROM (SELECT * FROM sessions s" + (" WHERE " + " AND ".join(where) if where else "") +
-            " ORDER BY s.started_at DESC NULLS LAST, s.session_id DESC LIMIT %s) s "
-            "JOIN lines l ON l.month = s.month AND l.session_id = s.session_id "
-            "GROUP BY s.session_id, s.started_at ORDER BY s.started_at DESC NULLS LAST, s.session_id DESC",
-            [*params, limit])
+        chosen_ids = ("SELECT s.session_id FROM sessions s" + (" WHERE " + " AND ".join(where) if where else "") +
+                      " ORDER BY s.started_at DESC NULLS LAST, s.session_id DESC LIMIT %s")
+        ids = [sid for sid, in self._rows(chosen_ids, [*params, limit])]
+        found = {row[0]: row for row in self._summaries("SELECT unnest(%s::text[])", [ids], "")}
         return [{"session_id": sid, "first": _time(first), "last": _time(last),
                  "duration_ms": None if first is None else (last - first) // timedelta(milliseconds=1),
-                 "events": events, "agents": list(agents), "failed_processes": failed, "tokens_in": int(tokens_in),
-                 "tokens_out": int(tokens_out), "file_writes": writes, "damaged_lines": damaged, "lines": lines}
-                for sid, events, damaged, agents, first, last, failed, tokens_in, tokens_out, writes, lines in page]
+                 "events": events, "agents": agents, "failed_processes": failed, "tokens_in": tokens_in,
+                 "tokens_out": tokens_out, "file_writes": writes, "damaged_lines": damaged, "lines": events + damaged}
+                for sid, events, damaged, agents, first, last, failed, tokens_in, tokens_out, writes
+                in (found[sid] for sid in ids if sid in found)]
 
     def damaged_lines(self, session_id: str) -> list:
         """As Store.damaged_lines: a session's damaged lines, with their byte offsets."""
@@ -223,31 +228,36 @@ class CentralStore:
         return self._report(session, full=True)
 
     def _report(self, session: str | None, *, full: bool) -> dict:
+        """As Store's counts and stats, from line_counts (files written from lines)."""
         scope, params = "", []
         if session is not None:
-            scope, params = _ONE_SESSION, [check_session_id(session)]
-        by_type = dict(self._rows(f"SELECT type, count(*) FROM lines WHERE line IS NOT NULL{scope} GROUP BY type "
-                                  "ORDER BY 2 DESC, type COLLATE \"C\"", params))
+            scope, params = " AND session_id = %s", [check_session_id(session)]
+        by_type = {name: int(n) for name, n in self._rows(
+            f"SELECT type, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} GROUP BY type "
+            "ORDER BY 2 DESC, type COLLATE \"C\"", params)}
         counts = {
             "events": sum(by_type.values()),
-            "damaged_lines": self._rows(f"SELECT count(*) FROM lines WHERE damaged IS NOT NULL{scope}", params)[0][0],
+            "damaged_lines": int(self._rows(f"SELECT coalesce(sum(events), 0) FROM line_counts WHERE type IS NULL"
+                                            f"{scope}", params)[0][0]),
             "by_type": by_type,
-            "by_agent": dict(self._rows(f"SELECT agent_name, count(*) FROM lines WHERE line IS NOT NULL{scope} "
-                                        "GROUP BY agent_name ORDER BY 2 DESC, agent_name COLLATE \"C\"", params)),
+            "by_agent": {name: int(n) for name, n in self._rows(
+                f"SELECT agent_name, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} "
+                "GROUP BY agent_name ORDER BY 2 DESC, agent_name COLLATE \"C\"", params)},
         }
         if not full:
             return counts
-        counted = "CASE WHEN coalesce(model, '') <> '' AND {0} >= 0 AND {0} < %s THEN {0} ELSE 0 END"
         tokens = self._rows(
-            f"SELECT nullif(coalesce(model, ''), ''), count(*), sum({counted.format('tokens_in')}), "
-            f"sum({counted.format('tokens_out')}) FROM lines WHERE type = 'agent.decision'{scope} "
-            "GROUP BY 1 ORDER BY nullif(coalesce(model, ''), '') COLLATE \"C\" NULLS FIRST", [_TOKENS, _TOKENS, *params])
+            "SELECT nullif(model, ''), sum(events), sum(tokens_in), sum(tokens_out) FROM line_counts "
+            f"WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY nullif(model, '') COLLATE \"C\" NULLS FIRST",
+            params)
+        files_scope = _ONE_SESSION if session is not None else ""
         return counts | {
-            "tokens_by_model": {model: {"decisions": n, "tokens_in": int(tin), "tokens_out": int(tout)}
+            "tokens_by_model": {model: {"decisions": int(n), "tokens_in": int(tin), "tokens_out": int(tout)}
                                 for model, n, tin, tout in tokens},
-            "failed_processes": self._rows(f"SELECT count(*) FROM lines l WHERE {FAILED}{scope}", params)[0][0],
+            "failed_processes": int(self._rows(f"SELECT coalesce(sum(failed), 0) FROM line_counts WHERE true{scope}",
+                                               params)[0][0]),
             "files_written": self._rows(f"SELECT count(DISTINCT file_path) FROM lines WHERE type = 'agent.wrote_file'"
-                                        f"{scope}", params)[0][0],
+                                        f"{files_scope}", params)[0][0],
         }
 
     def verify(self, session: str | None = None) -> CentralVerifyReport:

@@ -74,6 +74,25 @@ MIGRATIONS: list[tuple[str, str]] = [
                            (date_trunc('month', month) + interval '1 month')::date);
         END $$;
         REVOKE EXECUTE ON FUNCTION treeship_month_partition(date) FROM PUBLIC;
+        -- Counts of the lines inserted, a row per (batch, type, agent, model),
+        -- insert-only and summed on read: stats and sessions never scan
+        -- `lines`. Written in the transaction that inserts the lines, from
+        -- the lines it did insert, so a batch pushed again adds nothing.
+        -- type NULL counts damaged lines.
+        CREATE TABLE line_counts (
+            month date NOT NULL,
+            session_id text NOT NULL,
+            type text,
+            agent_name text,
+            model text NOT NULL,
+            events bigint NOT NULL,
+            tokens_in numeric NOT NULL,
+            tokens_out numeric NOT NULL,
+            failed bigint NOT NULL,
+            first_at timestamptz,
+            last_at timestamptz
+        );
+        CREATE INDEX line_counts_by_session ON line_counts (session_id);
         CREATE TABLE conflicts (
             session_id text NOT NULL,
             line_no bigint NOT NULL,

@@ -9,12 +9,13 @@ import threading
 
 from starlette.requests import Request
 
+from ..backend import Reader
 from ..store import Store
 
 _local = threading.local()
 
 
-def store(request: Request):
+def store(request: Request) -> Reader:
     """The local store at the app's root, or the central store at its db."""
     root, db = request.app.state.root, request.app.state.db
     opened = _local.__dict__.setdefault("stores", {})
