@@ -54,11 +54,13 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (month, session_id, line_no),
             CHECK ((line IS NULL) <> (damaged IS NULL))
         ) PARTITION BY RANGE (month);
-        CREATE INDEX lines_by_agent_name ON lines (agent_name, type, at);
-        CREATE INDEX lines_by_agent_id ON lines (agent_id, type, at);
-        CREATE INDEX lines_by_instance ON lines (agent_instance_id, type, at);
-        CREATE INDEX lines_by_type ON lines (type, at);
-        CREATE INDEX lines_by_host ON lines (host_id, at);
+        -- Times NULLS FIRST, as the local index orders them (SQLite puts NULL
+        -- first going up): a backward scan is then "newest first" exactly.
+        CREATE INDEX lines_by_agent_name ON lines (agent_name, type, at NULLS FIRST);
+        CREATE INDEX lines_by_agent_id ON lines (agent_id, type, at NULLS FIRST);
+        CREATE INDEX lines_by_instance ON lines (agent_instance_id, type, at NULLS FIRST);
+        CREATE INDEX lines_by_type ON lines (type, at NULLS FIRST);
+        CREATE INDEX lines_by_host ON lines (host_id, at NULLS FIRST);
         CREATE INDEX lines_files ON lines (agent_name, type, file_path, at) WHERE file_path IS NOT NULL;
         -- A pushing role needs only SELECT and INSERT (docs/central.md): the
         -- month's partition is made by this function, which runs with its
