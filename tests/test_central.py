@@ -247,3 +247,25 @@ def test_serve_db_shows_the_central_store(tmp_path, central_url):
             page.goto(f"{url}sessions/{session}")
             page.wait_for_selector("#session[data-ready]")
             assert page.locator("#timeline circle.mark").count() == len(local.read_session(session).events)
+
+
+def test_a_batch_meeting_lines_another_host_just_committed_is_compared_not_lost(tmp_path, central_url,
+                                                                               monkeypatch):
+    import importlib
+    push_module = importlib.import_module("treeship_store.central.push")
+    a, b = tmp_path / "a" / ".treeship", tmp_path / "b" / ".treeship"
+    Store(a).append_many("ssn_race", [make_event(tool_name=f"A{i}") for i in range(4)])
+    Store(b).append_many("ssn_race", [make_event(tool_name=f"B{i}") for i in range(6)])
+    push(Store(a), central_url)
+
+    def after_the_check(self, rows):  # as if A committed between B's check and B's COPY
+        with self.conn.transaction():
+            self._copy(push_module._COPY_LINES, rows)
+        return len(rows), 0
+    monkeypatch.setattr(push_module.Pusher, "_send_new", after_the_check)
+    report = push(Store(b), central_url)
+    assert (report.lines, report.new, report.conflicts) == (6, 2, 4)  # lines 4-5 were free; 0-3 differ
+    expected = {**local_lines(b), **local_lines(a)}  # A's lines where both have one
+    assert central_lines(central_url) == expected
+    with CentralStore(central_url) as central:
+        assert central.count_events() == 6 and central.verify().conflicts[0]["store_id"] == Store(b).store_id()
