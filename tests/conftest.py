@@ -73,6 +73,7 @@ def pg_cluster():
 @pytest.fixture
 def central_url(pg_cluster, request):
     """A new, empty database in that cluster for one test."""
+    import os
     import re
-    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + "_" + str(id(request))[-6:]
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + "_" + os.urandom(4).hex()
     return pg_cluster.create_database(name)

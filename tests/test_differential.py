@@ -176,17 +176,23 @@ def test_index_answers_equal_a_plain_filter_over_the_jsonl(root, seed):
     assert len({event_time(e) for e in events}) < 10  # ties everywhere
     for round_ in ("incremental index", "index.db deleted"):
         with Store(root) as store:
-            for _ in range(700):
-                filters = random_filters(rng)
-                plain = {k: as_list(v) if k in ("session", "agent", "type") else v for k, v in filters.items()}
-                expected = plain_filter(events, **plain)
-                got = list(store.events(**filters))
-                assert [e.raw for e in got] == [orjson.dumps(e) for e in expected] or \
-                    [dict(e) for e in got] == expected, (round_, filters)
-                counted = {k: v for k, v in filters.items() if k != "newest_first"}
-                assert store.count_events(**counted) == len(expected), (round_, filters)
-                for_files = {k: v for k, v in filters.items() if k in ("session", "agent", "since", "until")}
-                read = rng.random() < 0.5
-                assert store.files(read=read, **for_files) == \
-                    plain_files(events, read=read, **{k: plain[k] for k in for_files}), (round_, filters)
+            check_answers(store, events, rng, 700, round_)
         os.unlink(root / "index.db")
+
+
+def check_answers(reader, events: list[dict], rng: random.Random, rounds: int, label: str) -> None:
+    """`rounds` random filters: events(), count_events() and files() of
+    `reader` (a local or a central store) equal the plain filter's."""
+    for _ in range(rounds):
+        filters = random_filters(rng)
+        plain = {k: as_list(v) if k in ("session", "agent", "type") else v for k, v in filters.items()}
+        expected = plain_filter(events, **plain)
+        got = list(reader.events(**filters))
+        assert [e.raw for e in got] == [orjson.dumps(e) for e in expected] or \
+            [dict(e) for e in got] == expected, (label, filters)
+        counted = {k: v for k, v in filters.items() if k != "newest_first"}
+        assert reader.count_events(**counted) == len(expected), (label, filters)
+        for_files = {k: v for k, v in filters.items() if k in ("session", "agent", "since", "until")}
+        read = rng.random() < 0.5
+        assert reader.files(read=read, **for_files) == \
+            plain_files(events, read=read, **{k: plain[k] for k in for_files}), (label, filters)

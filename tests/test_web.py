@@ -114,24 +114,21 @@ def test_api_files_stats_and_damaged_lines_say_what_the_library_says(url, demo):
 def test_the_stream_sends_each_new_line_once_whoever_appends_it(url, demo):
     session = "ssn_9a8b7c6d5e4f3a21"
     last = Store(demo).read_session(session).events[-1]["sequence_no"]
-    received = []
+
+    def first_data_lines(response, count):
+        found = []
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                found.append(line[len("data: "):].encode())
+            if len(found) == count:
+                return found
+
     with httpx.stream("GET", url + f"api/sessions/{session}/stream", timeout=10) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         written = [foreign_append(demo, session, make_event(tool_name=f"Live{i}")) for i in range(2)]
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                received.append(line[len("data: "):].encode())
-            if len(received) == 2:
-                break
-    assert received == written
+        assert first_data_lines(response, 2) == written
     with httpx.stream("GET", url + f"api/sessions/{session}/stream?after_seq={last}", timeout=10) as response:
-        replayed = []
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                replayed.append(line[len("data: "):].encode())
-            if len(replayed) == 2:
-                break
-    assert replayed == written
+        assert first_data_lines(response, 2) == written
 
 
 # -- what nobody may do ---------------------------------------------------------

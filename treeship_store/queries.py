@@ -41,18 +41,7 @@ class IndexQueries:
         """Per file_path of the matching events: how many, by which agents (by
         name), first and last time. From the index alone, in path order."""
         query = self.events_query(shape="files", **filters)
-        files: dict[object, dict] = {}
-        for path, agent, events, first, last in self.reader.execute(*query) if query else ():
-            summary = files.setdefault(path, {"file_path": path, "events": 0, "agents": [], "first": first,
-                                              "last": last})
-            summary["events"] += events
-            summary["agents"].append(agent)
-            # A line whose timestamp is not RFC 3339 has no time in the index.
-            summary["first"] = min((t for t in (summary["first"], first) if t is not None), default=None)
-            summary["last"] = max((t for t in (summary["last"], last) if t is not None), default=None)
-        for summary in files.values():
-            summary["first"], summary["last"] = _time(summary["first"]), _time(summary["last"])
-        return list(files.values())
+        return fold_files(self.reader.execute(*query) if query else (), _time)
 
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
                      types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
@@ -284,6 +273,24 @@ class IndexQueries:
             "JOIN strings t ON t.key = e.type_key WHERE e.session_key = ? "
             "UNION ALL SELECT line_no, offset, length, NULL, NULL FROM damaged_lines WHERE session_key = ? "
             "ORDER BY 1", (session_key, session_key))
+
+
+def fold_files(rows, as_text) -> list[dict]:
+    """File summaries from (path, agent name, events, first, last) rows in
+    path order, one row per path and agent: the local index's and the central
+    store's answer alike. `as_text` turns a first/last time into RFC 3339."""
+    files: dict[object, dict] = {}
+    for path, agent, events, first, last in rows:
+        summary = files.setdefault(path, {"file_path": path, "events": 0, "agents": [], "first": first,
+                                          "last": last})
+        summary["events"] += events
+        summary["agents"].append(agent)
+        # A line whose timestamp is not RFC 3339 has no time.
+        summary["first"] = min((t for t in (summary["first"], first) if t is not None), default=None)
+        summary["last"] = max((t for t in (summary["last"], last) if t is not None), default=None)
+    for summary in files.values():
+        summary["first"], summary["last"] = as_text(summary["first"]), as_text(summary["last"])
+    return list(files.values())
 
 
 def _time(micros: int | None) -> str | None:
