@@ -83,7 +83,20 @@ class CentralStore:
         direction = " DESC NULLS LAST" if chosen.newest_first else " NULLS FIRST"
         order = ", ".join(column + direction for column in columns)
         limit = "" if chosen.limit is None else f" LIMIT {int(chosen.limit)}"
-        for line, in self._rows(f"SELECT l.line FROM lines l WHERE {where} ORDER BY {order}{limit}", params):
+        query = f"SELECT l.line FROM lines l WHERE {where} ORDER BY {order}{limit}"
+        if chosen.agents and not chosen.types and chosen.sessions is None and limit:
+            # "What did agent X do", newest N, as the local index answers it: the
+            # agent indexes are (agent, type, time), so the answer is a merge of
+            # one ordered range per type, each cut at N, not a sort of every
+            # event the agent ever had.
+            stored = self._stored_types()
+            if not stored:
+                return
+            ranges = [f"(SELECT l.line, l.at, l.session_id, l.sequence_no, l.line_no FROM lines l WHERE {where} "
+                      f"AND l.type = %s ORDER BY {order}{limit})"] * len(stored)
+            query = f"SELECT l.line FROM ({' UNION ALL '.join(ranges)}) l ORDER BY {order}{limit}"
+            params = [value for event_type in stored for value in [*params, event_type]]
+        for line, in self._rows(query, params):
             raw = line.encode()
             yield Event(orjson.loads(raw), raw)
 
@@ -140,6 +153,14 @@ class CentralStore:
             where.append(one_of("l.host_id", hosts))
             params.append(value_of(hosts))
         return " AND ".join(where), params
+
+    def _stored_types(self) -> list[str]:
+        """The types present, by skipping through the type index from one to
+        the next: a probe per type, not a scan of the lines."""
+        return [event_type for event_type, in self._rows(
+            "WITH RECURSIVE t(type) AS (SELECT min(type) FROM lines UNION ALL "
+            "SELECT (SELECT min(type) FROM lines WHERE type > t.type) FROM t WHERE t.type IS NOT NULL) "
+            "SELECT type FROM t WHERE type IS NOT NULL")]
 
     def _agent_columns(self, agents: tuple[str, ...]) -> list[str]:
         """Which of the three agent columns hold one of `agents`. Names are
