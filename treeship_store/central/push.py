@@ -83,11 +83,15 @@ class Pusher:
         started = time.monotonic()
         report = PushReport()
         done = self.store._indexed(lambda index: positions.load(index, self.central_id))
+        base = os.fspath(self.store.sessions_dir)
         for session_id in sessions if sessions is not None else self.store.session_ids():
             if stop():
                 break
+            position = done.get(session_id, positions.START)
+            if _unchanged(f"{base}/{session_id}/events.jsonl", position):
+                continue  # one stat, not an open: --follow asks this of every session, often
             try:
-                self._push_session(session_id, done.get(session_id, positions.START), report, stop)
+                self._push_session(session_id, position, report, stop)
             except psycopg.Error as error:
                 raise translate(error, self.url) from None
         report.seconds = time.monotonic() - started
@@ -206,6 +210,15 @@ class Pusher:
         with self.conn.transaction():
             self.conn.execute("SELECT treeship_month_partition(%s)", (month,))
         self.partitions.add(month)
+
+
+def _unchanged(path: str, position: Position) -> bool:
+    """The file is the one pushed, and no longer than what was pushed."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False  # gone or unreadable: the open says why, or that there is nothing
+    return (info.st_size, info.st_dev, info.st_ino) == position[:1] + position[2:]
 
 
 def line_row(line: bytes) -> tuple:
