@@ -131,6 +131,12 @@ def test_the_stream_sends_each_new_line_once_whoever_appends_it(url, demo):
         assert first_data_lines(response, 2) == written
 
 
+@pytest.mark.parametrize("resume", [{"params": {"after_seq": str(2**64)}}, {"headers": {"last-event-id": "x1"}}])
+def test_a_stream_asked_to_resume_from_nonsense_is_one_400_not_a_broken_stream(url, resume):
+    response = get(url, "/api/sessions/ssn_9a8b7c6d5e4f3a21/stream", timeout=10, **resume)
+    assert response.status_code == 400 and "after_seq" in response.json()["error"]
+
+
 # -- what nobody may do ---------------------------------------------------------
 
 def test_nothing_changes_anything_and_other_hosts_are_refused(url):
@@ -201,6 +207,19 @@ def test_a_session_page_has_a_lane_per_agent_and_a_mark_per_event(url, demo, chr
     assert page.locator("#details pre").inner_text() == events[1].raw.decode()
     page.locator("#timeline circle.mark").last.click(force=True)  # and so does a click
     assert page.locator("#details pre").inner_text() == events[-1].raw.decode()
+    page.close()
+
+
+def test_lines_that_repeat_a_sequence_number_each_get_a_mark(url, demo, chromium):
+    # Another tool's lines may repeat a sequence_no; the page shows every event line.
+    session = "ssn_repeats"
+    (demo / "sessions" / session).mkdir()
+    prepared = Store(demo).prepare_batch(session, [make_event(tool_name=f"Again{i}") for i in range(3)])
+    (demo / "sessions" / session / "events.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in prepared))
+    page = chromium.new_page()
+    page.goto(f"{url}sessions/{session}")
+    page.wait_for_selector("#session[data-ready]")
+    assert page.locator("#timeline circle.mark").count() == 3  # all three say sequence_no 0
     page.close()
 
 

@@ -213,7 +213,8 @@ def follow_events(reader, session_id: str, *, after_seq: int | None, interval: f
                   until: Callable[[], bool] | None) -> Iterator[Event]:
     """Poll `reader.events(session_id, after_seq=...)`: Store.follow, and the
     central store's, which answers the same call."""
-    check_session_id(session_id)
+    from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
+    EventFilter.build(session_id, after_seq=after_seq)  # a bad id or after_seq raises now, not at the first poll
     if not (isinstance(interval, (int, float)) and 0 < interval < float("inf")):
         raise ValidationError(f"interval must be a number of seconds > 0, got {interval!r}")
     if after_seq is None:

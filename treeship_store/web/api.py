@@ -121,12 +121,15 @@ async def stream(request: Request) -> Response:
         newest = await run_in_threadpool(lambda: list(store(request).events(session_id, newest_first=True, limit=1)))
         after = newest[0]["sequence_no"] if newest else -1
 
+    # The first poll before the response starts: a bad after_seq is a 400
+    # here, where once the stream has begun it could only break it.
+    new = await run_in_threadpool(poll, after)
+
     async def lines():
-        nonlocal after
+        nonlocal after, new
         quiet = 0.0
         yield b"retry: 1000\n\n"
         while True:
-            new = await run_in_threadpool(poll, after)
             for event in new:
                 after = event["sequence_no"]
                 yield b"id: %d\ndata: %s\n\n" % (after, event.raw)
@@ -135,6 +138,7 @@ async def stream(request: Request) -> Response:
                 quiet = 0.0
                 yield b": keepalive\n\n"
             await anyio.sleep(POLL_SECONDS)
+            new = await run_in_threadpool(poll, after)
 
     return StreamingResponse(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

@@ -39,8 +39,8 @@
     let e;
     try { e = JSON.parse(raw); } catch (_) { return; }
     if (!e || typeof e !== "object") return;
-    if (events.length && typeof e.sequence_no === "number" &&
-        e.sequence_no <= events[events.length - 1].e.sequence_no) return;  // seen (a reconnect)
+    // No check against the last sequence_no: the stream resumes after it on
+    // the server, and lines another tool wrote may repeat one (each is a mark).
     const item = {e: e, raw: raw, t: parseTime(e.timestamp)};
     events.push(item);
     const instance = String(e.agent_instance_id);
