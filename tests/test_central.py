@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 
-from treeship_store import Store
+from treeship_store import Store, StoreError
 from treeship_store.central import CentralStore, push
 
 from conftest import FAULTY_PYTHON, make_event
@@ -269,3 +269,32 @@ def test_a_batch_meeting_lines_another_host_just_committed_is_compared_not_lost(
     assert central_lines(central_url) == expected
     with CentralStore(central_url) as central:
         assert central.count_events() == 6 and central.verify().conflicts[0]["store_id"] == Store(b).store_id()
+
+
+def test_a_session_that_is_not_a_regular_file_is_left_out_not_the_whole_push(root, central_url):
+    fill(root, sessions=2, events=3)
+    for name, make in (("ssm_link", lambda path: path.symlink_to("/etc/passwd")), ("ssm_fifo", os.mkfifo)):
+        (root / "sessions" / name).mkdir()
+        make(root / "sessions" / name / "events.jsonl")
+    result = cli(root, "push", central_url)
+    assert result.returncode == 0, result.stderr
+    assert "session ssm_link: not pushed" in result.stderr and "session ssm_fifo: not pushed" in result.stderr
+    pushed = {session for session, _ in central_lines(central_url)}
+    assert pushed == {"ssn_0", "ssn_1"}  # the sessions listed after the bad ones too
+    named = cli(root, "push", central_url, "--session", "ssm_link")
+    assert named.returncode == 1 and named.stderr.startswith("Error: ") and "symlink" in named.stderr
+
+
+@pytest.mark.slow
+def test_a_reader_answers_again_once_the_server_is_back(root, central_url, pg_cluster):
+    fill(root, sessions=1, events=3)
+    push(Store(root), central_url)
+    with CentralStore(central_url) as central:
+        assert central.count_events() == 3
+        pg_cluster.stop()
+        try:
+            with pytest.raises(StoreError, match="central store postgresql://postgres:\\*\\*\\*@"):
+                central.count_events()  # one translated error while it is away
+        finally:
+            pg_cluster.start()
+        assert central.count_events() == 3  # and answers again, on a new connection

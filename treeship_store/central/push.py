@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from .. import positions
+from ..errors import UnsafePath, WriteError
 from ..event import decode_line, parse_time
 from ..faults import crash_point
 from ..positions import Position
@@ -94,6 +95,14 @@ class Pusher:
                 self._push_session(session_id, position, report, stop)
             except psycopg.Error as error:
                 raise translate(error, self.url) from None
+            except (UnsafePath, WriteError) as error:
+                # A symlink, a FIFO or an unreadable file where events.jsonl should
+                # be: left out with a warning, as store-wide queries leave it out,
+                # so that one such session does not stop every other's push. A
+                # session named with --session fails instead.
+                if sessions is not None:
+                    raise
+                logger.warning("session %s: not pushed: %s", session_id, error)
         report.seconds = time.monotonic() - started
         return report
 

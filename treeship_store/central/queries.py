@@ -43,14 +43,18 @@ class CentralStore:
     def __init__(self, url: str):
         self.url = url
         self.root = masked(url)  # what messages name
-        self.conn = connect(url, autocommit=True)
+        self.conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        conn = connect(self.url, autocommit=True)
         try:
             # Questions here want their first rows fast: starting parallel workers
             # costs 4-8 ms, more than most answers (a common agent's first match).
-            self.conn.execute("SET max_parallel_workers_per_gather = 0")
+            conn.execute("SET max_parallel_workers_per_gather = 0")
         except psycopg.Error as error:
-            self.conn.close()
-            raise translate(error, url) from None
+            conn.close()
+            raise translate(error, self.url) from None
+        return conn
 
     def close(self) -> None:
         self.conn.close()
@@ -62,6 +66,11 @@ class CentralStore:
         self.close()
 
     def _rows(self, query: str, params: Iterable = ()) -> list[tuple]:
+        if self.conn.broken:
+            # The server went away since: connect again (or say it is still
+            # away), so that a long-lived reader, the web view's, recovers.
+            self.conn.close()
+            self.conn = self._connect()
         try:
             return self.conn.execute(query, list(params)).fetchall()
         except psycopg.Error as error:
