@@ -15,7 +15,8 @@ PASSWORD = "pg-s3cret-pa55"
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, settings: str = ""):
+        self.settings = settings  # more server settings, as `-c name=value ...`
         self.bindir = Path(subprocess.check_output(["pg_config", "--bindir"], text=True).strip())
         self.base = Path(tempfile.mkdtemp(prefix="treeship-pg-"))
         self.data, self.socket, self.log = self.base / "data", self.base / "socket", self.base / "server.log"
@@ -40,7 +41,7 @@ class Cluster:
     def start(self) -> None:
         self.run("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o",
                  f"-k {self.socket} -c listen_addresses='' -c fsync=off -c full_page_writes=off "
-                 "-c synchronous_commit=off", "start")
+                 f"-c synchronous_commit=off {self.settings}", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self.run("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")

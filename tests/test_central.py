@@ -2,6 +2,7 @@
 pushes and whatever dies, and the same commands against it. A real server
 (tests/pg_cluster.py), real processes, SIGKILL."""
 
+import importlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,8 @@ import pytest
 
 from treeship_store import Store, StoreError
 from treeship_store.central import CentralStore, push
+
+push_module = importlib.import_module("treeship_store.central.push")  # the package's `push` is the function
 
 from conftest import FAULTY_PYTHON, make_event
 from pg_cluster import PASSWORD
@@ -104,9 +107,49 @@ def test_a_diverging_copy_is_a_conflict_and_never_overwrites(tmp_path, central_u
     assert result.stdout.count("conflict: session ssn_shared") == 3 and "3 conflict(s)" in result.stdout
 
 
+def fill_spread(root):
+    """Enough to ship that a push spreads it over more than one connection."""
+    with Store(root) as store:
+        for s in range(3):
+            store.append_many(f"ssn_big{s}", [make_event(tool_name=f"T{s}_{i}") for i in range(5000)])
+    assert sum(path.stat().st_size for path in root.glob("sessions/*/events.jsonl")) >= push_module.SPREAD_BYTES
+
+
+def test_a_large_push_spreads_over_connections_and_lands_exactly_once(root, central_url, monkeypatch):
+    fill(root, sessions=2)
+    fill_spread(root)
+    lanes, send = {}, push_module.Lane.send
+
+    def counted(self, session_id, *args):
+        lanes.setdefault(id(self), set()).add(session_id)
+        return send(self, session_id, *args)
+    monkeypatch.setattr(push_module.Lane, "send", counted)
+    report = push(Store(root), central_url)
+    assert len(lanes) == push_module.JOBS == 2  # both connections shipped sessions
+    assert not set.intersection(*lanes.values())  # each session over one of them
+    assert report.sessions == 5 and report.new == report.lines == len(local_lines(root))
+    assert central_lines(central_url) == local_lines(root)
+    with CentralStore(central_url) as central:
+        assert central.stats() == Store(root).stats() and central.sessions() == Store(root).sessions()
+        left = central.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                    "'treeship-store' AND pid <> pg_backend_pid()").fetchone()[0]
+    assert left == 0  # the extra connection is closed with the push
+    assert push(Store(root), central_url, jobs=1).lines == 0
+
+
+def test_jobs_must_be_a_sensible_number(root, central_url):
+    fill(root, sessions=1)
+    result = cli(root, "push", central_url, "--jobs", "0")
+    assert result.returncode != 0 and result.stderr.count("\n") == 1 and "jobs" in result.stderr
+    assert central_lines(central_url) == {}
+
+
+@pytest.mark.parametrize("spread", [False, True])
 @pytest.mark.parametrize("fault", ["push-copied", "push-committed"])
-def test_push_killed_mid_batch_then_run_again(root, central_url, fault):
+def test_push_killed_mid_batch_then_run_again(root, central_url, fault, spread):
     fill(root, sessions=4)
+    if spread:
+        fill_spread(root)  # killed while both connections are busy
     killed = cli(root, "push", central_url, python=FAULTY_PYTHON, env={**os.environ, "TREESHIP_STORE_FAULT": fault})
     assert killed.returncode == -signal.SIGKILL
     again = cli(root, "push", central_url)
@@ -251,18 +294,15 @@ def test_serve_db_shows_the_central_store(tmp_path, central_url):
 
 def test_a_batch_meeting_lines_another_host_just_committed_is_compared_not_lost(tmp_path, central_url,
                                                                                monkeypatch):
-    import importlib
-    push_module = importlib.import_module("treeship_store.central.push")
     a, b = tmp_path / "a" / ".treeship", tmp_path / "b" / ".treeship"
     Store(a).append_many("ssn_race", [make_event(tool_name=f"A{i}") for i in range(4)])
     Store(b).append_many("ssn_race", [make_event(tool_name=f"B{i}") for i in range(6)])
     push(Store(a), central_url)
 
-    def after_the_check(self, rows):  # as if A committed between B's check and B's COPY
+    def after_the_check(self, month, session_id, first_line, rows):  # as if A committed between B's check and COPY
         with self.conn.transaction():
-            self._copy(push_module._COPY_LINES, rows)
-        return len(rows), 0
-    monkeypatch.setattr(push_module.Pusher, "_send_new", after_the_check)
+            return self._copy(push_module._COPY_LINES, rows), 0
+    monkeypatch.setattr(push_module.Lane, "_send_new", after_the_check)
     report = push(Store(b), central_url)
     assert (report.lines, report.new, report.conflicts) == (6, 2, 4)  # lines 4-5 were free; 0-3 differ
     expected = {**local_lines(b), **local_lines(a)}  # A's lines where both have one

@@ -29,8 +29,10 @@ def central():
 @click.argument("url", required=False)
 @click.option("--session", help="Only this session.")
 @click.option("--follow", is_flag=True, help="Keep shipping new lines as they are appended; Ctrl-C or SIGTERM stops.")
+@click.option("--jobs", type=int, help="Connections a push with much to ship uses at once (default 2; "
+              "--follow keeps one between catch-ups).")
 @click.pass_context
-def push(ctx: click.Context, url: str | None, session: str | None, follow: bool) -> None:
+def push(ctx: click.Context, url: str | None, session: str | None, follow: bool, jobs: int) -> None:
     """Ship every line (events, and damaged lines as damage) that the central
     store at URL lacks: a libpq connection string, default $TREESHIP_STORE_DB
     (libpq's own PG* variables, service and password files apply).
@@ -46,10 +48,11 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool)
     url = url or ctx.meta.get("db") or os.environ.get(module.DB_ENV)
     if not url:
         raise ValidationError(f"push needs the central store: give a postgresql:// URL or set ${module.DB_ENV}")
+    jobs = module.JOBS if jobs is None else jobs
     store = open_store(ctx)
     sessions = None if session is None else [session]
     if not follow:
-        report = module.push(store, url, session)
+        report = module.push(store, url, session, jobs)
         click.echo(summary(report, module.masked(url)))
         return
     stop = Stop()
@@ -57,7 +60,7 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool)
     while not stop:
         try:
             if pusher is None:
-                pusher = module.Pusher(store, url)
+                pusher = module.Pusher(store, url, jobs)
                 click.echo(f"pushing to {module.masked(url)}; Ctrl-C stops", err=True)
                 backoff = 1.0
             report = pusher.push(sessions, stop=stop.__bool__)

@@ -4,7 +4,7 @@ questions as a local store (queries.py). Derived from the hosts' JSONL,
 like the index; psycopg 3 is imported only here."""
 
 from .connection import DB_ENV, masked
-from .push import PushReport, Pusher, push
+from .push import JOBS, PushReport, Pusher, push
 from .queries import CentralStore, CentralVerifyReport
 
-__all__ = ["DB_ENV", "CentralStore", "CentralVerifyReport", "PushReport", "Pusher", "masked", "push"]
+__all__ = ["DB_ENV", "JOBS", "CentralStore", "CentralVerifyReport", "PushReport", "Pusher", "masked", "push"]
