@@ -36,7 +36,8 @@ class StoreGroup(click.Group):
     loads the hook commands only when one is asked for (append never pays)."""
 
     LAZY = {"hook": "cli_hooks", "hooks": "cli_hooks", "reindex": "cli_admin", "verify": "cli_admin",
-            "tail": "cli_admin", "demo": "cli_admin", "serve": "cli_web", "push": "cli_central"}
+            "tail": "cli_admin", "demo": "cli_admin", "serve": "cli_web", "push": "cli_central",
+            "export": "cli_export"}
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY:

@@ -54,3 +54,8 @@ class IndexUnavailable(StoreError):
 class CentralUnavailable(StoreError):
     """The central PostgreSQL store could not be reached or used (refused,
     down, wrong password, missing rights). Nothing local was changed."""
+
+
+class ExportUnavailable(StoreError):
+    """An OpenTelemetry collector could not be reached, or refused the spans.
+    Nothing was marked exported; the next export sends them again."""

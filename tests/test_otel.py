@@ -1,0 +1,278 @@
+"""OpenTelemetry export (issue 15): sessions as GenAI traces over OTLP/HTTP,
+each span once. A real receiver (tests/otlp_receiver.py) decodes what the
+exporter, a real process, sends."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from treeship_store import Store
+from treeship_store.event import decode_line
+from treeship_store.spans import session_spans, span_id, trace_id
+
+from conftest import FAULTY_PYTHON, make_event
+from otlp_receiver import Receiver
+
+CLOSED = "ssn_4f1d2a9b7c3e8d01"  # the demo's session that closes, with two agents
+
+
+def export(root, receiver_or_url, *args, python=(sys.executable,), env=None, timeout=60, **options):
+    url = receiver_or_url if isinstance(receiver_or_url, str) else receiver_or_url.endpoint
+    return subprocess.run([*python, "-m", "treeship_store", "--root", str(root), "export", "otlp", "--endpoint", url,
+                           *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, **options)
+
+
+@pytest.fixture
+def receiver():
+    opened = Receiver()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def demo(tmp_path):
+    subprocess.run([sys.executable, "-m", "treeship_store", "demo", str(tmp_path / "demo")], check=True,
+                   capture_output=True)
+    return tmp_path / "demo" / ".treeship"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def events_of(root, session):
+    return [event for event in Store(root).events(session=session)]
+
+
+def test_the_demo_is_one_trace_per_session_with_the_agents_tree(demo, receiver):
+    result = export(demo, receiver)
+    assert result.returncode == 0, result.stderr
+    traces = {}
+    for span in receiver.spans:
+        traces.setdefault(span.resource["session.id"], []).append(span)
+    assert set(traces) <= set(Store(demo).session_ids()) and CLOSED in traces
+    for session, spans in traces.items():
+        assert {span.trace_id for span in spans} == {trace_id(session).hex()}  # one trace, from the session id
+        assert all(span.resource["service.name"] == "treeship-store" and span.resource["host.id"] for span in spans)
+    spans = traces[CLOSED]
+    by_id = {span.span_id: span for span in spans}
+    assert len(by_id) == len(spans)
+    events = events_of(demo, CLOSED)
+    instances = {e["agent_instance_id"]: e["agent_name"] for e in events}
+    expected = Counter({"invoke_workflow": 1} if len(instances) > 1 else {})
+    expected.update(f"invoke_agent {name}" for name in instances.values())
+    expected.update(f"execute_tool {e['tool_name']}" for e in events if e["type"] == "agent.called_tool")
+    expected.update(f"execute_tool {e['process_name']}" for e in events if e["type"] == "agent.completed_process")
+    expected.update(f"chat {e['model']}" for e in events if e["type"] == "agent.decision")
+    assert Counter(span.name for span in spans) == expected
+    root = next(span for span in spans if span.name == "invoke_workflow")
+    assert root.parent_id == "" and root.attributes["gen_ai.conversation.id"] == CLOSED
+    agents = {span.attributes["treeship.agent_instance_id"]: span for span in spans
+              if span.attributes.get("gen_ai.operation.name") == "invoke_agent" and span is not root}
+    assert set(agents) == set(instances)
+    spawned = {e["agent_instance_id"]: parent for e in events if e["type"] in ("agent.started", "agent.spawned")
+               and (parent := e.get("parent_agent_instance_id") or e.get("spawned_by_agent_instance_id"))
+               and parent != e["agent_instance_id"]}
+    assert spawned == {"ai_cx_1": "ai_cc_1"}  # the demo's sub-agent
+    for instance, span in agents.items():
+        parent = spawned.get(instance)
+        assert span.parent_id == (agents[parent].span_id if parent in agents else root.span_id)
+        assert span.attributes["gen_ai.agent.name"] == instances[instance]
+        assert root.start <= span.start <= span.end <= root.end
+    for span in spans:
+        if span.name.startswith(("execute_tool", "chat")):
+            assert by_id[span.parent_id].attributes.get("gen_ai.operation.name") == "invoke_agent"
+            assert span.start <= span.end
+    failed = [e for e in events if e["type"] == "agent.completed_process" and e.get("exit_code")]
+    errors = [span for span in spans if span.status == 2]  # STATUS_CODE_ERROR
+    assert len(errors) == len(failed) and all(s.attributes["error.type"] == str(f["exit_code"])
+                                              for s, f in zip(errors, failed))
+    decision = next(e for e in events if e["type"] == "agent.decision")
+    chat = next(span for span in spans if span.name == f"chat {decision['model']}")
+    assert chat.kind == 3  # SPAN_KIND_CLIENT
+    assert (chat.attributes["gen_ai.usage.input_tokens"], chat.attributes["gen_ai.usage.output_tokens"]) == \
+        (decision["tokens_in"], decision["tokens_out"])
+    tool = next(e for e in events if e["type"] == "agent.called_tool" and e.get("duration_ms"))
+    span = next(s for s in spans if s.attributes.get("treeship.event_id") == tool["event_id"])
+    assert span.end - span.start == tool["duration_ms"] * 1_000_000
+    handoffs = [e for e in events if e["type"] == "agent.handoff"]
+    for handoff in handoffs:  # a link from the agent handing off to the one taking over
+        assert agents[handoff["to_agent_instance_id"]].span_id in agents[handoff["agent_instance_id"]].links
+
+
+def test_a_second_run_sends_nothing(demo, receiver):
+    assert export(demo, receiver).returncode == 0
+    sent, requests = len(receiver.spans), len(receiver.requests)
+    again = export(demo, receiver)
+    assert again.returncode == 0 and "exported 0 span(s)" in again.stdout
+    assert (len(receiver.spans), len(receiver.requests)) == (sent, requests)
+
+
+def test_spans_are_sent_as_they_complete_and_once(root, receiver):
+    store = Store(root)
+    store.append("ssn_live", make_event("session.started"))
+    store.append("ssn_live", make_event("agent.started"))
+    store.append("ssn_live", make_event(tool_name="Read", duration_ms=5))
+    assert export(root, receiver).returncode == 0
+    assert [span.name for span in receiver.spans] == ["execute_tool Read"]  # the agent is still running
+    store.append("ssn_live", make_event("agent.completed_process", process_name="pytest", exit_code=1))
+    store.append("ssn_live", make_event("agent.completed"))
+    assert export(root, receiver).returncode == 0
+    store.append("ssn_live", make_event("session.closed"))
+    assert export(root, receiver).returncode == 0
+    assert export(root, receiver).returncode == 0
+    names = [span.name for span in receiver.spans]
+    assert names == ["execute_tool Read", "execute_tool pytest", "invoke_agent claude-code", "invoke_agent claude-code"]
+    ids = [span.span_id for span in receiver.spans]
+    assert len(set(ids)) == len(ids)  # never twice
+    assert receiver.spans[-1].span_id == span_id("ssn_live", "session").hex()  # the root, at the close
+
+
+def test_follow_sends_what_is_appended_once(root, receiver):
+    store = Store(root)
+    store.append("ssn_f", make_event(tool_name="First"))
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "export", "otlp",
+                                 "--endpoint", receiver.endpoint, "--follow"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: len(receiver.spans) == 1)
+        for n in range(5):
+            store.append("ssn_f", make_event(tool_name=f"Later{n}"))
+        assert wait_until(lambda: len(receiver.spans) == 6)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0 and "stopped: 6 span(s)" in err, err
+    assert [s.name for s in receiver.spans] == ["execute_tool First", *(f"execute_tool Later{n}" for n in range(5))]
+
+
+def wait_until(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_collector_down_then_up_loses_nothing_and_doubles_nothing(demo):
+    port = free_port()
+    first = export(demo, f"http://127.0.0.1:{port}", "--give-up-after", "0")
+    assert first.returncode == 1 and first.stderr.startswith("Error: ") and first.stderr.count("\n") == 1
+    assert "unreachable" in first.stderr
+    exporter = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(demo), "export", "otlp",
+                                 "--endpoint", f"http://127.0.0.1:{port}", "--give-up-after", "60"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # refused at least once, now backing off
+    receiver = Receiver(port)
+    try:
+        out, err = exporter.communicate(timeout=60)
+        assert exporter.returncode == 0, err
+        assert "trying again" in err
+        expected = [span for session in Store(demo).session_ids() for span in spans_of(demo, session)]
+        assert sorted(s.span_id for s in receiver.spans) == sorted(s.span_id.hex() for s in expected)
+        assert export(demo, receiver).returncode == 0
+        assert len(receiver.spans) == len(expected)
+    finally:
+        receiver.close()
+
+
+def spans_of(root, session):
+    data = (root / "sessions" / session / "events.jsonl").read_bytes()
+    return session_spans(session, [(n, decode_line(line)[0]) for n, line in enumerate(data.split(b"\n")[:-1])])
+
+
+def test_429_and_503_are_retried_after_the_time_they_ask(demo, receiver):
+    receiver.answers = [(429, {"Retry-After": "2"}), (503, {})]
+    result = export(demo, receiver)
+    assert result.returncode == 0, result.stderr
+    assert "HTTP 429; trying again in 2 s" in result.stderr and "HTTP 503; trying again in 2 s" in result.stderr  # backoff doubled
+    assert len(receiver.requests) == 3 and len({s.span_id for s in receiver.spans}) == len(receiver.spans) > 0
+
+
+def test_a_refusal_is_one_line_marks_nothing_and_never_shows_the_headers(demo, receiver):
+    receiver.answers = [(401, {})]
+    secret = {"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20s3cr3t-t0ken,x-team=core"}
+    result = export(demo, receiver, env=secret)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "HTTP 401" in result.stderr and "s3cr3t" not in result.stdout + result.stderr
+    headers = {name.lower(): value for name, value in receiver.requests[0].items()}
+    assert headers["authorization"] == "Bearer s3cr3t-t0ken" and headers["x-team"] == "core"
+    assert receiver.spans == []
+    assert export(demo, receiver, env=secret).returncode == 0 and receiver.spans  # nothing was marked exported
+
+
+@pytest.mark.parametrize("endpoint, env, message", [
+    ("ftp://collector:4318", {}, "not an OTLP/HTTP endpoint"),
+    ("http://:4318", {}, "not an OTLP/HTTP endpoint"),
+    ("http://collector:99999", {}, "not an OTLP/HTTP endpoint"),
+    (None, {"OTEL_EXPORTER_OTLP_HEADERS": "Authorization"}, "header 1 is not key=value"),
+    (None, {"OTEL_EXPORTER_OTLP_HEADERS": "a=b,bad key=s3cr3t"}, "header 2 is not key=value"),
+])
+def test_bad_endpoints_and_headers_are_one_line(demo, receiver, endpoint, env, message):
+    result = export(demo, endpoint or receiver, env=env)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr and "s3cr3t" not in result.stderr
+    assert receiver.requests == [] and not (demo / "otlp-positions.json").exists()
+
+
+def test_killed_after_the_collector_accepted_loses_nothing(demo, receiver):
+    killed = export(demo, receiver, python=FAULTY_PYTHON, env={"TREESHIP_STORE_FAULT": "export-sent"})
+    assert killed.returncode == -signal.SIGKILL
+    again = export(demo, receiver)
+    assert again.returncode == 0, again.stderr
+    expected = {span.span_id.hex() for session in Store(demo).session_ids() for span in spans_of(demo, session)}
+    assert {span.span_id for span in receiver.spans} == expected  # the batch in flight sent again, nothing lost
+    sent = len(receiver.spans)
+    assert export(demo, receiver).returncode == 0 and len(receiver.spans) == sent
+
+
+def test_commands_and_urls_are_redacted_and_event_text_kept_as_data(root, receiver):
+    store = Store(root)
+    store.append("ssn_s", make_event("agent.completed_process", process_name="curl", exit_code=0,
+                                     command="curl -H 'Authorization: Bearer abcdef123456' https://u:hunter2@h/x"))
+    store.append("ssn_s", make_event(tool_name="<script>alert(1)</script>"))
+    assert export(root, receiver).returncode == 0
+    command = receiver.spans[0].attributes["process.command_line"]
+    assert "abcdef123456" not in command and "hunter2" not in command and "[REDACTED:" in command
+    assert receiver.spans[1].attributes["gen_ai.tool.name"] == "<script>alert(1)</script>"
+
+
+def test_every_prefix_of_a_session_gives_the_same_complete_spans(demo):
+    """What makes "once" hold: a span complete at line N is the same whatever
+    follows, so sending those closing at or after the last position never
+    repeats one and never misses one."""
+    for session in Store(demo).session_ids():
+        data = (demo / "sessions" / session / "events.jsonl").read_bytes().split(b"\n")[:-1]
+        lines = [(n, decode_line(line)[0]) for n, line in enumerate(data)]
+        whole = {span.span_id: span for span in session_spans(session, lines)}
+        for cut in range(len(lines) + 1):
+            for span in session_spans(session, lines[:cut]):
+                assert span.closes_at < cut and whole[span.span_id] == span
+
+
+def test_two_exports_of_one_store_at_once_are_refused(demo, receiver):
+    receiver.answers = [(503, {"Retry-After": "3"})]
+    first = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(demo), "export", "otlp",
+                              "--endpoint", receiver.endpoint], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert wait_until(lambda: receiver.requests)
+        second = export(demo, receiver)
+        assert second.returncode == 1 and "another export" in second.stderr
+    finally:
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+    assert len({s.span_id for s in receiver.spans}) == len(receiver.spans)
+    assert json.loads((demo / "otlp-positions.json").read_text())
+    assert oct((demo / "otlp-positions.json").stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,174 @@
+"""`export otlp`: every session's complete spans, sent once each.
+
+A span is complete at a known line (spans.py): where each session's export
+stands is the number of its lines whose complete spans the collector has
+accepted. It is kept per collector in `otlp-positions.json` beside the
+sessions, replaced whole (written, synced, renamed) only after the
+collector accepted the request, so a run killed at any point sends, next
+time, exactly what was not accepted. Not in index.db: deleting the index
+(it is derived) must not send every span again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from ..errors import StoreError, UnsafePath, WriteError
+from ..event import decode_line
+from ..faults import crash_point
+from ..log import SessionLog
+from ..paths import open_regular
+from ..spans import Span, session_spans
+from ..store import Store
+from .otlp import Collector, post, request
+
+logger = logging.getLogger("treeship_store")
+
+POSITIONS = "otlp-positions.json"
+BATCH_SPANS = 2000  # spans per request at most (one session's may be more: it is never split)
+
+
+@dataclass
+class ExportReport:
+    sessions: int = 0  # sessions that had spans to send
+    spans: int = 0  # spans the collector accepted
+    rejected: int = 0  # spans it said it dropped (partial success): not sent again
+    seconds: float = 0.0
+
+
+class Exporter:
+    """One store exporting to one collector. Holds `otlp.lock` in the store
+    root while open: two exports of one store at once would send twice."""
+
+    def __init__(self, store: Store, target: Collector, service: str = "treeship-store"):
+        store._require_root()
+        self.store, self.target, self.service = store, target, service
+        self.directory = os.open(store.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self.lock = open_regular("otlp.lock", os.O_RDWR | os.O_CREAT, dir_fd=self.directory,
+                                     shown=store.root / "otlp.lock")
+            try:
+                fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self.lock)
+                raise StoreError(f"another export of {store.root} is running; one at a time") from None
+        except BaseException:
+            os.close(self.directory)
+            raise
+        self.positions = self._load()
+
+    def close(self) -> None:
+        os.close(self.lock)
+        os.close(self.directory)
+
+    def __enter__(self) -> Exporter:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def export(self, sessions: list[str] | None = None, *, stop: Callable[[], bool] = lambda: False,
+               retry: Callable[[str, float], bool] = lambda why, seconds: False) -> ExportReport:
+        """Send every complete span of these sessions (all when None) that the
+        collector has not accepted yet. `retry(why, seconds)` is asked before
+        each new attempt at a request the collector did not take."""
+        started = time.monotonic()
+        report = ExportReport()
+        done = self.positions.setdefault(self.target.shown, {})
+        batch: list[tuple[str, str | None, list[Span]]] = []
+        moved: dict[str, list[int]] = {}  # session -> its position once the batch is accepted
+        for session_id in sessions if sessions is not None else self.store.session_ids():
+            if stop():
+                break
+            position = done.get(session_id, [0, 0, 0, 0])
+            found = self._new_spans(session_id, position, named=sessions is not None)
+            if found is None:
+                continue
+            host, spans, now = found
+            moved[session_id] = now
+            if spans:
+                batch.append((session_id, host, spans))
+                report.sessions += 1
+            if sum(len(spans) for _, _, spans in batch) >= BATCH_SPANS:
+                self._send(batch, moved, report, retry)
+                batch, moved = [], {}
+        if batch or moved:
+            self._send(batch, moved, report, retry)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _new_spans(self, session_id: str, position: list[int], named: bool):
+        """(host, spans not yet accepted, the position after them), or None if
+        the file is the one exported and no longer."""
+        lines_done, bytes_done, dev, ino = position
+        try:
+            log = SessionLog(self.store.sessions_dir, session_id).open_for_reading()
+        except (UnsafePath, WriteError) as error:
+            if named:
+                raise
+            logger.warning("session %s: not exported: %s", session_id, error)
+            return None
+        if log is None:
+            return None
+        try:
+            info = os.fstat(log.fd)
+            same = (info.st_dev, info.st_ino) == (dev, ino)
+            if same and info.st_size == bytes_done:
+                return None
+            if not same and (dev, ino) != (0, 0):
+                lines_done = 0  # another file in its place: its spans are other spans
+            data, offset = [], 0
+            while chunk := log.committed(offset):
+                data.append(chunk)
+                offset += len(chunk)
+        finally:
+            log.close()
+        lines = b"".join(data).split(b"\n")[:-1]
+        decoded = [(number, decode_line(line)[0]) for number, line in enumerate(lines)]
+        spans = [span for span in session_spans(session_id, decoded) if span.closes_at >= lines_done]
+        host = next((event.get("host_id") for _, event in decoded
+                     if event is not None and type(event.get("host_id")) is str), None)
+        return host, spans, [max(len(lines), lines_done), offset, info.st_dev, info.st_ino]
+
+    def _send(self, batch, moved: dict[str, list[int]], report: ExportReport, retry) -> None:
+        if batch:
+            report.rejected += post(self.target, request(batch, self.service), retry=retry)
+            report.spans += sum(len(spans) for _, _, spans in batch)
+            crash_point("export-sent")  # accepted by the collector, the position not yet saved
+        self.positions[self.target.shown].update(moved)
+        self._save()
+
+    def _load(self) -> dict:
+        try:
+            fd = open_regular(POSITIONS, os.O_RDONLY, dir_fd=self.directory, shown=self.store.root / POSITIONS)
+        except FileNotFoundError:
+            return {}
+        try:
+            with os.fdopen(fd, "rb") as file:
+                positions = orjson.loads(file.read())
+        except orjson.JSONDecodeError:
+            raise StoreError(f"{self.store.root / POSITIONS} is not a positions file; move it away to export "
+                             "every session again") from None
+        if not isinstance(positions, dict) or not all(isinstance(v, dict) for v in positions.values()):
+            raise StoreError(f"{self.store.root / POSITIONS} is not a positions file; move it away to export "
+                             "every session again")
+        return positions
+
+    def _save(self) -> None:
+        """The positions replaced whole: a reader sees the old file or the new."""
+        temporary = f"{POSITIONS}.{os.getpid()}.{uuid.uuid4().hex}"
+        fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, dir_fd=self.directory)
+        with os.fdopen(fd, "wb") as file:
+            file.write(orjson.dumps(self.positions))
+            file.flush()
+            os.fsync(fd)
+        os.replace(temporary, POSITIONS, src_dir_fd=self.directory, dst_dir_fd=self.directory)
+        os.fsync(self.directory)

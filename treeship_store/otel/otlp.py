@@ -1,0 +1,205 @@
+"""OTLP over HTTP/protobuf: spans into an ExportTraceServiceRequest, posted
+to a collector, retried as the OTLP specification says.
+
+Built on opentelemetry-proto (the project's own generated messages) and the
+standard library's HTTP client rather than the SDK's exporter: the SDK
+assigns random ids, batches in the background and reports success to no
+one, while an export that must advance its position only after the
+collector accepted a batch needs the answer to each request.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from .. import __version__
+from ..errors import ExportUnavailable, ValidationError
+from ..spans import CLIENT, Span
+
+DEFAULT_ENDPOINT = "http://localhost:4318"
+RETRYABLE = {429, 502, 503, 504}  # the OTLP/HTTP specification's; any other 4xx/5xx will not change by waiting
+TIMEOUT = 10.0  # seconds for one request
+MAX_BACKOFF = 30.0
+KINDS = {CLIENT: ProtoSpan.SPAN_KIND_CLIENT}
+
+
+@dataclass(frozen=True)
+class Collector:
+    url: str  # where traces are posted
+    headers: tuple[tuple[str, str], ...]  # never printed: they carry API keys
+
+    @property
+    def shown(self) -> str:
+        """The URL without credentials or query, for messages and as the key of positions."""
+        parts = urllib.parse.urlsplit(self.url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        return urllib.parse.urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host,
+                                        parts.path, "", ""))
+
+
+def collector(endpoint: str | None, environ=os.environ) -> Collector:
+    """The collector from --endpoint or the OTEL_EXPORTER_OTLP_* variables.
+    A signal-specific endpoint (and --endpoint with a path) is used as is;
+    the general one gets /v1/traces, as the OTLP exporter specification says."""
+    if endpoint:
+        url = endpoint if urllib.parse.urlsplit(endpoint).path not in ("", "/") else _traces(endpoint)
+    elif environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        url = environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    else:
+        url = _traces(environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT)
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"not an OTLP/HTTP endpoint: {_no_secrets(url)!r} (give http://host:4318 or "
+                              "https://...)")
+    text = environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
+    return Collector(url, _headers(text))
+
+
+def _traces(base: str) -> str:
+    return base.rstrip("/") + "/v1/traces"
+
+
+def _no_secrets(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is not None or parts.username is not None:
+        url = url.replace(parts.netloc, parts.netloc.rsplit("@", 1)[-1])
+    return url.split("?", 1)[0]
+
+
+def _headers(text: str) -> tuple[tuple[str, str], ...]:
+    """OTEL_EXPORTER_OTLP_HEADERS: key=value pairs, comma separated, values
+    URL-encoded. A malformed one is refused by its position, not its text."""
+    headers = []
+    for number, item in enumerate((item for item in text.split(",") if item.strip()), 1):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), urllib.parse.unquote(value.strip())
+        if not sep or not key or not all(c.isalnum() or c in "-_." for c in key) or any(
+                c in value for c in "\r\n\0"):
+            raise ValidationError(f"OTEL_EXPORTER_OTLP_HEADERS: header {number} is not key=value "
+                                  "(values are not shown)")
+        headers.append((key, value))
+    return tuple(headers)
+
+
+def request(spans_by_session: list[tuple[str, str | None, list[Span]]], service: str) -> bytes:
+    """One ExportTraceServiceRequest: a ResourceSpans per session (service.name,
+    host.id, session.id), its spans in one scope."""
+    message = ExportTraceServiceRequest()
+    for session_id, host, spans in spans_by_session:
+        resource = Resource(attributes=_attributes({"service.name": service, "host.id": host,
+                                                    "session.id": session_id}))
+        scope = ScopeSpans(scope=InstrumentationScope(name="treeship-store", version=__version__),
+                           spans=[_span(span) for span in spans])
+        message.resource_spans.append(ResourceSpans(resource=resource, scope_spans=[scope]))
+    return message.SerializeToString()
+
+
+def _span(span: Span) -> ProtoSpan:
+    proto = ProtoSpan(trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_id or b"",
+                      name=span.name, kind=KINDS.get(span.kind, ProtoSpan.SPAN_KIND_INTERNAL),
+                      start_time_unix_nano=max(span.start_ns, 0), end_time_unix_nano=max(span.end_ns, 0),
+                      attributes=_attributes(span.attributes))
+    if span.error is not None:
+        proto.attributes.extend(_attributes({"error.type": span.error}))
+        proto.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=span.message))
+    for name, at, attributes in span.events:
+        proto.events.add(name=name, time_unix_nano=max(at, 0), attributes=_attributes(attributes))
+    for linked, attributes in span.links:
+        proto.links.add(trace_id=span.trace_id, span_id=linked, attributes=_attributes(attributes))
+    return proto
+
+
+def _attributes(values: dict) -> list[KeyValue]:
+    return [KeyValue(key=key, value=_any(value)) for key, value in values.items() if value is not None]
+
+
+def _any(value) -> AnyValue:
+    if type(value) is bool:
+        return AnyValue(bool_value=value)
+    if type(value) is int:
+        return AnyValue(int_value=value)
+    if type(value) is float:
+        return AnyValue(double_value=value)
+    if type(value) is list:
+        return AnyValue(array_value=ArrayValue(values=[_any(item) for item in value]))
+    return AnyValue(string_value=str(value))
+
+
+def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool]) -> int:
+    """Post one request until the collector accepts it; returns the spans it
+    says it rejected (partial success). A refusal that waiting will not
+    change raises ExportUnavailable at once; a collector that is down, or
+    answers 429/502/503/504, is tried again after a backoff (Retry-After
+    when it gives one) for as long as `retry(why, seconds)` says."""
+    backoff = 1.0
+    while True:
+        wait, why = backoff, ""
+        try:
+            req = urllib.request.Request(target.url, data=body, method="POST", headers={
+                "Content-Type": "application/x-protobuf", "User-Agent": f"treeship-store/{__version__}",
+                **dict(target.headers)})
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as answer:  # noqa: S310 - http(s) only, checked
+                response = ExportTraceServiceResponse()
+                try:
+                    response.ParseFromString(answer.read())
+                except Exception:  # noqa: BLE001 - an empty or non-protobuf 2xx still accepted the spans
+                    return 0
+                return response.partial_success.rejected_spans
+        except urllib.error.HTTPError as error:
+            if error.code not in RETRYABLE:
+                raise ExportUnavailable(f"{target.shown} refused the spans: HTTP {error.code} "
+                                        f"{_first_line(error)}") from None
+            why = f"{target.shown} answered HTTP {error.code}"
+            wait = _retry_after(error.headers.get("Retry-After")) or backoff
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            why = f"{target.shown} is unreachable: {getattr(reason, 'strerror', None) or reason}"
+        if not retry(why, wait):
+            raise ExportUnavailable(why)
+        backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date, at most MAX_BACKOFF * 4."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(max(seconds, 0.0), MAX_BACKOFF * 4)
+
+
+def _first_line(error: urllib.error.HTTPError) -> str:
+    try:
+        text = error.read(300).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return "".join(c if c.isprintable() else "?" for c in line)[:200]
