@@ -68,6 +68,13 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def do_GET(self):  # noqa: N802 - how many spans were kept, for a receiver in another process
+                body = str(len(receiver.spans)).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args):
                 pass
 
@@ -97,3 +104,10 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+if __name__ == "__main__":  # a receiver in a process of its own (scripts/bench_otel.py): prints its port
+    import sys
+    receiver = Receiver()
+    print(receiver.port, flush=True)
+    sys.stdin.read()  # until the parent closes it
