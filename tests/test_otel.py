@@ -276,3 +276,22 @@ def test_two_exports_of_one_store_at_once_are_refused(demo, receiver):
     assert len({s.span_id for s in receiver.spans}) == len(receiver.spans)
     assert json.loads((demo / "otlp-positions.json").read_text())
     assert oct((demo / "otlp-positions.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("content", [b"not json", b'{"x": []}', b'{"x": {"ssn_a": [1, 2]}}', b'{"x": {"s": [-1, 0, 0, 0]}}'])
+def test_a_damaged_positions_file_is_one_line_and_sends_nothing(demo, receiver, content):
+    (demo / "otlp-positions.json").write_bytes(content)
+    result = export(demo, receiver)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "otlp-positions.json is not a positions file" in result.stderr
+    assert receiver.requests == [] and (demo / "otlp-positions.json").read_bytes() == content
+
+
+def test_a_replaced_session_file_is_exported_as_new(root, receiver):
+    store = Store(root)
+    store.append("ssn_r", make_event(tool_name="Old"))
+    assert export(root, receiver).returncode == 0
+    (root / "sessions" / "ssn_r" / "events.jsonl").rename(root / "kept.jsonl")  # restored from elsewhere, say
+    store.append("ssn_r", make_event(tool_name="New"))
+    assert export(root, receiver).returncode == 0
+    assert [s.name for s in receiver.spans] == ["execute_tool Old", "execute_tool New"]

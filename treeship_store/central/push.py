@@ -105,7 +105,7 @@ class Pusher:
         for session_id in sessions if sessions is not None else self.store.session_ids():
             position = done.get(session_id, positions.START)
             # One stat, not an open: --follow asks this of every session, often.
-            if (size := _pending(f"{base}/{session_id}/events.jsonl", position)) > 0:
+            if (size := positions.pending(f"{base}/{session_id}/events.jsonl", position)) > 0:
                 todo.append((session_id, position))
                 pending += size
         lanes = [self.lane]
@@ -313,18 +313,6 @@ class Lane:
         with self.conn.transaction():
             self.conn.execute("SELECT treeship_month_partition(%s)", (month,))
         self.pusher.partitions.add(month)
-
-
-def _pending(path: str, position: Position) -> int:
-    """About how many bytes of the file are not pushed yet: 0 only if it is
-    the file pushed and no longer (1 when unsure: the open will tell)."""
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return 1  # gone, unreadable, or not a session: the open says which
-    if (info.st_dev, info.st_ino) != (position.file_dev, position.file_ino):
-        return max(info.st_size, 1)  # another file: all of it
-    return info.st_size - position.pushed_bytes if info.st_size >= position.pushed_bytes else 1
 
 
 def line_row(line: bytes) -> tuple:

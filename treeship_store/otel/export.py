@@ -11,6 +11,7 @@ time, exactly what was not accepted. Not in index.db: deleting the index
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -26,6 +27,7 @@ from ..event import decode_line
 from ..faults import crash_point
 from ..log import SessionLog
 from ..paths import open_regular
+from ..positions import START, Position, pending
 from ..spans import Span, session_spans
 from ..store import Store
 from .otlp import Collector, post, request
@@ -83,12 +85,15 @@ class Exporter:
         started = time.monotonic()
         report = ExportReport()
         done = self.positions.setdefault(self.target.shown, {})
+        base = os.fspath(self.store.sessions_dir)
         batch: list[tuple[str, str | None, list[Span]]] = []
-        moved: dict[str, list[int]] = {}  # session -> its position once the batch is accepted
+        moved: dict[str, Position] = {}  # session -> its position once the batch is accepted
         for session_id in sessions if sessions is not None else self.store.session_ids():
             if stop():
                 break
-            position = done.get(session_id, [0, 0, 0, 0])
+            position = Position(*done.get(session_id, START))
+            if not pending(f"{base}/{session_id}/events.jsonl", position):
+                continue  # one stat, not an open: --follow asks this of every session, often
             found = self._new_spans(session_id, position, named=sessions is not None)
             if found is None:
                 continue
@@ -105,10 +110,10 @@ class Exporter:
         report.seconds = time.monotonic() - started
         return report
 
-    def _new_spans(self, session_id: str, position: list[int], named: bool):
+    def _new_spans(self, session_id: str, position: Position, named: bool):
         """(host, spans not yet accepted, the position after them), or None if
-        the file is the one exported and no longer."""
-        lines_done, bytes_done, dev, ino = position
+        there is no file, or one that cannot be used (left out with a warning,
+        unless named)."""
         try:
             log = SessionLog(self.store.sessions_dir, session_id).open_for_reading()
         except (UnsafePath, WriteError) as error:
@@ -120,11 +125,9 @@ class Exporter:
             return None
         try:
             info = os.fstat(log.fd)
-            same = (info.st_dev, info.st_ino) == (dev, ino)
-            if same and info.st_size == bytes_done:
-                return None
-            if not same and (dev, ino) != (0, 0):
-                lines_done = 0  # another file in its place: its spans are other spans
+            lines_done = position.pushed_lines
+            if (info.st_dev, info.st_ino) != (position.file_dev, position.file_ino) and position != START:
+                lines_done = 0  # another file in its place: every span of it is new
             data, offset = [], 0
             while chunk := log.committed(offset):
                 data.append(chunk)
@@ -136,9 +139,9 @@ class Exporter:
         spans = [span for span in session_spans(session_id, decoded) if span.closes_at >= lines_done]
         host = next((event.get("host_id") for _, event in decoded
                      if event is not None and type(event.get("host_id")) is str), None)
-        return host, spans, [max(len(lines), lines_done), offset, info.st_dev, info.st_ino]
+        return host, spans, Position(offset, max(len(lines), lines_done), info.st_dev, info.st_ino)
 
-    def _send(self, batch, moved: dict[str, list[int]], report: ExportReport, retry) -> None:
+    def _send(self, batch, moved: dict[str, Position], report: ExportReport, retry) -> None:
         if batch:
             report.rejected += post(self.target, request(batch, self.service), retry=retry)
             report.spans += sum(len(spans) for _, _, spans in batch)
@@ -146,29 +149,43 @@ class Exporter:
         self.positions[self.target.shown].update(moved)
         self._save()
 
-    def _load(self) -> dict:
+    def _load(self) -> dict[str, dict[str, Position]]:
+        """{collector: {session: position}} from the file, checked whole."""
+        shown = self.store.root / POSITIONS
         try:
-            fd = open_regular(POSITIONS, os.O_RDONLY, dir_fd=self.directory, shown=self.store.root / POSITIONS)
+            fd = open_regular(POSITIONS, os.O_RDONLY, dir_fd=self.directory, shown=shown)
         except FileNotFoundError:
             return {}
+        with os.fdopen(fd, "rb") as file:
+            text = file.read()
         try:
-            with os.fdopen(fd, "rb") as file:
-                positions = orjson.loads(file.read())
-        except orjson.JSONDecodeError:
-            raise StoreError(f"{self.store.root / POSITIONS} is not a positions file; move it away to export "
-                             "every session again") from None
-        if not isinstance(positions, dict) or not all(isinstance(v, dict) for v in positions.values()):
-            raise StoreError(f"{self.store.root / POSITIONS} is not a positions file; move it away to export "
-                             "every session again")
-        return positions
+            return {target: {session: Position(*_checked(value)) for session, value in sessions.items()}
+                    for target, sessions in orjson.loads(text).items()}
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            raise StoreError(f"{shown} is not a positions file; move it away to export every session "
+                             "again") from None
 
     def _save(self) -> None:
         """The positions replaced whole: a reader sees the old file or the new."""
         temporary = f"{POSITIONS}.{os.getpid()}.{uuid.uuid4().hex}"
         fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, dir_fd=self.directory)
-        with os.fdopen(fd, "wb") as file:
-            file.write(orjson.dumps(self.positions))
-            file.flush()
-            os.fsync(fd)
-        os.replace(temporary, POSITIONS, src_dir_fd=self.directory, dst_dir_fd=self.directory)
-        os.fsync(self.directory)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(orjson.dumps({target: {session: list(position) for session, position in sessions.items()}
+                                         for target, sessions in self.positions.items()}))
+                file.flush()
+                os.fsync(fd)
+            os.replace(temporary, POSITIONS, src_dir_fd=self.directory, dst_dir_fd=self.directory)
+            os.fsync(self.directory)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=self.directory)
+            raise WriteError(f"cannot save {self.store.root / POSITIONS}: {error.strerror or error}; the spans "
+                             "accepted since the last save will be sent again") from None
+
+
+def _checked(value: object) -> list:
+    if not (type(value) is list and len(value) == 4 and all(type(n) is int and n >= 0 for n in value[:2])
+            and all(n is None or type(n) is int for n in value[2:])):
+        raise ValueError(value)
+    return value
