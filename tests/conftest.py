@@ -1,4 +1,5 @@
 import sys
+import time
 
 import pytest
 
@@ -17,6 +18,16 @@ def make_event(event_type="agent.called_tool", **fields):
                 "agent.read_file": {"file_path": "README.md"},
                 "agent.completed_process": {"process_name": "pytest"}}
     return {**AGENT, "type": event_type, **required.get(event_type, {}), **fields}
+
+
+def wait_until(condition, timeout=30.0):
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from treeship_store.central import CentralStore, push
 
 push_module = importlib.import_module("treeship_store.central.push")  # the package's `push` is the function
 
-from conftest import FAULTY_PYTHON, make_event
+from conftest import FAULTY_PYTHON, make_event, wait_until
 from pg_cluster import PASSWORD
 
 
@@ -56,14 +56,6 @@ def fill(root, sessions=3, events=40, session_prefix="ssn"):
     with open(root / "sessions" / f"{session_prefix}_0" / "events.jsonl", "ab") as log:
         log.write(b'{"half a line\n')
 
-
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_pushing_twice_changes_nothing(root, central_url):

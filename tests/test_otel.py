@@ -17,7 +17,7 @@ from treeship_store import Store
 from treeship_store.event import decode_line
 from treeship_store.spans import session_spans, span_id, trace_id
 
-from conftest import FAULTY_PYTHON, make_event
+from conftest import FAULTY_PYTHON, make_event, wait_until
 from otlp_receiver import Receiver
 
 CLOSED = "ssn_4f1d2a9b7c3e8d01"  # the demo's session that closes, with two agents
@@ -155,14 +155,6 @@ def test_follow_sends_what_is_appended_once(root, receiver):
     assert follower.returncode == 0 and "stopped: 6 span(s)" in err, err
     assert [s.name for s in receiver.spans] == ["execute_tool First", *(f"execute_tool Later{n}" for n in range(5))]
 
-
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_collector_down_then_up_loses_nothing_and_doubles_nothing(demo):

@@ -84,7 +84,6 @@ class _Builder:
         self.done: list[Span] = []
         self.root_events: list[tuple[str, int, dict]] = []
         self.first_ns = self.last_ns = None
-        self.host = None
 
     def build(self, lines: Iterable[tuple[int, dict | None]]) -> list[Span]:
         closed_at = None
@@ -96,7 +95,6 @@ class _Builder:
                 continue  # a line without a usable time has no place on a time axis
             self.first_ns = at if self.first_ns is None else min(self.first_ns, at)
             self.last_ns = at if self.last_ns is None else max(self.last_ns, at)
-            self.host = self.host or _text(event.get("host_id"))
             if event["type"] == "session.closed":
                 closed_at = (line_no, at, event)
                 break

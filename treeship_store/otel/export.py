@@ -87,6 +87,7 @@ class Exporter:
         done = self.positions.setdefault(self.target.shown, {})
         base = os.fspath(self.store.sessions_dir)
         batch: list[tuple[str, str | None, list[Span]]] = []
+        in_batch = 0  # spans
         moved: dict[str, Position] = {}  # session -> its position once the batch is accepted
         for session_id in sessions if sessions is not None else self.store.session_ids():
             if stop():
@@ -101,10 +102,11 @@ class Exporter:
             moved[session_id] = now
             if spans:
                 batch.append((session_id, host, spans))
+                in_batch += len(spans)
                 report.sessions += 1
-            if sum(len(spans) for _, _, spans in batch) >= BATCH_SPANS:
+            if in_batch >= BATCH_SPANS:
                 self._send(batch, moved, report, retry)
-                batch, moved = [], {}
+                batch, in_batch, moved = [], 0, {}
         if batch or moved:
             self._send(batch, moved, report, retry)
         report.seconds = time.monotonic() - started
