@@ -184,12 +184,13 @@ def spans_of(root, session):
     return session_spans(session, [(n, decode_line(line)[0]) for n, line in enumerate(data.split(b"\n")[:-1])])
 
 
-def test_429_and_503_are_retried_after_the_time_they_ask(demo, receiver):
-    receiver.answers = [(429, {"Retry-After": "2"}), (503, {})]
+def test_429_503_and_500_are_retried_after_the_time_they_ask(demo, receiver):
+    receiver.answers = [(429, {"Retry-After": "2"}), (503, {}), (500, {})]
     result = export(demo, receiver)
     assert result.returncode == 0, result.stderr
-    assert "HTTP 429; trying again in 2 s" in result.stderr and "HTTP 503; trying again in 2 s" in result.stderr  # backoff doubled
-    assert len(receiver.requests) == 3 and len({s.span_id for s in receiver.spans}) == len(receiver.spans) > 0
+    assert "HTTP 429; trying again in 2 s" in result.stderr
+    assert "HTTP 503; trying again in 2 s" in result.stderr and "HTTP 500; trying again in 4 s" in result.stderr  # backoff
+    assert len(receiver.requests) == 4 and len({s.span_id for s in receiver.spans}) == len(receiver.spans) > 0
 
 
 def test_a_refusal_is_one_line_marks_nothing_and_never_shows_the_headers(demo, receiver):

@@ -34,7 +34,10 @@ from ..errors import ExportUnavailable, ValidationError
 from ..spans import CLIENT, Span
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
-RETRYABLE = {429, 502, 503, 504}  # the OTLP/HTTP specification's; any other 4xx/5xx will not change by waiting
+# Worth waiting for: the OTLP/HTTP specification's 429/502/503/504, and also
+# 408 and any other 5xx (a collector's passing fault), but 501 and 505, which
+# say the collector will never take this request. Other 4xx will not change.
+RETRYABLE = {408, 429, *range(500, 600)} - {501, 505}
 TIMEOUT = 10.0  # seconds for one request
 MAX_BACKOFF = 30.0
 KINDS = {CLIENT: ProtoSpan.SPAN_KIND_CLIENT}
@@ -152,7 +155,7 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
     """Post one request until the collector accepts it; returns the spans it
     says it rejected (partial success). A refusal that waiting will not
     change raises ExportUnavailable at once; a collector that is down, or
-    answers 429/502/503/504, is tried again after a backoff (Retry-After
+    answers 408, 429 or a 5xx but 501/505, is tried again after a backoff (Retry-After
     when it gives one) for as long as `retry(why, seconds)` says."""
     backoff = 1.0
     while True:
