@@ -73,6 +73,8 @@ def main() -> None:
                 results[name] = {"jobs": jobs, "lines": report.lines, "seconds": round(seconds, 2),
                                  "events_per_s": round(report.lines / seconds), "target": ">= 50,000/s",
                                  "met": report.lines / seconds >= 50_000}
+                if jobs == 1:  # only the second is asked questions: not two copies in the server's memory
+                    cluster.drop_database("bench1")
             print(json.dumps(results, indent=2), flush=True)
             with CentralStore(url) as central:  # statistics for the planner, as autovacuum would gather them
                 central.conn.execute("ANALYZE")
