@@ -4,15 +4,13 @@ Loaded only when one of them runs, and psycopg only then."""
 from __future__ import annotations
 
 import os
-import signal
-import time
 
 import click
 
 from .cli import open_store
+from .cli_stop import Stop
 from .errors import CentralUnavailable, StoreError, ValidationError
 
-FOLLOW_INTERVAL = 0.25  # seconds between looks for new lines with --follow
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts at most
 
 
@@ -69,7 +67,7 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool,
                 pushed.new += report.new
                 pushed.conflicts += report.conflicts
                 click.echo(summary(report, module.masked(url)))
-            stop.wait(FOLLOW_INTERVAL)
+            stop.pause_after(report.seconds)
         except CentralUnavailable as error:
             if pusher is not None:
                 pusher.close()
@@ -87,27 +85,6 @@ def summary(report, shown: str) -> str:
     return (f"pushed {report.lines} lines of {report.sessions} session(s) to {shown}: {report.new} new, "
             f"{report.lines - report.new - report.conflicts} already there, {report.conflicts} conflicts, "
             f"{report.seconds:.2f}s")
-
-
-class Stop:
-    """Ctrl-C or SIGTERM: finish the batch in flight (its transaction and the
-    local position after it), then stop."""
-
-    def __init__(self):
-        self.asked = False
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._ask)
-
-    def _ask(self, *_) -> None:
-        self.asked = True
-
-    def __bool__(self) -> bool:
-        return self.asked
-
-    def wait(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self.asked and time.monotonic() < deadline:
-            time.sleep(min(0.05, deadline - time.monotonic()))
 
 
 def verify_central(ctx: click.Context, store, session: str | None) -> None:

@@ -9,10 +9,9 @@ import time
 import click
 
 from .cli import open_store
-from .cli_central import Stop
+from .cli_stop import Stop
 from .errors import StoreError, ValidationError
 
-FOLLOW_INTERVAL = 0.25  # seconds between looks for new lines with --follow
 
 
 @click.group()
@@ -78,7 +77,7 @@ def otlp(ctx: click.Context, endpoint: str | None, session: str | None, since: s
                            + f", {report.seconds:.2f}s")
             if not follow or stop:
                 break
-            stop.wait(FOLLOW_INTERVAL)
+            stop.pause_after(report.seconds)
     if follow:
         click.echo(f"stopped: {total.spans} span(s) exported in all", err=True)
 
