@@ -288,3 +288,22 @@ def test_a_replaced_session_file_is_exported_as_new(root, receiver):
     store.append("ssn_r", make_event(tool_name="New"))
     assert export(root, receiver).returncode == 0
     assert [s.name for s in receiver.spans] == ["execute_tool Old", "execute_tool New"]
+
+
+def test_long_values_are_cut_and_large_batches_split_under_the_intake_limit(root, receiver):
+    from treeship_store.otel.otlp import MAX_REQUEST_BYTES, VALUE_LIMIT
+    with Store(root) as store:
+        for s in range(3):  # about 1.6 MB of spans a session: three are over a collector's 4 MB
+            store.append_many(f"ssn_big{s}", [make_event("agent.completed_process", process_name="make", exit_code=0,
+                                                         command=f"make {s} {i} " + "x" * 6000) for i in range(400)])
+    result = export(root, receiver)
+    assert result.returncode == 0, result.stderr
+    sizes = [int(headers["Content-Length"]) for headers in receiver.requests]
+    assert len(sizes) == 2 and max(sizes) <= MAX_REQUEST_BYTES
+    assert len(receiver.spans) == len({s.span_id for s in receiver.spans}) == 1200
+    assert {len(s.attributes["process.command_line"]) for s in receiver.spans} == {VALUE_LIMIT}
+    Store(root).append("ssn_big0", make_event("agent.completed_process", process_name="make", command="y" * 500))
+    assert export(root, receiver, env={"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "100"}).returncode == 0
+    assert len(receiver.spans[-1].attributes["process.command_line"]) == 100
+    bad = export(root, receiver, env={"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "lots"})
+    assert bad.returncode == 1 and bad.stderr.startswith("Error: ") and "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" in bad.stderr

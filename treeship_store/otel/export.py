@@ -30,7 +30,7 @@ from ..paths import open_regular
 from ..positions import START, Position, pending
 from ..spans import Span, session_spans
 from ..store import Store
-from .otlp import Collector, post, request
+from .otlp import MAX_REQUEST_BYTES, Collector, post, request
 
 logger = logging.getLogger("treeship_store")
 
@@ -144,8 +144,17 @@ class Exporter:
         return host, spans, Position(offset, max(len(lines), lines_done), info.st_dev, info.st_ino)
 
     def _send(self, batch, moved: dict[str, Position], report: ExportReport, retry) -> None:
-        if batch:
-            report.rejected += post(self.target, request(batch, self.service), retry=retry)
+        """Post the batch, then save the positions it moves. A request over
+        MAX_REQUEST_BYTES goes as two, each with its sessions' positions (one
+        session's spans stay in one request: its position is one number)."""
+        body = request(batch, self.service, self.target.value_limit) if batch else None
+        if body is not None and len(body) > MAX_REQUEST_BYTES and len(batch) > 1:
+            first = {session_id for session_id, _, _ in batch[:len(batch) // 2]}
+            self._send(batch[:len(batch) // 2], {s: p for s, p in moved.items() if s in first}, report, retry)
+            self._send(batch[len(batch) // 2:], {s: p for s, p in moved.items() if s not in first}, report, retry)
+            return
+        if body is not None:
+            report.rejected += post(self.target, body, retry=retry)
             report.spans += sum(len(spans) for _, _, spans in batch)
             crash_point("export-sent")  # accepted by the collector, the position not yet saved
         self.positions[self.target.shown].update(moved)

@@ -40,6 +40,8 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 RETRYABLE = {408, 429, *range(500, 600)} - {501, 505}
 TIMEOUT = 10.0  # seconds for one request
 MAX_BACKOFF = 30.0
+MAX_REQUEST_BYTES = 4 << 20  # collectors' common intake limit (the gRPC default); larger batches are split
+VALUE_LIMIT = 4096  # characters of a string attribute, unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT says otherwise
 KINDS = {CLIENT: ProtoSpan.SPAN_KIND_CLIENT}
 
 
@@ -47,6 +49,7 @@ KINDS = {CLIENT: ProtoSpan.SPAN_KIND_CLIENT}
 class Collector:
     url: str  # where traces are posted
     headers: tuple[tuple[str, str], ...]  # never printed: they carry API keys
+    value_limit: int = VALUE_LIMIT  # longer string attributes are cut: a collector refuses a huge span
 
     @property
     def shown(self) -> str:
@@ -78,7 +81,10 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
         raise ValidationError(f"not an OTLP/HTTP endpoint: {_no_secrets(url)!r} (give http://host:4318 or "
                               "https://...)")
     text = environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
-    return Collector(url, _headers(text))
+    limit = environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") or environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+    if limit is not None and not (limit.isascii() and limit.isdigit() and 0 < int(limit) <= 1 << 30):
+        raise ValidationError(f"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT must be a number of characters, not {limit[:40]!r}")
+    return Collector(url, _headers(text), VALUE_LIMIT if limit is None else int(limit))
 
 
 def _traces(base: str) -> str:
@@ -107,39 +113,41 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def request(spans_by_session: list[tuple[str, str | None, list[Span]]], service: str) -> bytes:
+def request(spans_by_session: list[tuple[str, str | None, list[Span]]], service: str,
+            value_limit: int = VALUE_LIMIT) -> bytes:
     """One ExportTraceServiceRequest: a ResourceSpans per session (service.name,
-    host.id, session.id), its spans in one scope."""
+    host.id, session.id), its spans in one scope, string attributes cut at
+    `value_limit` characters."""
     message = ExportTraceServiceRequest()
     for session_id, host, spans in spans_by_session:
         resource = Resource(attributes=_attributes({"service.name": service, "host.id": host,
-                                                    "session.id": session_id}))
+                                                    "session.id": session_id}, value_limit))
         scope = ScopeSpans(scope=InstrumentationScope(name="treeship-store", version=__version__),
-                           spans=[_span(span) for span in spans])
+                           spans=[_span(span, value_limit) for span in spans])
         message.resource_spans.append(ResourceSpans(resource=resource, scope_spans=[scope]))
     return message.SerializeToString()
 
 
-def _span(span: Span) -> ProtoSpan:
+def _span(span: Span, limit: int) -> ProtoSpan:
     proto = ProtoSpan(trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_id or b"",
-                      name=span.name, kind=KINDS.get(span.kind, ProtoSpan.SPAN_KIND_INTERNAL),
+                      name=span.name[:limit], kind=KINDS.get(span.kind, ProtoSpan.SPAN_KIND_INTERNAL),
                       start_time_unix_nano=max(span.start_ns, 0), end_time_unix_nano=max(span.end_ns, 0),
-                      attributes=_attributes(span.attributes))
+                      attributes=_attributes(span.attributes, limit))
     if span.error is not None:
-        proto.attributes.extend(_attributes({"error.type": span.error}))
-        proto.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=span.message))
+        proto.attributes.extend(_attributes({"error.type": span.error}, limit))
+        proto.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=span.message[:limit]))
     for name, at, attributes in span.events:
-        proto.events.add(name=name, time_unix_nano=max(at, 0), attributes=_attributes(attributes))
+        proto.events.add(name=name[:limit], time_unix_nano=max(at, 0), attributes=_attributes(attributes, limit))
     for linked, attributes in span.links:
-        proto.links.add(trace_id=span.trace_id, span_id=linked, attributes=_attributes(attributes))
+        proto.links.add(trace_id=span.trace_id, span_id=linked, attributes=_attributes(attributes, limit))
     return proto
 
 
-def _attributes(values: dict) -> list[KeyValue]:
-    return [KeyValue(key=key, value=_any(value)) for key, value in values.items() if value is not None]
+def _attributes(values: dict, limit: int) -> list[KeyValue]:
+    return [KeyValue(key=key, value=_any(value, limit)) for key, value in values.items() if value is not None]
 
 
-def _any(value) -> AnyValue:
+def _any(value, limit: int) -> AnyValue:
     if type(value) is bool:
         return AnyValue(bool_value=value)
     if type(value) is int:
@@ -147,8 +155,8 @@ def _any(value) -> AnyValue:
     if type(value) is float:
         return AnyValue(double_value=value)
     if type(value) is list:
-        return AnyValue(array_value=ArrayValue(values=[_any(item) for item in value]))
-    return AnyValue(string_value=str(value))
+        return AnyValue(array_value=ArrayValue(values=[_any(item, limit) for item in value]))
+    return AnyValue(string_value=str(value)[:limit])
 
 
 def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool]) -> int:
