@@ -307,3 +307,15 @@ def test_long_values_are_cut_and_large_batches_split_under_the_intake_limit(root
     assert len(receiver.spans[-1].attributes["process.command_line"]) == 100
     bad = export(root, receiver, env={"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "lots"})
     assert bad.returncode == 1 and bad.stderr.startswith("Error: ") and "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" in bad.stderr
+
+
+def test_credentials_in_the_endpoint_are_basic_authentication_never_printed(demo, receiver):
+    import base64
+    receiver.answers = [(401, {})]
+    url = f"http://team:p%40ss-s3cr3t@127.0.0.1:{receiver.port}"
+    refused = export(demo, url)
+    assert refused.returncode == 1 and "HTTP 401" in refused.stderr and "s3cr3t" not in refused.stderr
+    assert export(demo, url).returncode == 0
+    sent = {name.lower(): value for name, value in receiver.requests[-1].items()}["authorization"]
+    assert base64.b64decode(sent.removeprefix("Basic ")) == b"team:p@ss-s3cr3t"
+    assert receiver.spans and "s3cr3t" not in (demo / "otlp-positions.json").read_text()

@@ -10,6 +10,7 @@ collector accepted a batch needs the answer to each request.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import os
 import time
@@ -84,7 +85,15 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
     limit = environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") or environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
     if limit is not None and not (limit.isascii() and limit.isdigit() and 0 < int(limit) <= 1 << 30):
         raise ValidationError(f"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT must be a number of characters, not {limit[:40]!r}")
-    return Collector(url, _headers(text), VALUE_LIMIT if limit is None else int(limit))
+    headers = _headers(text)
+    if parts.username is not None or parts.password is not None:
+        # http://user:password@host: sent as Basic authentication (urllib would
+        # take the user:password@ for part of the host name), never printed.
+        credentials = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+        url = _no_secrets(url) + (f"?{parts.query}" if parts.query else "")
+        if not any(name.lower() == "authorization" for name, _ in headers):
+            headers += (("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()),)
+    return Collector(url, headers, VALUE_LIMIT if limit is None else int(limit))
 
 
 def _traces(base: str) -> str:
