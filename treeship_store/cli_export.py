@@ -13,7 +13,6 @@ from .cli_stop import Stop
 from .errors import StoreError, ValidationError
 
 
-
 @click.group()
 def export() -> None:
     """Send sessions to the tools a team already uses."""
@@ -52,13 +51,14 @@ def otlp(ctx: click.Context, endpoint: str | None, session: str | None, since: s
     target = otel.collector(endpoint)
     store = open_store(ctx)
     stop = Stop()
-    deadline = [None]
+    deadline = None  # of this look's retries, set by the first
 
     def retry(why: str, seconds: float) -> bool:
         """Wait and try again: with --follow until stopped, else for --give-up-after."""
-        if deadline[0] is None:
-            deadline[0] = time.monotonic() + give_up_after
-        if stop or (not follow and time.monotonic() + seconds > deadline[0]):
+        nonlocal deadline
+        if deadline is None:
+            deadline = time.monotonic() + give_up_after
+        if stop or (not follow and time.monotonic() + seconds > deadline):
             return False
         click.echo(f"warning: {why}; trying again in {seconds:.0f} s", err=True)
         stop.wait(seconds)
@@ -67,7 +67,7 @@ def otlp(ctx: click.Context, endpoint: str | None, session: str | None, since: s
     total = otel.ExportReport()
     with otel.Exporter(store, target, service_name) as exporter:
         while True:
-            deadline[0] = None
+            deadline = None
             report = exporter.export(_sessions(store, session, since), stop=stop.__bool__, retry=retry)
             total.spans += report.spans
             total.rejected += report.rejected
