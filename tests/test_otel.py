@@ -235,10 +235,14 @@ def test_commands_and_urls_are_redacted_and_event_text_kept_as_data(root, receiv
     store.append("ssn_s", make_event("agent.completed_process", process_name="curl", exit_code=0,
                                      command="curl -H 'Authorization: Bearer abcdef123456' https://u:hunter2@h/x"))
     store.append("ssn_s", make_event(tool_name="<script>alert(1)</script>"))
+    store.append("ssn_s", make_event("agent.decision", model="m", summary="used API_KEY=sk-live-0123456789abcdef"))
+    store.append("ssn_s", make_event("agent.failed", reason="token ghp_" + "a" * 36 + " expired"))
     assert export(root, receiver).returncode == 0
     command = receiver.spans[0].attributes["process.command_line"]
     assert "abcdef123456" not in command and "hunter2" not in command and "[REDACTED:" in command
     assert receiver.spans[1].attributes["gen_ai.tool.name"] == "<script>alert(1)</script>"
+    assert "0123456789abcdef" not in receiver.spans[2].attributes["treeship.summary"]
+    assert "aaaaaaaa" not in receiver.spans[3].message and "[REDACTED:github-token]" in receiver.spans[3].message
 
 
 def test_every_prefix_of_a_session_gives_the_same_complete_spans(demo):

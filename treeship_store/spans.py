@@ -37,7 +37,8 @@ SPAN_EVENT_FIELDS = {
     "agent.collaborated": (("treeship.collaborator_agent_instance_ids", "collaborator_agent_instance_ids"),),
     "agent.returned": (("treeship.returned_to_agent_instance_id", "returned_to_agent_instance_id"),),
 }
-REDACTED = {"command", "destination"}  # may carry a secret another writer left in: redacted as capture does
+# Free text that may carry a secret another writer left in: redacted as capture does.
+REDACTED = {"command", "destination", "reason", "summary"}
 
 
 @dataclass
@@ -115,9 +116,9 @@ class _Builder:
         if kind in ("agent.completed", "agent.failed") and agent is not None:
             agent.end_ns, agent.closes_at = max(at, agent.start_ns), line_no
             if kind == "agent.failed":
-                agent.error, agent.message = "agent.failed", _text(event.get("reason")) or ""
+                agent.error, agent.message = "agent.failed", redact(_text(event.get("reason")) or "")
             elif reason := _text(event.get("termination_reason")):
-                agent.attributes["treeship.termination_reason"] = reason
+                agent.attributes["treeship.termination_reason"] = redact(reason)
             self._finish_agent(instance)
             return
         parent = agent.span_id if agent is not None else self.root_id
@@ -149,7 +150,7 @@ class _Builder:
                                     ("gen_ai.usage.input_tokens", "tokens_in"),
                                     ("gen_ai.usage.output_tokens", "tokens_out"), ("treeship.summary", "summary")):
                 if (value := _value(event.get(name))) is not None:
-                    span.attributes[attribute] = value
+                    span.attributes[attribute] = redact(value) if name in REDACTED and isinstance(value, str) else value
         else:
             attributes = {"treeship.event_id": event.get("event_id"), "treeship.sequence_no": event.get("sequence_no")}
             for attribute, name in SPAN_EVENT_FIELDS.get(kind, ()):
@@ -209,7 +210,7 @@ class _Builder:
         if not several and only is not None:
             root.attributes["gen_ai.agent.name"] = only.attributes["gen_ai.agent.name"]
         if summary := _text(event.get("summary")):
-            root.attributes["treeship.summary"] = summary
+            root.attributes["treeship.summary"] = redact(summary)
         for span in self.done:
             root.start_ns = min(root.start_ns, span.start_ns)
         self.done.append(root)
