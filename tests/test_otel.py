@@ -323,3 +323,31 @@ def test_credentials_in_the_endpoint_are_basic_authentication_never_printed(demo
     sent = {name.lower(): value for name, value in receiver.requests[-1].items()}["authorization"]
     assert base64.b64decode(sent.removeprefix("Basic ")) == b"team:p@ss-s3cr3t"
     assert receiver.spans and "s3cr3t" not in (demo / "otlp-positions.json").read_text()
+
+
+def test_lines_another_writer_left_with_extreme_values_never_stop_the_export(root, receiver):
+    """Times OTLP cannot carry (before 1970, from 2554), durations reaching
+    before the epoch, counts out of range, wrong JSON types: such a line
+    loses what cannot be said, never the export of what follows."""
+    base = {"session_id": "ssn_x", "trace_id": "0" * 32, "span_id": "0" * 16, "agent_id": "a",
+            "agent_instance_id": "i", "agent_name": "n", "host_id": "h"}
+    lines = [("9999-12-31T23:59:59Z", {"type": "agent.called_tool", "tool_name": "Far"}),
+             ("0001-01-01T00:00:00Z", {"type": "agent.called_tool", "tool_name": "Old"}),
+             ("1969-12-31T23:59:59Z", {"type": "agent.called_tool", "tool_name": "Before"}),
+             ("1970-01-01T00:00:01Z", {"type": "agent.called_tool", "tool_name": "Long", "duration_ms": 2**39}),
+             ("2026-01-01T00:00:01Z", {"type": "agent.decision", "model": "m", "tokens_in": 2**64 - 1,
+                                       "tokens_out": -5}),
+             ("2026-01-01T00:00:02Z", {"type": "agent.completed_process", "process_name": "p", "exit_code": 2**63}),
+             ("2026-01-01T00:00:03Z", {"type": 42}),
+             ("2026-01-01T00:00:04Z", {"type": "agent.called_tool", "tool_name": ["x"], "meta": {"tool_use_id": {}}})]
+    (root / "sessions" / "ssn_x").mkdir(parents=True)
+    (root / "sessions" / "ssn_x" / "events.jsonl").write_text("".join(
+        json.dumps({**base, "event_id": f"evt_{n:016x}", "timestamp": at, "sequence_no": n, **fields}) + "\n"
+        for n, (at, fields) in enumerate(lines)) + '{"torn\n')
+    result = export(root, receiver)
+    assert result.returncode == 0, result.stderr
+    assert [s.name for s in receiver.spans] == ["execute_tool Long", "chat m", "execute_tool p", "execute_tool tool"]
+    assert all(0 <= s.start <= s.end < 2**64 for s in receiver.spans) and receiver.spans[0].start == 0
+    chat, process = receiver.spans[1].attributes, receiver.spans[2].attributes
+    assert "gen_ai.usage.output_tokens" not in chat and "gen_ai.usage.input_tokens" not in chat
+    assert "process.exit.code" not in process and receiver.spans[2].status == 0

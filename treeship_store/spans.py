@@ -149,7 +149,10 @@ class _Builder:
             for attribute, name in (("gen_ai.request.model", "model"), ("gen_ai.provider.name", "provider"),
                                     ("gen_ai.usage.input_tokens", "tokens_in"),
                                     ("gen_ai.usage.output_tokens", "tokens_out"), ("treeship.summary", "summary")):
-                if (value := _value(event.get(name))) is not None:
+                value = _value(event.get(name))
+                if name.startswith("tokens") and not (type(value) is int and value >= 0):
+                    continue  # a count: a negative one is no count (the store's stats leave it out too)
+                if value is not None:
                     span.attributes[attribute] = redact(value) if name in REDACTED and isinstance(value, str) else value
         else:
             attributes = {"treeship.event_id": event.get("event_id"), "treeship.sequence_no": event.get("sequence_no")}
@@ -184,7 +187,7 @@ class _Builder:
     def _timed(self, line_no: int, at: int, event: dict, name: str, kind: str, parent: bytes) -> Span:
         """A span ending at the event and starting its duration_ms earlier."""
         duration = event.get("duration_ms")
-        start = at - duration * 1_000_000 if type(duration) is int and 0 <= duration < 2**40 else at
+        start = max(at - duration * 1_000_000, 0) if type(duration) is int and 0 <= duration < 2**40 else at
         return Span(self.trace, span_id(self.session_id, f"line\0{line_no}"), parent, name, kind, start, at, line_no,
                     {"treeship.event_id": event.get("event_id")} if _text(event.get("event_id")) else {})
 
@@ -217,10 +220,13 @@ class _Builder:
 
 
 def _time_ns(value: object) -> int | None:
+    """Nanoseconds since the epoch, or None for a time OTLP cannot carry (an
+    unsigned 64-bit count: 1970 to 2554), which a line may hold (9999, year 1)."""
     try:
-        return parse_time(value) * 1000
+        at = parse_time(value) * 1000
     except (ValueError, TypeError):
         return None
+    return at if 0 <= at < 2**64 else None
 
 
 def _text(value: object) -> str | None:

@@ -140,13 +140,13 @@ def request(spans_by_session: list[tuple[str, str | None, list[Span]]], service:
 def _span(span: Span, limit: int) -> ProtoSpan:
     proto = ProtoSpan(trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_id or b"",
                       name=span.name[:limit], kind=KINDS.get(span.kind, ProtoSpan.SPAN_KIND_INTERNAL),
-                      start_time_unix_nano=max(span.start_ns, 0), end_time_unix_nano=max(span.end_ns, 0),
+                      start_time_unix_nano=span.start_ns, end_time_unix_nano=span.end_ns,
                       attributes=_attributes(span.attributes, limit))
     if span.error is not None:
         proto.attributes.extend(_attributes({"error.type": span.error}, limit))
         proto.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=span.message[:limit]))
     for name, at, attributes in span.events:
-        proto.events.add(name=name[:limit], time_unix_nano=max(at, 0), attributes=_attributes(attributes, limit))
+        proto.events.add(name=name[:limit], time_unix_nano=at, attributes=_attributes(attributes, limit))
     for linked, attributes in span.links:
         proto.links.add(trace_id=span.trace_id, span_id=linked, attributes=_attributes(attributes, limit))
     return proto
