@@ -211,6 +211,9 @@ def test_a_refusal_is_one_line_marks_nothing_and_never_shows_the_headers(demo, r
     ("http://collector:99999", {}, "not an OTLP/HTTP endpoint"),
     (None, {"OTEL_EXPORTER_OTLP_HEADERS": "Authorization"}, "header 1 is not key=value"),
     (None, {"OTEL_EXPORTER_OTLP_HEADERS": "a=b,bad key=s3cr3t"}, "header 2 is not key=value"),
+    (None, {"OTEL_EXPORTER_OTLP_HEADERS": "x=s3cr3t%E2%82%AC"}, "header 1 is not key=value"),
+    (None, {"OTEL_EXPORTER_OTLP_HEADERS": "x=s3cr3t%0Aevil: 1"}, "header 1 is not key=value"),
+    ("http://collector:4318/v1/tr aces", {}, "not an OTLP/HTTP endpoint"),
 ])
 def test_bad_endpoints_and_headers_are_one_line(demo, receiver, endpoint, env, message):
     result = export(demo, endpoint or receiver, env=env)

@@ -78,7 +78,8 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable() \
+            or any(c.isspace() for c in url):
         raise ValidationError(f"not an OTLP/HTTP endpoint: {_no_secrets(url)!r} (give http://host:4318 or "
                               "https://...)")
     text = environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
@@ -114,10 +115,11 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
     for number, item in enumerate((item for item in text.split(",") if item.strip()), 1):
         key, sep, value = item.partition("=")
         key, value = key.strip(), urllib.parse.unquote(value.strip())
-        if not sep or not key or not all(c.isalnum() or c in "-_." for c in key) or any(
-                c in value for c in "\r\n\0"):
-            raise ValidationError(f"OTEL_EXPORTER_OTLP_HEADERS: header {number} is not key=value "
-                                  "(values are not shown)")
+        if not sep or not key or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in key) or not (
+                value.isprintable() and value.encode("latin-1", "replace").decode("latin-1") == value):
+            # An HTTP header is a token and Latin-1 text without control characters.
+            raise ValidationError(f"OTEL_EXPORTER_OTLP_HEADERS: header {number} is not key=value in what an "
+                                  "HTTP header can carry (values are not shown)")
         headers.append((key, value))
     return tuple(headers)
 
