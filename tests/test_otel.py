@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -354,3 +355,21 @@ def test_lines_another_writer_left_with_extreme_values_never_stop_the_export(roo
     chat, process = receiver.spans[1].attributes, receiver.spans[2].attributes
     assert "gen_ai.usage.output_tokens" not in chat and "gen_ai.usage.input_tokens" not in chat
     assert "process.exit.code" not in process and receiver.spans[2].status == 0
+
+
+def test_an_endpoint_that_does_not_speak_http_is_one_line(demo):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer():
+            for _ in range(2):
+                connection, _ = server.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        threading.Thread(target=answer, daemon=True).start()
+        result = export(demo, f"http://127.0.0.1:{server.getsockname()[1]}", "--give-up-after", "1")
+    assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: ")
+    assert "did not answer in HTTP" in result.stderr and "Traceback" not in result.stderr
+    assert not (demo / "otlp-positions.json").exists()

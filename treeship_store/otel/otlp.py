@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import http.client
 import os
 import time
 import urllib.error
@@ -199,6 +200,8 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             why = f"{target.shown} is unreachable: {getattr(reason, 'strerror', None) or reason}"
+        except http.client.HTTPException as error:  # something answered, not in HTTP (or cut short)
+            why = f"{target.shown} did not answer in HTTP: {type(error).__name__}"
         if not retry(why, wait):
             raise ExportUnavailable(why)
         backoff = min(backoff * 2, MAX_BACKOFF)
