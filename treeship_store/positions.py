@@ -33,8 +33,9 @@ def save(index: Index, central_id: str, session_id: str, position: Position) -> 
 
 
 def pending(path: str, position: Position) -> int:
-    """About how many bytes of the file are not pushed yet: 0 only if it is
-    the file pushed and no longer (1 when unsure: the open will tell)."""
+    """About how many bytes of the file are not shipped yet (pushed, or
+    exported): 0 only if it is the file shipped and no longer (1 when unsure:
+    the open will tell)."""
     try:
         info = os.stat(path, follow_symlinks=False)
     except OSError:
