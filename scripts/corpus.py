@@ -30,7 +30,7 @@ PROCESSES = [("cargo", "cargo test"), ("pytest", "pytest -q"), ("npm", "npm run 
 MIX = [("agent.called_tool", 34), ("agent.read_file", 20), ("agent.wrote_file", 10), ("agent.decision", 13),
        ("agent.started_process", 6), ("agent.completed_process", 6), ("agent.connected_network", 4),
        ("agent.opened_port", 1), ("agent.spawned", 1), ("agent.handoff", 1), ("agent.collaborated", 1),
-       ("agent.returned", 1), ("agent.failed", 1)]
+       ("agent.returned", 1), ("agent.failed", 1), ("agent.note", 1)]
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
@@ -95,6 +95,7 @@ class SessionWriter:
             "agent.collaborated": lambda: {"collaborator_agent_instance_ids": [other]},
             "agent.returned": lambda: {"returned_to_agent_instance_id": other},
             "agent.failed": lambda: {"reason": "rate limited"},
+            "agent.note": lambda: {"meta": {"text": f"{path} is outside the declared capabilities"}},
         }[event_type]()
         self.add(agent, event_type, **fields)
 

@@ -5,11 +5,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from treeship_store import Store
 
+import agent_checks as checks
 from hook_fixtures import (APPLY_PATCH, CLAUDE_SESSION, CODEX_SESSION, SECRET, claude, claude_tool, claude_tool_calls,
                            claude_transcript_lines, codex, codex_transcript_lines, write_lines)
 
@@ -71,7 +73,8 @@ def test_a_claude_code_session_becomes_its_events(project, tmp_path):
         assert event["type"] == kind and {k: event.get(k) for k in fields} == fields, event
         assert event["agent_instance_id"] == MAIN_CC and event["meta"]["tool_use_id"].startswith("toolu_")
     bash_ok, bash_failed = [e for e in events if e["type"] == "agent.completed_process"]
-    assert "exit_code" not in bash_ok and bash_failed["meta"]["failed"] is True
+    # Claude Code reports a success without a code: completed, not interrupted, not a failure is 0.
+    assert bash_ok["exit_code"] == 0 and bash_failed["meta"]["failed"] is True
     called = next(e for e in events if e["type"] == "agent.called_tool")
     assert called["tool_input_digest"].startswith("sha256:") and len(called["tool_output_digest"]) == 71
     # The sub-agent: spawned by the main agent, its own events under its own instance.
@@ -153,7 +156,7 @@ def test_a_codex_session_becomes_its_events(project, tmp_path):
     assert events[9]["agent_instance_id"] == "ai_cx_sub_worker-1"
     with Store(project / ".treeship") as store:
         assert store.stats(CODEX_SESSION)["tokens_by_model"] == \
-            {"gpt-5-codex": {"decisions": 2, "tokens_in": 150, "tokens_out": 30}}
+            {"gpt-5-codex": {"decisions": 2, "tokens_in": 150, "tokens_out": 25}}  # reasoning is part of output
 
 
 @pytest.mark.parametrize("payload", [
@@ -237,3 +240,96 @@ def test_a_hand_edited_transcript_mark_does_not_jam_later_hooks(project, tmp_pat
     (project / ".treeship" / "sessions" / CLAUDE_SESSION / "events.jsonl.capture").unlink()
     result = hook("claude-code", stop)
     assert result.returncode == 0, result.stderr
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_recorded_claude_code_session_replays_to_its_events(tmp_path, monkeypatch):
+    """Claude Code 2.1.328's own payloads and transcripts (scripts/record_agents.py)."""
+    monkeypatch.setenv("TREESHIP_HOST_ID", "host_test")
+    events, log, _, runs = checks.replay(FIXTURES / "claude-code-2.1.328", tmp_path, "claude-code")
+    checks.claude_exit_codes(events)
+    checks.claude_files(events)
+    checks.claude_tokens(events, log, runs[-1]["stdout"])
+    assert checks.lifecycle(events) == checks.TWO_RUNS
+
+
+def test_a_recorded_codex_session_replays_to_its_events(tmp_path, monkeypatch):
+    """Codex 0.169.0's own payloads and rollout (scripts/record_agents.py)."""
+    monkeypatch.setenv("TREESHIP_HOST_ID", "host_test")
+    events, log, rollouts, _ = checks.replay(FIXTURES / "codex-0.169.0", tmp_path, "codex")
+    checks.codex_exit_codes(events, rollouts)
+    checks.codex_files(events)
+    checks.codex_tokens(events, log, rollouts)
+    assert checks.lifecycle(events) == checks.TWO_RUNS
+
+
+def _claude_response(message_id, block, model="claude-opus-4-1", output=5):
+    return {"type": "assistant", "timestamp": "2026-11-24T10:00:01.000Z",
+            "message": {"id": message_id, "model": model, "content": [{"type": block}],
+                        "usage": {"input_tokens": 10, "output_tokens": output}}}
+
+
+def test_interleaved_blocks_of_two_responses_count_two(project, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    write_lines(transcript, [_claude_response(m, "text") for m in ("msg_A", "msg_B", "msg_A", "msg_B", "msg_A")])
+    assert hook("claude-code", claude("Stop", project, transcript=str(transcript))).returncode == 0
+    decisions = [e for e in recorded(project, CLAUDE_SESSION) if e["type"] == "agent.decision"]
+    assert [e["meta"]["message_id"] for e in decisions] == ["msg_A", "msg_B"]
+
+
+def test_a_transcript_replaced_by_a_shorter_copy_counts_nothing_again(project, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    lines = [_claude_response(f"msg_{n}", "text") for n in range(6)]
+    write_lines(transcript, lines)
+    stop = claude("Stop", project, transcript=str(transcript))
+    assert hook("claude-code", stop).returncode == 0
+    write_lines(transcript, lines[:3])  # restored from an older copy
+    assert hook("claude-code", stop).returncode == 0
+    write_lines(transcript, [_claude_response("msg_new", "text")], mode="a")  # and the agent goes on
+    assert hook("claude-code", stop).returncode == 0
+    decisions = [e["meta"]["message_id"] for e in recorded(project, CLAUDE_SESSION) if e["type"] == "agent.decision"]
+    assert decisions == [f"msg_{n}" for n in range(6)] + ["msg_new"]
+
+
+def test_a_line_longer_than_one_read_is_passed_over_and_counting_goes_on(project, tmp_path, monkeypatch):
+    from treeship_store.capture import run_hook, transcript as reader
+    monkeypatch.setattr(reader, "MAX_READ", 4096)
+    transcript = tmp_path / "t.jsonl"
+    huge = _claude_response("msg_huge", "text")
+    huge["message"]["content"][0]["text"] = "x" * 20_000
+    write_lines(transcript, [_claude_response("msg_1", "text"), huge, _claude_response("msg_2", "text")])
+    stop = json.dumps(claude("Stop", project, transcript=str(transcript))).encode()
+    for _ in range(3):  # the first read stops before the long line, the next passes it, the last finds msg_2
+        run_hook("claude-code", stop)
+    decisions = [e for e in recorded(project, CLAUDE_SESSION) if e["type"] == "agent.decision"]
+    assert [e["meta"]["message_id"] for e in decisions] == ["msg_1", "msg_2"]
+    assert decisions[-1]["meta"]["transcript"]["skipped"] == 1
+
+
+def test_a_sub_agents_last_response_written_after_its_stop_is_counted_at_the_next_stop(project, tmp_path):
+    main, sub = tmp_path / "main.jsonl", tmp_path / "agent-a1b2.jsonl"
+    write_lines(main, [])
+    write_lines(sub, [_claude_response("msg_s1", "tool_use")])
+    assert hook("claude-code", claude("SubagentStart", project, agent_id="a1b2", agent_type="Explore")).returncode == 0
+    assert hook("claude-code", claude("SubagentStop", project, agent_id="a1b2", agent_type="Explore",
+                                      agent_transcript_path=str(sub))).returncode == 0
+    write_lines(sub, [_claude_response("msg_s2", "text")], mode="a")  # still being written while the hook ran
+    assert hook("claude-code", claude("Stop", project, transcript=str(main))).returncode == 0
+    decisions = [e for e in recorded(project, CLAUDE_SESSION) if e["type"] == "agent.decision"]
+    assert [(e["meta"]["message_id"], e["agent_instance_id"], e["agent_name"]) for e in decisions] == [
+        ("msg_s1", "ai_cc_sub_a1b2", "Explore#a1b2"), ("msg_s2", "ai_cc_sub_a1b2", "Explore#a1b2")]
+
+
+def test_file_paths_are_relative_to_the_project_inside_it_and_absolute_outside(project):
+    (project / ".treeship").mkdir()
+    for tool_input in ({"file_path": str(project / "src" / "a.py")}, {"file_path": "/etc/hosts"}):
+        assert hook("claude-code", claude_tool(project / "src", "Read", tool_input, {})).returncode == 0
+    # Codex names apply_patch's files relative to its working directory, here a subdirectory.
+    patch = "*** Begin Patch\n*** Add File: b.py\n+x\n*** End Patch\n"
+    assert hook("codex", codex("PostToolUse", project / "src", tool_name="apply_patch", tool_use_id="c1",
+                               tool_input={"command": patch}, tool_response="Exit code: 0\n")).returncode == 0
+    with Store(project / ".treeship") as store:
+        paths = [e["file_path"] for e in store.events(type=["agent.read_file", "agent.wrote_file"])]
+    assert sorted(paths) == ["/etc/hosts", "src/a.py", "src/b.py"]

@@ -35,6 +35,7 @@ TYPE_FIELDS = {
     "agent.completed_process": ',"process_name":"cargo","exit_code":-1,"duration_ms":1200,"command":"cargo test"',
     "agent.decision": ',"model":"claude-opus","tokens_in":1200,"tokens_out":340,"provider":"anthropic",'
                       '"summary":"edit lib.rs","confidence":0.85',
+    "agent.note": "",  # Treeship 0.31's gate: the text is in meta
 }
 TRAILER = ',"artifact_ref":"art_1","meta":{"source":"session-event-cli","nested":[1,2.5,"\\u0001é"]}'
 

@@ -86,8 +86,10 @@ def test_dry_run_prints_and_writes_nothing_and_codex_has_its_own_file(tmp_path):
     home.mkdir()
     result = hooks_command("install", "codex", "--user", cwd=tmp_path, env={"HOME": str(home), "CODEX_HOME": ""})
     assert result.returncode == 0, result.stderr
-    assert sorted(json.loads((home / ".codex" / "hooks.json").read_text())["hooks"]) == \
-        ["PostToolUse", "SessionStart", "Stop", "SubagentStart", "SubagentStop"]
+    installed = json.loads((home / ".codex" / "hooks.json").read_text())["hooks"]
+    assert sorted(installed) == ["PostToolUse", "SessionEnd", "SessionStart", "Stop", "SubagentStart", "SubagentStop"]
+    # Codex cuts a SessionEnd hook to 3 s and warns about a longer timeout.
+    assert installed["SessionEnd"][0]["hooks"][0]["timeout"] == 3
     assert hooks_command("uninstall", "codex", "--user", cwd=tmp_path,
                          env={"HOME": str(home), "CODEX_HOME": ""}).returncode == 0
     assert json.loads((home / ".codex" / "hooks.json").read_text()) == {}
@@ -128,3 +130,59 @@ def test_a_project_that_does_not_exist_is_refused_and_nothing_is_created(tmp_pat
     result = hooks_command("install", "claude-code", "--project", str(tmp_path / "typo"), cwd=tmp_path)
     assert result.returncode == 2 and "does not exist" in result.stderr
     assert not (tmp_path / "typo").exists()
+
+
+def test_codex_trust_is_written_only_when_asked_and_keeps_the_rest_of_the_config(tmp_path):
+    codex_home, project = tmp_path / "codex-home", tmp_path / "project"
+    codex_home.mkdir()
+    project.mkdir()
+    original = '# my settings\nmodel = "o3"  # keep this comment\n\n[projects."/elsewhere"]\ntrust_level = "untrusted"\n'
+    (codex_home / "config.toml").write_text(original)
+    env = {"CODEX_HOME": str(codex_home)}
+    installed = hooks_command("install", "codex", "--project", str(project), cwd=tmp_path, env=env)
+    assert installed.returncode == 0 and (codex_home / "config.toml").read_text() == original
+    assert "left to do: project trusted" in installed.stdout and "left to do: hooks trusted" in installed.stdout
+    status = hooks_command("status", "codex", "--project", str(project), cwd=tmp_path, env=env)
+    assert status.returncode == 1 and "will not run" in status.stdout
+    trusted = hooks_command("install", "codex", "--project", str(project), "--trust", cwd=tmp_path, env=env)
+    assert trusted.returncode == 0, trusted.stderr
+    text = (codex_home / "config.toml").read_text()
+    assert text.startswith(original.rstrip("\n")) and "# keep this comment" in text
+    import tomllib
+    config = tomllib.loads(text)
+    hooks_path = project.resolve() / ".codex" / "hooks.json"
+    assert config["projects"][str(project.resolve())] == {"trust_level": "trusted"}
+    assert config["projects"]["/elsewhere"] == {"trust_level": "untrusted"}
+    assert sorted(config["hooks"]["state"]) == sorted(
+        f"{hooks_path}:{event}:0:0" for event in ("session_start", "session_end", "post_tool_use",
+                                                  "subagent_start", "subagent_stop", "stop"))
+    assert hooks_command("status", "codex", "--project", str(project), cwd=tmp_path, env=env).returncode == 0
+    again = hooks_command("install", "codex", "--project", str(project), "--trust", cwd=tmp_path, env=env)
+    assert "already trusted" in again.stdout and (codex_home / "config.toml").read_text() == text
+    # A changed command (another installation, an edit) changes the hash: Codex will not run it.
+    settings = json.loads(hooks_path.read_text())
+    settings["hooks"]["Stop"][0]["hooks"][0]["command"] = "/other/bin/treeship-store hook codex"
+    hooks_path.write_text(json.dumps(settings))
+    status = hooks_command("status", "codex", "--project", str(project), cwd=tmp_path, env=env)
+    assert status.returncode == 1 and "changed or disabled since trusted: Stop" in status.stdout
+
+
+def test_trust_is_for_codex_and_claude_code_status_reads_its_settings(tmp_path):
+    assert hooks_command("install", "claude-code", "--trust", cwd=tmp_path).returncode == 2
+    assert not (tmp_path / ".claude").exists()
+    assert hooks_command("status", "claude-code", cwd=tmp_path).returncode == 1
+    assert hooks_command("install", "claude-code", cwd=tmp_path).returncode == 0
+    assert hooks_command("status", "claude-code", cwd=tmp_path).returncode == 0
+    settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())
+    (tmp_path / ".claude" / "settings.json").write_text(json.dumps({**settings, "disableAllHooks": True}))
+    status = hooks_command("status", "claude-code", cwd=tmp_path)
+    assert status.returncode == 1 and "disableAllHooks" in status.stdout
+
+
+def test_a_codex_config_that_is_not_toml_is_one_line_and_left_alone(tmp_path):
+    (tmp_path / "codex-home").mkdir()
+    (tmp_path / "codex-home" / "config.toml").write_text("model = [unclosed\n")
+    env = {"CODEX_HOME": str(tmp_path / "codex-home")}
+    result = hooks_command("install", "codex", "--trust", cwd=tmp_path, env=env)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert (tmp_path / "codex-home" / "config.toml").read_text() == "model = [unclosed\n"

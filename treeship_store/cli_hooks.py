@@ -48,25 +48,49 @@ def hooks() -> None:
     \b
     Examples:
       treeship-store hooks install claude-code            # this project's .claude/settings.json
-      treeship-store hooks install codex --user           # ~/.codex/hooks.json
+      treeship-store hooks install codex --user --trust   # ~/.codex/hooks.json, trusted in ~/.codex/config.toml
+      treeship-store hooks status codex                   # will they run? exit 1 if not
       treeship-store hooks uninstall claude-code --dry-run
     """
 
 
-def _target(function):
-    function = click.option("--dry-run", is_flag=True, help="Print the resulting settings; write nothing.")(function)
+def _where(function):
     function = click.option("--user", is_flag=True, help="The user's settings (~/.claude, ~/.codex).")(function)
     function = click.option("--project", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
                             help="The project whose settings to change [default: the current directory].")(function)
     return click.argument("agent", type=click.Choice(AGENT_NAMES))(function)
 
 
+def _target(function):
+    function = click.option("--dry-run", is_flag=True, help="Print the resulting settings; write nothing.")(function)
+    return _where(function)
+
+
 @hooks.command()
 @_target
-def install(agent: str, project: Path | None, user: bool, dry_run: bool) -> None:
+@click.option("--trust", is_flag=True,
+              help="Codex: also trust our hooks (and the project) in $CODEX_HOME/config.toml, as Codex's /hooks "
+                   "screen would. Read README's 'Codex's trust' first.")
+def install(agent: str, project: Path | None, user: bool, dry_run: bool, trust: bool) -> None:
     """Add our hooks to AGENT's settings. Other settings and hooks stay as they
-    are; installing twice changes nothing."""
-    _change("install", agent, project, user, dry_run)
+    are; installing twice changes nothing. Says what is left to do before
+    the agent will run them."""
+    if trust and agent != "codex":
+        raise click.UsageError("--trust is for codex: Claude Code has no per-hook trust")
+    path = _change("install", agent, project, user, dry_run)
+    if dry_run:
+        return
+    from .capture import trust as gates  # noqa: PLC0415
+    directory = None if user else path.parent.parent
+    if trust:
+        for line in gates.write_codex_trust(path, directory) or ["nothing to trust: already trusted"]:
+            click.echo(f"{gates.codex_home() / 'config.toml'}: {line}")
+    failing = [check for check in gates.status(agent, path, directory) if not check.ok]
+    for check in failing:
+        click.echo(f"left to do: {check.name}: {check.detail}")
+    if failing and agent == "codex":
+        click.echo("Codex skips untrusted hooks without a word: review them in codex's /hooks screen, "
+                   "or run this again with --trust. `treeship-store hooks status codex` checks.")
 
 
 @hooks.command()
@@ -76,7 +100,27 @@ def uninstall(agent: str, project: Path | None, user: bool, dry_run: bool) -> No
     _change("uninstall", agent, project, user, dry_run)
 
 
-def _change(action: str, agent: str, project: Path | None, user: bool, dry_run: bool) -> None:
+@hooks.command()
+@_where
+def status(agent: str, project: Path | None, user: bool) -> None:
+    """Whether AGENT will run our hooks, from its own configuration: installed,
+    the command present, and for Codex the project and each hook trusted
+    with a current hash. Exit 0 when they will run, 1 when not."""
+    from .capture import trust as gates  # noqa: PLC0415
+    from .capture.install import settings_path  # noqa: PLC0415
+    if user and project:
+        raise click.UsageError("give --project or --user, not both")
+    path = settings_path(agent, project=project, user=user)
+    checks = gates.status(agent, path, None if user else path.parent.parent)
+    for check in checks:
+        click.echo(f"{check.name + ':':18} {'ok' if check.ok else 'NO'}  {check.detail}")
+    if not all(check.ok for check in checks):
+        click.echo(f"{agent} will not run treeship-store's hooks.")
+        raise SystemExit(1)
+    click.echo(f"{agent} will run treeship-store's hooks.")
+
+
+def _change(action: str, agent: str, project: Path | None, user: bool, dry_run: bool) -> Path:
     from .capture import install as settings  # noqa: PLC0415
     if user and project:
         raise click.UsageError("give --project or --user, not both")
@@ -88,3 +132,4 @@ def _change(action: str, agent: str, project: Path | None, user: bool, dry_run: 
         click.echo(f"{path}: nothing to {action}")
     else:
         click.echo(f"{path}: {'installed' if action == 'install' else 'removed'} treeship-store's {agent} hooks")
+    return path

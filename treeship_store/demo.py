@@ -24,6 +24,7 @@ REFACTOR = [  # claude-code refactors a module, hands the tests to a codex sub-a
                                 "tokens_out": 830, "summary": "split storage.rs into log and index",
                                 "confidence": 0.82}),
     (CLAUDE, "agent.read_file", {"file_path": "src/storage.rs", "digest": "sha256:9f2c"}),
+    (CLAUDE, "agent.note", {"meta": {"text": "Grep is outside the declared capabilities (observe mode)"}}),
     (CLAUDE, "agent.called_tool", {"tool_name": "Grep", "duration_ms": 31}),
     (CLAUDE, "agent.wrote_file", {"file_path": "src/log.rs", "operation": "created", "additions": 148}),
     (CLAUDE, "agent.wrote_file", {"file_path": "src/storage.rs", "operation": "modified", "additions": 12,

@@ -60,6 +60,7 @@ EVENT_TYPES: dict[str, tuple[tuple[str, str, bool], ...]] = {
                                 ("duration_ms", UINT, False), ("command", STR, False)),
     "agent.decision": (("model", STR, False), ("tokens_in", UINT, False), ("tokens_out", UINT, False),
                        ("provider", STR, False), ("summary", STR, False), ("confidence", FLOAT, False)),
+    "agent.note": (),  # Treeship 0.31: its text is meta.text
 }
 
 ENVELOPE_NAMES = frozenset(name for name, _, _ in ENVELOPE_HEAD + ENVELOPE_TAIL + TRAILER)

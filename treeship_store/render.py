@@ -21,7 +21,7 @@ def printable(text: str) -> str:
 
 
 # Fixed widths, so that `tail -f` can print rows one at a time that line up.
-EVENT_COLUMNS = (("TIME", 24), ("SESSION", 20), ("SEQ", 5), ("AGENT", 14), ("TYPE", 23))
+EVENT_COLUMNS = (("TIME", 24), ("SESSION", 20), ("SEQ", 5), ("AGENT", 24), ("TYPE", 23))
 
 
 def event_detail(event: dict) -> str:
@@ -56,6 +56,9 @@ def event_detail(event: dict) -> str:
         return f"to {get('returned_to_agent_instance_id')}"
     if kind == "agent.collaborated":
         return ", ".join(get("collaborator_agent_instance_ids") or ())
+    if kind == "agent.note":  # Treeship 0.31's PreToolUse gate: the note is meta.text
+        meta = get("meta")
+        return _join(meta.get("text") if isinstance(meta, dict) and isinstance(meta.get("text"), str) else None)
     if kind == "agent.started":
         return _join(get("parent_agent_instance_id") and f"parent {get('parent_agent_instance_id')}")
     return _join(get("termination_reason") or get("reason") or get("summary"), _ms(get("duration_ms")))

@@ -49,11 +49,13 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
         raise ValidationError("the hook payload is not a JSON object")
     session_id = check_session_id(payload.get("session_id"))
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
-    with Store(hook_root(payload.get("cwd"), root), lock_timeout=lock_timeout) as store:
+    store_root = hook_root(payload.get("cwd"), root)
+    project = os.path.dirname(os.path.abspath(store_root))
+    with Store(store_root, lock_timeout=lock_timeout) as store:
         with store.writing(session_id) as writer:
             state = CaptureState.load(writer)
             try:
-                events = events_for(agent, payload, state, host)
+                events = events_for(agent, payload, state, host, project)
             except OSError as error:  # the transcript: nothing is written
                 raise StoreError(f"cannot read {error.filename or 'the transcript'}: "
                                  f"{error.strerror or error}; nothing was recorded") from None

@@ -1,17 +1,17 @@
 """Codex's hooks (https://developers.openai.com/codex/hooks).
 
 The payloads follow Claude Code's, with Codex's own tools: `Bash` (its
-tool_response may be the text the model saw: "Exit code: 1\nWall time: 0.4
-seconds\nOutput: ..."), `apply_patch` (a patch naming the files it adds,
-updates and deletes) and MCP tools. Codex has no SessionEnd hook: a session's
-tokens are read at each Stop.
+tool_response is only the output text: the exit code and duration are taken
+from the rollout, transcript.py), `apply_patch` (a patch naming the files it
+adds, updates and deletes, with paths relative to the session's directory;
+its tool_response is "Exit code: N\nWall time: ...") and MCP tools. Tokens
+are read from the rollout at each tool call, Stop and SessionEnd (which
+Codex 0.169 sends at the end of every `codex exec`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from .mapping import Agent
+from .mapping import EXIT_CODE, Agent, Context
 from .transcript import codex_decisions
 
 _FILE_HEADERS = {"*** Add File: ": "created", "*** Update File: ": "modified", "*** Delete File: ": "deleted"}
@@ -35,16 +35,30 @@ def patch_files(patch: str) -> list[dict]:
     return [f for f in files if f["file_path"]]
 
 
-def codex_tool(payload: dict, event: Callable) -> list[dict] | None:
-    """Codex's own tools; None for the ones the shared mapping knows."""
+def codex_tool(ctx: Context) -> list[dict] | None:
+    """Codex's own tools; None for the ones the shared mapping knows (and for
+    a patch that failed: it wrote nothing, and is recorded as a tool call)."""
+    payload = ctx.payload
     if payload.get("tool_name") != "apply_patch":
         return None
     tool_input = payload.get("tool_input")
     values = tool_input.values() if isinstance(tool_input, dict) else [tool_input]
     patch = next((v for v in values if isinstance(v, str) and "*** Begin Patch" in v), None)
-    return patch_files(patch) if patch else None
+    response = payload.get("tool_response")
+    code = EXIT_CODE.search(response[:4000]) if isinstance(response, str) else None
+    if not patch or (code and code.group(1) != "0"):
+        return None
+    files = patch_files(patch)
+    for file in files:
+        file["file_path"] = ctx.path(file["file_path"])
+        if "meta" in file:
+            file["meta"]["moved_to"] = ctx.path(file["meta"]["moved_to"])
+    return files
 
 
-CODEX = Agent(name="codex", prefix="ai_cx", read_transcript=codex_decisions, tool_event=codex_tool)
+CODEX = Agent(name="codex", prefix="ai_cx", read_transcript=codex_decisions, tool_event=codex_tool,
+              results_in_transcript=True)
 
-HOOKS = ("SessionStart", "PostToolUse", "SubagentStart", "SubagentStop", "Stop")
+HOOKS = ("SessionStart", "SessionEnd", "PostToolUse", "SubagentStart", "SubagentStop", "Stop")
+# Codex cuts a SessionEnd hook to 3 s, and warns about any longer timeout.
+TIMEOUTS = {"SessionEnd": 3}

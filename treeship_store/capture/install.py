@@ -24,7 +24,7 @@ from ..errors import ValidationError, WriteError
 from . import claude_code, codex
 
 HOOK_TIMEOUT_SECONDS = 10  # the agent kills a hook after this; ours finish in well under a second
-_HOOKS = {"claude-code": claude_code.HOOKS, "codex": codex.HOOKS}
+HOOK_EVENTS = {"claude-code": claude_code.HOOKS, "codex": codex.HOOKS}
 
 
 def settings_path(agent: str, *, project: Path | None, user: bool) -> Path:
@@ -32,8 +32,8 @@ def settings_path(agent: str, *, project: Path | None, user: bool) -> Path:
     if user:
         home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex") if agent == "codex" \
             else Path.home() / ".claude"
-        return home / ("hooks.json" if agent == "codex" else "settings.json")
-    base = project or Path.cwd()
+        return home.absolute() / ("hooks.json" if agent == "codex" else "settings.json")
+    base = (project or Path.cwd()).resolve()  # as the agent sees it: its working directory, symlinks resolved
     return base / ".codex" / "hooks.json" if agent == "codex" else base / ".claude" / "settings.json"
 
 
@@ -59,7 +59,7 @@ def install(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str
     settings = _load(path)
     hooks = _hooks_table(settings, path)
     command = hook_command(agent)
-    for event in _HOOKS[agent]:
+    for event in HOOK_EVENTS[agent]:
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise ValidationError(f"{path}: hooks.{event} is not a list; fix it by hand, nothing was changed")
@@ -69,8 +69,12 @@ def install(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str
             for entry in ours:
                 entry["command"] = command  # the same, or this installation's path
         else:
-            groups.append({"hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT_SECONDS}]})
+            groups.append({"hooks": [{"type": "command", "command": command, "timeout": _timeout(agent, event)}]})
     return _save(path, settings, dry_run)
+
+
+def _timeout(agent: str, event: str) -> int:
+    return codex.TIMEOUTS.get(event, HOOK_TIMEOUT_SECONDS) if agent == "codex" else HOOK_TIMEOUT_SECONDS
 
 
 def uninstall(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str]:
@@ -107,7 +111,12 @@ def _settings_file(path: Path) -> Path:
     return path.resolve() if path.is_symlink() else path
 
 
-def _load(path: Path) -> dict:
+def load_settings(path: Path) -> dict:
+    """An agent's settings file as a dict ({} when absent or empty)."""
+    return _load(path, keep_original=False)
+
+
+def _load(path: Path, keep_original: bool = True) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -123,7 +132,8 @@ def _load(path: Path) -> dict:
                               "nothing was changed") from None
     if not isinstance(settings, dict):
         raise ValidationError(f"{path} is not a JSON object; nothing was changed")
-    settings["__original__"] = text  # compared when saving, then dropped
+    if keep_original:
+        settings["__original__"] = text  # compared when saving, then dropped
     return settings
 
 
@@ -140,6 +150,14 @@ def _save(path: Path, settings: dict, dry_run: bool) -> tuple[bool, str]:
     changed = original is None or json.loads(original) != settings
     if dry_run or not changed:
         return changed, text
+    replace_file(path, text)
+    return True, text
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Replace a settings file atomically (written, synced, renamed), keeping
+    its permissions (0600 for a new one)."""
+    path = _settings_file(path)
     temporary = path.with_name(f".{path.name}.treeship-store.tmp")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -154,4 +172,3 @@ def _save(path: Path, settings: dict, dry_run: bool) -> tuple[bool, str]:
         os.replace(temporary, path)
     except OSError as error:
         raise WriteError(f"cannot write {path}: {error.strerror or error}; it was left as it was") from None
-    return True, text

@@ -15,6 +15,7 @@ sha256 digests only.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections.abc import Callable
@@ -30,69 +31,117 @@ from .transcript import TranscriptMark, new_lines
 FILE_WRITERS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
 # How the agents report a command's end in text: Claude Code's failure message
 # ("Exit code 2\n..."), Codex's tool output ("Exit code: 1\nWall time: 0.4 seconds").
-_EXIT_CODE = re.compile(r"(?im)^\s*exit code:?\s*(-?\d{1,4})\b")
+EXIT_CODE = re.compile(r"(?im)^\s*exit code:?\s*(-?\d{1,4})\b")
 _WALL_TIME = re.compile(r"(?im)^\s*wall time:\s*([0-9.]+)\s*s")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 MAX_COMMAND = 16 << 10  # characters of a command kept, after redaction
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
+_CODE_KEYS = ("exit_code", "exitCode", "returncode", "code")
 
 
 class Agent:
     """What differs between the agents whose hooks we take."""
 
     def __init__(self, name: str, prefix: str, read_transcript: Callable[[list[bytes], TranscriptMark], list[dict]],
-                 tool_event: Callable[[dict, Callable], list[dict] | None] | None = None):
+                 tool_event: Callable[[Context], list[dict] | None] | None = None,
+                 results_in_transcript: bool = False):
         self.name = name  # agent_name, and the `hook` command's argument
         self.prefix = prefix  # of instance ids: ai_cc_..., ai_cx_...
         self.read_transcript = read_transcript
         self.tool_event = tool_event  # agent-specific tools, tried first
+        # The transcript holds what a tool's payload lacks (Codex: exit codes),
+        # so it is read at each tool call, not only at Stop.
+        self.results_in_transcript = results_in_transcript
         self.agent_id = f"agent://{name}"
 
 
 class Context:
     """One hook call: its payload, the session's state, who is acting."""
 
-    def __init__(self, agent: Agent, payload: dict, state: CaptureState, host: str):
+    def __init__(self, agent: Agent, payload: dict, state: CaptureState, host: str, project: str | None = None):
         self.agent, self.payload, self.state, self.host = agent, payload, state, host
+        self.project = project  # the directory holding the store: file paths are relative to it
         session = str(payload.get("session_id", ""))
         self.main = f"{agent.prefix}_{session.replace('-', '')[:12]}"
         sub = payload.get("agent_id")
         self.sub = f"{agent.prefix}_sub_{_UNSAFE_ID.sub('_', sub)[:64]}" if isinstance(sub, str) and sub else None
+        # Treeship 0.31 names a sub-agent "<agent_type>#<first 8 of its id>".
+        self.sub_name = f"{_string(payload.get('agent_type')) or 'agent'}#{sub[:8]}" if self.sub else None
         self.source = f"treeship-store hook {agent.name}"
+        self.command_result: list | None = None  # [exit code, duration ms] from the transcript
 
     def event(self, event_type: str, *, instance: str | None = None, role: str | None = None, meta=None,
               **fields) -> dict:
         """An event by `instance` (default: whoever the hook runs in)."""
         instance = instance or self.sub or self.main
-        if role is None and instance == self.sub:
-            role = _string(self.payload.get("agent_type"))
+        name = self.agent.name
+        if instance == self.sub:
+            name = self.sub_name
+            role = role or _string(self.payload.get("agent_type"))
+        elif instance != self.main:  # another's (a sub-agent's responses read at the main Stop): as it started
+            known, known_role = self.state.instances.get(instance) or (None, None)
+            name, role = _string(known) or name, role or _string(known_role)
         meta = {key: value for key, value in {"source": self.source, **(meta or {})}.items() if value is not None}
-        event = {"type": event_type, "agent_id": self.agent.agent_id, "agent_name": self.agent.name,
+        event = {"type": event_type, "agent_id": self.agent.agent_id, "agent_name": name,
                  "agent_instance_id": instance, "agent_role": role, "host_id": self.host, **fields, "meta": meta}
         return {key: value for key, value in event.items() if value is not None}
 
-    def decisions(self, path: object, instance: str) -> list[dict]:
+    def decisions(self, path: object, instance: str, take: str | None = None) -> list[dict]:
         """The responses in a transcript since it was last read, as decisions
         by `instance`; the last carries the new mark. Advances the state's mark
-        even when there is none to record."""
+        even when there is none to record. `take`: the tool call whose result
+        (Codex: exit code, duration) to take into command_result."""
         if not isinstance(path, str) or not path:
             return []
-        mark = self.state.transcripts.get(path, TranscriptMark())
-        lines, offset = new_lines(path, mark.offset)
-        found = self.agent.read_transcript(lines, mark)
-        mark.offset = offset
+        mark = self.state.transcripts.get(path) or TranscriptMark()
+        mark.instance = instance
+        found = self.agent.read_transcript(new_lines(path, mark), mark)
         self.state.transcripts[path] = mark
+        if take is not None:
+            self.command_result = mark.commands.pop(take, None)
         events = [self.event(d.pop("type"), instance=instance, meta=d.pop("meta", None), **d) for d in found]
         if events:
             events[-1]["meta"]["transcript"] = mark.as_meta(path)
         return events
 
+    def all_decisions(self) -> list[dict]:
+        """The main transcript's new responses, and those its sub-agents'
+        transcripts gained since their SubagentStop read them: an agent may
+        still be writing its last line while that hook runs."""
+        main = self.payload.get("transcript_path")
+        events = self.decisions(main, self.main)
+        for path, mark in list(self.state.transcripts.items()):
+            if path != main and mark.instance and mark.instance != self.main:
+                try:
+                    events += self.decisions(path, mark.instance)
+                except FileNotFoundError:
+                    pass  # a sub-agent's transcript removed since: nothing more to count
+        return events
 
-def events_for(agent: Agent, payload: dict, state: CaptureState, host: str) -> list[dict]:
+    def path(self, value: object) -> str | None:
+        """A file path as stored, one rule for every agent: relative to the
+        project (the directory holding the store) when inside it, else
+        absolute. Codex reports paths relative to its working directory,
+        Claude Code absolute ones: the same file is one path either way."""
+        path = _string(value)
+        if path is None:
+            return None
+        cwd = self.payload.get("cwd")
+        if not os.path.isabs(path) and isinstance(cwd, str) and os.path.isabs(cwd):
+            path = os.path.join(cwd, path)
+        if not os.path.isabs(path) or self.project is None:
+            return path
+        path = os.path.normpath(path)
+        inside = os.path.relpath(path, self.project) if path.startswith(self.project.rstrip("/") + "/") else None
+        return inside if inside and not inside.startswith("..") else path
+
+
+def events_for(agent: Agent, payload: dict, state: CaptureState, host: str, project: str | None = None) -> list[dict]:
     """The events one hook call stands for (possibly none). A session whose
     start was not seen (hooks installed mid-session) gets its session.started
-    from the first hook that records anything, so every session has one."""
-    ctx = Context(agent, payload, state, host)
+    from the first hook that records anything, so every session has one; a
+    session resumed after it closed gets its main agent started again."""
+    ctx = Context(agent, payload, state, host, project)
     hook = payload.get("hook_event_name")
     if hook == "SessionStart":
         return _session_start(ctx)
@@ -105,10 +154,10 @@ def events_for(agent: Agent, payload: dict, state: CaptureState, host: str) -> l
         events = started + ctx.decisions(payload.get("agent_transcript_path"), ctx.sub) + [
             ctx.event("agent.completed", termination_reason="completed")]
     elif hook == "Stop":
-        events = ctx.decisions(payload.get("transcript_path"), ctx.main)
+        events = ctx.all_decisions()
     elif hook == "SessionEnd":
         reason = _string(payload.get("reason")) or "ended"
-        events = ctx.decisions(payload.get("transcript_path"), ctx.main) + [
+        events = ctx.all_decisions() + [
             ctx.event("agent.completed", instance=ctx.main, termination_reason=reason),
             ctx.event("session.closed", instance=ctx.main, summary=reason, duration_ms=_since(state.first_time))]
     else:
@@ -118,11 +167,13 @@ def events_for(agent: Agent, payload: dict, state: CaptureState, host: str) -> l
 
 def _session_start(ctx: Context) -> list[dict]:
     """session.started and the main agent's agent.started, once per session:
-    a resumed session goes on."""
+    a resumed session goes on, its main agent started again if it had closed."""
     how = _string(ctx.payload.get("source"))
+    model = _string(ctx.payload.get("model"))
+    if ctx.state.closed:
+        return [ctx.event("agent.started", instance=ctx.main, meta={"how": how})]
     if ctx.state.started:
         return []
-    model = _string(ctx.payload.get("model"))
     return [ctx.event("session.started", instance=ctx.main, meta={"how": how, "model": model}),
             ctx.event("agent.started", instance=ctx.main)]
 
@@ -141,57 +192,106 @@ def _tool(ctx: Context, *, failed: bool) -> list[dict]:
     tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
     response = payload.get("tool_response")
     error = _string(payload.get("error")) if failed else None
-    meta = {"tool_use_id": _string(payload.get("tool_use_id")), "tool": name}
+    tool_use_id = _string(payload.get("tool_use_id"))
+    meta = {"tool_use_id": tool_use_id, "tool": name}
     if failed:
         meta.update(failed=True, error=redact(error)[:2000] if error else None)
     duration = _within(payload.get("duration_ms"), 0)
-    specific = ctx.agent.tool_event(payload, ctx.event) if ctx.agent.tool_event else None
+    before = []
+    if ctx.agent.results_in_transcript:  # the responses so far, and this call's result
+        before = ctx.decisions(payload.get("transcript_path"), ctx.sub or ctx.main, take=tool_use_id)
+    specific = ctx.agent.tool_event(ctx) if ctx.agent.tool_event else None
     if specific is None:
-        specific = _common_tool(name, tool_input, response, error, failed, duration)
+        specific = _common_tool(ctx, name, tool_input, response, error, failed, duration)
     found = specific if isinstance(specific, list) else [specific]
-    return [ctx.event(fields.pop("type"), meta={**meta, **fields.pop("meta", {})}, **fields) for fields in found]
+    return before + [ctx.event(fields.pop("type"), meta={**meta, **fields.pop("meta", {})}, **fields)
+                     for fields in found]
 
 
-def _common_tool(name: str, tool_input: dict, response: object, error: str | None, failed: bool,
-                 duration: int | None) -> dict:
+def _common_tool(ctx: Context, name: str, tool_input: dict, response: object, error: str | None, failed: bool,
+                 duration: int | None) -> dict | list[dict]:
     if name == "Read" and _string(tool_input.get("file_path")):
-        return {"type": "agent.read_file", "file_path": tool_input["file_path"]}
-    path = _string(tool_input.get("file_path")) or _string(tool_input.get("notebook_path"))
+        return {"type": "agent.read_file", "file_path": ctx.path(tool_input["file_path"])}
+    path = ctx.path(tool_input.get("file_path") or tool_input.get("notebook_path"))
     if name in FILE_WRITERS and path:
         return {"type": "agent.wrote_file", "file_path": path, **file_changes(name, tool_input, response)}
     if name == "Bash":
-        return process_event(tool_input.get("command"), response, error, failed, duration)
+        process = process_event(tool_input.get("command"), response, error, failed, duration, ctx.command_result)
+        return [process, *bash_edits(ctx, response)]
     if name in ("WebFetch", "WebSearch"):
         return network_event(name, tool_input)
-    return {"type": "agent.called_tool", "tool_name": name, "duration_ms": duration,
-            "tool_input_digest": digest(tool_input), "tool_output_digest": digest(response)}
+    called = {"type": "agent.called_tool", "tool_name": name, "duration_ms": duration,
+              "tool_input_digest": digest(tool_input), "tool_output_digest": digest(response)}
+    if name in ("Agent", "Task") and isinstance(response, dict):  # which sub-agent, run how
+        called["meta"] = {"agent_id": _string(response.get("agentId")), "status": _string(response.get("status"))}
+    return called
 
 
 def process_event(command: object, response: object, error: str | None, failed: bool,
-                  duration: int | None) -> dict:
-    """agent.completed_process for a shell command and what came back."""
+                  duration: int | None, result: list | None = None) -> dict:
+    """agent.completed_process for a shell command and what came back.
+
+    The exit code, in order: the one the transcript recorded (`result`, Codex),
+    one the response names, "Exit code N" in a failure's text or an output
+    (1 for a failure without a code), and 0 for a command Claude Code reports
+    as completed, not interrupted, with no reading of its own of the code
+    (`returnCodeInterpretation`, as for `grep` finding nothing: that code
+    is not told, so none is stored)."""
     text = " ".join(command) if isinstance(command, list) and all(isinstance(c, str) for c in command) \
         else _string(command) or ""
-    exit_code = None
+    exit_code = reading = None
+    if result is not None:
+        exit_code, duration = result[0], duration if duration is not None else result[1]
+    named = isinstance(response, dict) and any(key in response for key in _CODE_KEYS)
     if isinstance(response, dict):
-        for key in ("exit_code", "exitCode", "returncode", "code"):
-            if (exit_code := _within(response.get(key), -(2**63))) is not None:
+        for key in _CODE_KEYS:
+            if exit_code is None and (exit_code := _within(response.get(key), -(2**63))) is not None:
                 break
         duration = duration if duration is not None else _ms(response.get("duration_seconds"))
+        reading = _string(response.get("returnCodeInterpretation"))
     output = response if isinstance(response, str) else (error or "")
-    if exit_code is None and (found := _EXIT_CODE.search(output[:4000])):
+    if exit_code is None and (found := EXIT_CODE.search(output[:4000])):
         exit_code = int(found.group(1))
     if duration is None and isinstance(response, str) and (wall := _WALL_TIME.search(response[:4000])):
         duration = _ms(float(wall.group(1)))
-    if exit_code is None and (failed or (isinstance(response, dict) and response.get("interrupted") is True)):
+    interrupted = isinstance(response, dict) and response.get("interrupted") is True
+    if exit_code is None and (failed or interrupted):
         exit_code = 1  # the agent reports a failure without a code
+    elif exit_code is None and isinstance(response, dict) and not named and not reading and result is None:
+        exit_code = 0  # completed, not interrupted, not a failure: Claude Code says no more
     words = [word for word in text.split() if not _ASSIGNMENT.match(word)]  # FOO=bar cmd: the process is cmd
     process = words[0].rsplit("/", 1)[-1] if words else "shell"
     command = redact(text)
     if len(command) > MAX_COMMAND:
         command = command[:MAX_COMMAND] + "…"
-    return {"type": "agent.completed_process", "process_name": redact(process)[:200], "command": command,
-            "exit_code": exit_code, "duration_ms": duration}
+    event = {"type": "agent.completed_process", "process_name": redact(process)[:200], "command": command,
+             "exit_code": exit_code, "duration_ms": duration}
+    if reading:
+        event["meta"] = {"exit_code_reading": redact(reading)[:200]}
+    return event
+
+
+def bash_edits(ctx: Context, response: object) -> list[dict]:
+    """agent.wrote_file for each file a Bash command changed, as Claude Code
+    reports them (`bashEditDiff`: the changed paths, and hunks for the first
+    ones); empty when it does not."""
+    diff = response.get("bashEditDiff") if isinstance(response, dict) else None
+    if not isinstance(diff, dict) or not isinstance(diff.get("changedFiles"), list):
+        return []
+    details = {entry.get("filePath"): entry for entry in diff.get("files") or () if isinstance(entry, dict)}
+    edits = []
+    for changed in diff["changedFiles"][:1000]:
+        path = ctx.path(changed)
+        if path is None:
+            continue
+        entry = details.get(changed) or {}
+        operation = "created" if entry.get("created") is True else \
+            "deleted" if entry.get("deleted") is True else "modified"
+        edit = {"type": "agent.wrote_file", "file_path": path, "operation": operation}
+        if isinstance(entry.get("hunks"), list):
+            edit.update(_hunk_counts(entry["hunks"]))
+        edits.append(edit)
+    return edits
 
 
 def network_event(name: str, tool_input: dict) -> dict:
@@ -217,10 +317,7 @@ def file_changes(name: str, tool_input: dict, response: object) -> dict:
     patch = response.get("structuredPatch")
     added = removed = None
     if isinstance(patch, list) and patch:
-        lines = [line for hunk in patch if isinstance(hunk, dict) for line in hunk.get("lines") or ()
-                 if isinstance(line, str)]
-        added = sum(line.startswith("+") for line in lines)
-        removed = sum(line.startswith("-") for line in lines)
+        added, removed = _hunk_counts(patch).values()
     elif name == "Write" and isinstance(tool_input.get("content"), str):
         added, removed = _line_count(tool_input["content"]), _line_count(response.get("originalFile"))
     elif name in ("Edit", "MultiEdit"):
@@ -235,6 +332,13 @@ def file_changes(name: str, tool_input: dict, response: object) -> dict:
     else:
         operation = "modified"
     return {"operation": operation, "additions": added, "deletions": removed}
+
+
+def _hunk_counts(hunks: list) -> dict:
+    lines = [line for hunk in hunks if isinstance(hunk, dict) for line in hunk.get("lines") or ()
+             if isinstance(line, str)]
+    return {"additions": sum(line.startswith("+") for line in lines),
+            "deletions": sum(line.startswith("-") for line in lines)}
 
 
 def digest(value: object) -> str | None:

@@ -26,18 +26,19 @@ CACHE_FILE = "events.jsonl.capture"
 
 
 class CaptureState:
-    def __init__(self, *, started: bool = False, first_time: str | None = None, instances: set[str] | None = None,
-                 transcripts: dict[str, TranscriptMark] | None = None, end: int = 0):
+    def __init__(self, *, started: bool = False, first_time: str | None = None, instances: dict[str, list] | None = None,
+                 transcripts: dict[str, TranscriptMark] | None = None, end: int = 0, closed: bool = False):
         self.started = started  # session.started is in the record
+        self.closed = closed  # the last session.closed has no agent.started after it (a resume reopens)
         self.first_time = first_time  # the first event's timestamp
-        self.instances = instances or set()  # agent instances with agent.started
+        self.instances = instances or {}  # agent instances with agent.started: [agent_name, agent_role]
         self.transcripts = transcripts or {}
         self.end = end  # the record's size this state covers
 
     def fold(self, line: bytes) -> None:
         """Take one line of the record into account (in record order)."""
         if self.first_time is not None and b'"session.started"' not in line and b'"agent.started"' not in line \
-                and b'"transcript"' not in line:
+                and b'"transcript"' not in line and b'"session.closed"' not in line:
             return  # the usual line: nothing to learn, not even parsed
         try:
             event = orjson.loads(line)
@@ -50,8 +51,11 @@ class CaptureState:
         kind = event.get("type")
         if kind == "session.started":
             self.started = True
+        elif kind == "session.closed":
+            self.closed = True
         elif kind == "agent.started" and isinstance(event.get("agent_instance_id"), str):
-            self.instances.add(event["agent_instance_id"])
+            self.instances[event["agent_instance_id"]] = [event.get("agent_name"), event.get("agent_role")]
+            self.closed = False
         meta = event.get("meta")
         mark = meta.get("transcript") if isinstance(meta, dict) else None
         if isinstance(mark, dict) and isinstance(mark.get("path"), str) and type(mark.get("offset")) is int:
@@ -71,8 +75,9 @@ class CaptureState:
     def save(self, writer) -> None:
         """Cache the state beside the record, atomically (write, then rename)."""
         self.end = writer.end
-        data = orjson.dumps({"end": self.end, "started": self.started, "first_time": self.first_time,
-                             "instances": sorted(self.instances),
+        data = orjson.dumps({"end": self.end, "started": self.started, "closed": self.closed,
+                             "first_time": self.first_time,
+                             "instances": self.instances,
                              "transcripts": {path: mark.as_meta(path) for path, mark in self.transcripts.items()}})
         temporary = CACHE_FILE + ".tmp"
         fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dir_fd=writer.directory)
@@ -92,9 +97,10 @@ class CaptureState:
         try:
             cached = orjson.loads(os.read(fd, 1 << 20))
             first_time = cached["first_time"]
-            return cls(started=bool(cached["started"]),
+            return cls(started=bool(cached["started"]), closed=cached.get("closed") is True,
                        first_time=first_time if isinstance(first_time, str) else None,
-                       instances={i for i in cached["instances"] if isinstance(i, str)}, end=int(cached["end"]),
+                       instances={i: who if isinstance(who, list) and len(who) == 2 else [None, None]
+                                  for i, who in dict(cached["instances"]).items()}, end=int(cached["end"]),
                        transcripts={path: TranscriptMark.from_meta(mark)
                                     for path, mark in cached["transcripts"].items()})
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
