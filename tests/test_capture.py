@@ -333,3 +333,27 @@ def test_file_paths_are_relative_to_the_project_inside_it_and_absolute_outside(p
     with Store(project / ".treeship") as store:
         paths = [e["file_path"] for e in store.events(type=["agent.read_file", "agent.wrote_file"])]
     assert sorted(paths) == ["/etc/hosts", "src/a.py", "src/b.py"]
+
+
+def test_a_tool_calls_redaction_happens_before_the_session_lock_is_taken(project, monkeypatch):
+    """The work that grows with a payload (redacting a long command) is done
+    before the lock, so a hook beside it never waits for it."""
+    import fcntl
+    from treeship_store.capture import mapping, run_hook
+    assert hook("claude-code", claude("SessionStart", project)).returncode == 0
+    lock = project / ".treeship" / "sessions" / CLAUDE_SESSION / "events.jsonl.lock"
+    seen = []
+
+    def redact_and_check(text):
+        with open(lock, "rb") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                seen.append("free")
+            except BlockingIOError:
+                seen.append("held")
+        return text.replace(SECRET, "[REDACTED]")
+    monkeypatch.setattr(mapping, "redact", redact_and_check)
+    payload = claude_tool(project, "Bash", {"command": f"TOKEN={SECRET} " + "x" * 100_000}, "Exit code 3", failed=True)
+    run_hook("claude-code", json.dumps(payload).encode())
+    assert seen and set(seen) == {"free"}
+    assert recorded(project, CLAUDE_SESSION)[-1]["exit_code"] == 3

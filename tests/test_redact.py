@@ -58,3 +58,30 @@ def test_plain_text_is_left_alone():
 def test_values_inside_json_are_redacted():
     assert redact_value({"a": ["sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv"], "n": 1}) == \
         {"a": ["[REDACTED:anthropic-key]"], "n": 1}
+
+
+@pytest.mark.parametrize("filler", ["-".join(["0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"] * 200), "eyJ-" * 2000,
+                                    "a-" * 4000, 'KEY="' * 1000, "authorization: " * 500])
+def test_secrets_inside_adversarial_text_are_still_found(filler):
+    """The shapes that made the patterns rescan (scripts/bench_redact.py times them): every
+    pattern still finds its secret next to them."""
+    for name, text, secret, kept in CASES:
+        if name == "secret-assignment":
+            continue  # KEY=" left open takes the rest of the text: checked below
+        result = redact(filler + " " + text + " " + filler)
+        assert secret not in result and kept in result and "[REDACTED:" in result, name
+    assert "hunter2" not in redact('KEY="' + "x" * 1000 + ' PASSWORD=hunter2')  # an open quote takes the rest
+
+
+def test_a_megabyte_of_every_adversarial_shape_is_redacted_without_hanging():
+    """A guard against quadratic patterns coming back (at 1 MB they would take
+    hours; linear, well under a second each): a subprocess with a generous bound."""
+    import subprocess
+    import sys
+    code = ("import sys, uuid; sys.path.insert(0, 'scripts'); import bench_redact as b\n"
+            "from treeship_store.capture.redact import redact\n"
+            "for make in b.SHAPES.values(): redact(make(1 << 20)[:1 << 20])\n")
+    from pathlib import Path
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

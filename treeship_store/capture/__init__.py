@@ -1,9 +1,10 @@
 """Capture: coding agents' hook payloads in, events in the store out.
 
 `run_hook` is what `treeship-store hook <agent>` runs, once per hook call:
-it parses the payload, finds the store from the payload's cwd, and under the
-session's lock loads what it needs to know (state.py), maps the payload to
-events (mapping.py) and appends them, all or nothing.
+it parses the payload, finds the store from the payload's cwd, works out a
+tool call's events (redacting them) before it takes the session's lock, and
+under the lock loads what it needs to know (state.py), reads the
+transcripts from their marks (mapping.py) and appends, all or nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..event import Event, check_session_id
 from ..store import Store
 from .claude_code import CLAUDE_CODE
 from .codex import CODEX
-from .mapping import Agent, events_for
+from .mapping import Agent, events_for, prepare
 from .state import CaptureState
 
 logger = logging.getLogger("treeship_store")
@@ -50,12 +51,12 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
     session_id = check_session_id(payload.get("session_id"))
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
     store_root = hook_root(payload.get("cwd"), root)
-    project = os.path.dirname(os.path.abspath(store_root))
+    ctx = prepare(agent, payload, host, os.path.dirname(os.path.abspath(store_root)))  # before the lock
     with Store(store_root, lock_timeout=lock_timeout) as store:
         with store.writing(session_id) as writer:
             state = CaptureState.load(writer)
             try:
-                events = events_for(agent, payload, state, host, project)
+                events = events_for(ctx, state)
             except OSError as error:  # the transcript: nothing is written
                 raise StoreError(f"cannot read {error.filename or 'the transcript'}: "
                                  f"{error.strerror or error}; nothing was recorded") from None

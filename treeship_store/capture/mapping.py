@@ -58,7 +58,8 @@ class Agent:
 class Context:
     """One hook call: its payload, the session's state, who is acting."""
 
-    def __init__(self, agent: Agent, payload: dict, state: CaptureState, host: str, project: str | None = None):
+    def __init__(self, agent: Agent, payload: dict, state: CaptureState | None, host: str,
+                 project: str | None = None):
         self.agent, self.payload, self.state, self.host = agent, payload, state, host
         self.project = project  # the directory holding the store: file paths are relative to it
         session = str(payload.get("session_id", ""))
@@ -69,6 +70,7 @@ class Context:
         self.sub_name = f"{_string(payload.get('agent_type')) or 'agent'}#{sub[:8]}" if self.sub else None
         self.source = f"treeship-store hook {agent.name}"
         self.command_result: list | None = None  # [exit code, duration ms] from the transcript
+        self.tool_fields: list[dict] = []  # a tool call's events, worked out before the lock
 
     def event(self, event_type: str, *, instance: str | None = None, role: str | None = None, meta=None,
               **fields) -> dict:
@@ -136,17 +138,30 @@ class Context:
         return inside if inside and not inside.startswith("..") else path
 
 
-def events_for(agent: Agent, payload: dict, state: CaptureState, host: str, project: str | None = None) -> list[dict]:
-    """The events one hook call stands for (possibly none). A session whose
-    start was not seen (hooks installed mid-session) gets its session.started
-    from the first hook that records anything, so every session has one; a
-    session resumed after it closed gets its main agent started again."""
-    ctx = Context(agent, payload, state, host, project)
+def prepare(agent: Agent, payload: dict, host: str, project: str | None = None) -> Context:
+    """What a hook call can work out before it takes the session's lock: a
+    tool call's fields, redacted and digested (the work that grows with the
+    payload), so that the lock is held only to read the state and append."""
+    ctx = Context(agent, payload, None, host, project)
+    hook = payload.get("hook_event_name")
+    if hook in ("PostToolUse", "PostToolUseFailure"):
+        ctx.tool_fields = _tool(ctx, failed=hook == "PostToolUseFailure")
+    return ctx
+
+
+def events_for(ctx: Context, state: CaptureState) -> list[dict]:
+    """The events one hook call stands for (possibly none), under the
+    session's lock. A session whose start was not seen (hooks installed
+    mid-session) gets its session.started from the first hook that records
+    anything, so every session has one; a session resumed after it closed
+    gets its main agent started again."""
+    ctx.state = state
+    payload = ctx.payload
     hook = payload.get("hook_event_name")
     if hook == "SessionStart":
         return _session_start(ctx)
     if hook in ("PostToolUse", "PostToolUseFailure"):
-        events = _tool(ctx, failed=hook == "PostToolUseFailure")
+        events = _tool_events(ctx)
     elif hook == "SubagentStart":
         events = _subagent_started(ctx)
     elif hook == "SubagentStop" and ctx.sub:
@@ -187,6 +202,7 @@ def _subagent_started(ctx: Context) -> list[dict]:
 
 
 def _tool(ctx: Context, *, failed: bool) -> list[dict]:
+    """The fields of the events a tool call stands for, meta merged in."""
     payload = ctx.payload
     name = _string(payload.get("tool_name")) or "unknown"
     tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
@@ -197,15 +213,30 @@ def _tool(ctx: Context, *, failed: bool) -> list[dict]:
     if failed:
         meta.update(failed=True, error=redact(error)[:2000] if error else None)
     duration = _within(payload.get("duration_ms"), 0)
-    before = []
-    if ctx.agent.results_in_transcript:  # the responses so far, and this call's result
-        before = ctx.decisions(payload.get("transcript_path"), ctx.sub or ctx.main, take=tool_use_id)
     specific = ctx.agent.tool_event(ctx) if ctx.agent.tool_event else None
     if specific is None:
         specific = _common_tool(ctx, name, tool_input, response, error, failed, duration)
     found = specific if isinstance(specific, list) else [specific]
-    return before + [ctx.event(fields.pop("type"), meta={**meta, **fields.pop("meta", {})}, **fields)
-                     for fields in found]
+    return [{**fields, "meta": {**meta, **fields.get("meta", {})}} for fields in found]
+
+
+def _tool_events(ctx: Context) -> list[dict]:
+    """A tool call's events, under the lock: for an agent whose transcript
+    holds what the payload lacks (Codex), first the responses since the last
+    read, and this call's exit code and duration from it."""
+    before = []
+    if ctx.agent.results_in_transcript:
+        tool_use_id = _string(ctx.payload.get("tool_use_id"))
+        before = ctx.decisions(ctx.payload.get("transcript_path"), ctx.sub or ctx.main, take=tool_use_id)
+    events = []
+    for fields in ctx.tool_fields:
+        fields = dict(fields)
+        if ctx.command_result is not None and fields["type"] == "agent.completed_process":
+            code, duration = ctx.command_result  # what the agent itself recorded wins
+            fields["exit_code"] = code if code is not None else fields.get("exit_code")
+            fields["duration_ms"] = fields.get("duration_ms") if fields.get("duration_ms") is not None else duration
+        events.append(ctx.event(fields.pop("type"), meta=fields.pop("meta"), **fields))
+    return before + events
 
 
 def _common_tool(ctx: Context, name: str, tool_input: dict, response: object, error: str | None, failed: bool,
@@ -216,8 +247,8 @@ def _common_tool(ctx: Context, name: str, tool_input: dict, response: object, er
     if name in FILE_WRITERS and path:
         return {"type": "agent.wrote_file", "file_path": path, **file_changes(name, tool_input, response)}
     if name == "Bash":
-        process = process_event(tool_input.get("command"), response, error, failed, duration, ctx.command_result)
-        return [process, *bash_edits(ctx, response)]
+        return [process_event(tool_input.get("command"), response, error, failed, duration),
+                *bash_edits(ctx, response)]
     if name in ("WebFetch", "WebSearch"):
         return network_event(name, tool_input)
     called = {"type": "agent.called_tool", "tool_name": name, "duration_ms": duration,
@@ -228,20 +259,18 @@ def _common_tool(ctx: Context, name: str, tool_input: dict, response: object, er
 
 
 def process_event(command: object, response: object, error: str | None, failed: bool,
-                  duration: int | None, result: list | None = None) -> dict:
+                  duration: int | None) -> dict:
     """agent.completed_process for a shell command and what came back.
 
-    The exit code, in order: the one the transcript recorded (`result`, Codex),
-    one the response names, "Exit code N" in a failure's text or an output
-    (1 for a failure without a code), and 0 for a command Claude Code reports
-    as completed, not interrupted, with no reading of its own of the code
-    (`returnCodeInterpretation`, as for `grep` finding nothing: that code
-    is not told, so none is stored)."""
+    The exit code, in order: one the response names, "Exit code N" in a
+    failure's text or an output (1 for a failure without a code), and 0 for a
+    command Claude Code reports as completed, not interrupted, with no
+    reading of its own of the code (`returnCodeInterpretation`, as for `grep`
+    finding nothing: that code is not told, so none is stored). The one a
+    transcript recorded (Codex) replaces these, under the lock."""
     text = " ".join(command) if isinstance(command, list) and all(isinstance(c, str) for c in command) \
         else _string(command) or ""
     exit_code = reading = None
-    if result is not None:
-        exit_code, duration = result[0], duration if duration is not None else result[1]
     named = isinstance(response, dict) and any(key in response for key in _CODE_KEYS)
     if isinstance(response, dict):
         for key in _CODE_KEYS:
@@ -257,7 +286,7 @@ def process_event(command: object, response: object, error: str | None, failed: 
     interrupted = isinstance(response, dict) and response.get("interrupted") is True
     if exit_code is None and (failed or interrupted):
         exit_code = 1  # the agent reports a failure without a code
-    elif exit_code is None and isinstance(response, dict) and not named and not reading and result is None:
+    elif exit_code is None and isinstance(response, dict) and not named and not reading:
         exit_code = 0  # completed, not interrupted, not a failure: Claude Code says no more
     words = [word for word in text.split() if not _ASSIGNMENT.match(word)]  # FOO=bar cmd: the process is cmd
     process = words[0].rsplit("/", 1)[-1] if words else "shell"
