@@ -333,3 +333,34 @@ def test_a_read_only_store_is_verified_and_errors_are_one_line(read_only_root):
         result = run(*args, root=read_only_root)
         assert result.returncode == 1 and result.stderr.startswith("Error: ") and \
             result.stderr.count("\n") == 1, (args, result.stderr)
+
+
+# What a hook process loads, or its cold start grows (scripts/bench.py measures
+# it against a bare interpreter): no command-line framework, no SQLite, no
+# orjson (jsoncodec), none of the heavier standard modules; `re` and hashlib
+# only for the payloads that need them.
+NOT_IN_A_HOOK_PROCESS = ("click", "sqlite3", "_sqlite3", "orjson", "filelock", "sqlite_utils", "logging", "pathlib",
+                         "typing", "dataclasses", "json", "datetime", "contextlib", "urllib", "uuid", "enum",
+                         "treeship_store.store", "treeship_store.index", "treeship_store.cli", "treeship_store.reading")
+
+
+@pytest.mark.parametrize("tool, tool_input, response, allowed", [
+    ("Read", {"file_path": "/p/README.md"}, {"type": "text"}, ()),
+    ("Write", {"file_path": "/p/a.py", "content": "x\n"}, {"type": "create"}, ()),
+    ("Bash", {"command": "pytest -q"}, {"stdout": "ok", "interrupted": False}, ("re", "enum")),
+    ("mcp__github__get_issue", {"n": 1}, {"title": "x"}, ("hashlib",)),
+])
+def test_a_hook_process_loads_only_what_recording_needs(tmp_path, tool, tool_input, response, allowed):
+    from hook_fixtures import claude_tool
+
+    def loaded(*args, payload=b""):
+        result = subprocess.run([sys.executable, "-X", "importtime", *args], input=payload, capture_output=True,
+                                env=ENV, cwd=tmp_path, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    at_start = loaded("-c", "pass")  # what the interpreter loads anyway (an editable install's finder...)
+    payload = json.dumps(claude_tool(tmp_path, tool, tool_input, response)).encode()
+    hook = loaded("-m", "treeship_store", "hook", "claude-code", payload=payload) - at_start
+    assert "treeship_store.capture" in hook and len(list(Store(tmp_path / ".treeship").events())) == 3  # it recorded
+    assert sorted(hook & set(NOT_IN_A_HOOK_PROCESS) - set(allowed)) == []

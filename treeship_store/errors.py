@@ -1,6 +1,16 @@
 """The store's exceptions: one base class, a subclass for each thing a caller
 would handle differently. Every message is meant to be shown to a user as is."""
 
+# Event content is untrusted, and messages quote it: a terminal must never
+# receive its control characters (ESC, BEL, CR...) raw. They are shown
+# escaped, as \x1b.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped, for human-readable output."""
+    return text.translate(_CONTROL)
+
 
 class StoreError(Exception):
     """Base class of every error treeship-store raises on purpose."""

@@ -10,14 +10,27 @@ from __future__ import annotations
 import math
 import operator
 import os
-import re
 import time
-from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
 
-import orjson
+try:  # collections.abc, without loading the whole collections package (a hook's cold start)
+    from _collections_abc import Mapping
+except ImportError:
+    from collections.abc import Mapping
 
+from . import jsoncodec
 from .errors import SessionIdError, ValidationError
+
+# This module is on the append path of a hook (a process per tool call): it
+# checks and writes events without re, datetime or orjson (see jsoncodec).
+# Times as integers, and their limits, are times.py's; named here as well.
+_FROM_TIMES = ("MIN_TIME", "MAX_TIME", "MIN_MICROS", "MAX_MICROS", "TimeOutOfRange", "parse_time", "format_time")
+
+
+def __getattr__(name: str):
+    if name in _FROM_TIMES:
+        from . import times  # noqa: PLC0415
+        return getattr(times, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Field kinds. Integers are unsigned 64-bit unless "int" (signed 64-bit).
 STR, UINT, INT, PORT, FLOAT, STRS, ANY, OPERATION = (
@@ -70,10 +83,13 @@ FIELDS_BY_TYPE = {t: ENVELOPE_NAMES | {name for name, _, _ in fields} for t, fie
 REQUIRED_STRINGS = tuple(name for name, kind, required in ENVELOPE_HEAD + ENVELOPE_TAIL
                          if required and kind != UINT)
 
-SESSION_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_RFC3339_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
-_FORMATS = {EVENT_ID: re.compile(r"evt_[0-9a-f]{16}"), HEX32: re.compile(r"[0-9a-f]{32}"),
-            HEX16: re.compile(r"[0-9a-f]{16}")}
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_HEX = frozenset("0123456789abcdef")
+_DIGITS = frozenset("0123456789")
+# An id or hex field: (prefix, number of lowercase hex digits after it).
+_FORMATS = {EVENT_ID: ("evt_", 16), HEX32: ("", 32), HEX16: ("", 16)}
+_MESSAGES = {EVENT_ID: "must be 'evt_' and 16 lowercase hex digits", HEX32: "must be 32 lowercase hex digits",
+             HEX16: "must be 16 lowercase hex digits"}
 _RANGES = {UINT: (0, 2**64 - 1), INT: (-(2**63), 2**63 - 1), PORT: (0, 65535)}
 _OPERATIONS = ("created", "modified", "deleted")
 
@@ -94,7 +110,8 @@ def check_session_id(session_id: object) -> str:
 
     ASCII letters, digits, '_', '.', '-'; 1 to 128 characters; not starting
     with '.', so '.', '..', paths, NUL and look-alike unicode never reach the disk."""
-    if not isinstance(session_id, str) or not SESSION_ID_RE.fullmatch(session_id):
+    if not isinstance(session_id, str) or not 0 < len(session_id) <= 128 or session_id[0] in ".-" \
+            or not _ID_CHARS.issuperset(session_id):
         shown = repr(session_id) if not isinstance(session_id, str) or len(session_id) <= 60 \
             else repr(session_id[:60]) + "..."
         raise SessionIdError(
@@ -113,40 +130,6 @@ def now_timestamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
-def parse_time(value: str) -> int:
-    """Microseconds since the epoch for an RFC 3339 (or ISO 8601) time; naive means UTC.
-    Raises ValueError if it is not a time, or not within MIN_TIME..MAX_TIME (UTC):
-    every time the store keeps is an integer that format_time can print back."""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    micros = (moment - _EPOCH) // _MICROSECOND
-    if not MIN_MICROS <= micros <= MAX_MICROS:
-        raise TimeOutOfRange(f"{value} is outside {MIN_TIME}..{MAX_TIME}")
-    return micros
-
-
-class TimeOutOfRange(ValueError):
-    """A valid time that the store cannot hold (before year 1 or after 9999, in UTC)."""
-
-
-def format_time(micros: int) -> str:
-    """RFC 3339 UTC for microseconds since the epoch (the inverse of parse_time).
-    Integer arithmetic throughout: a float loses microseconds near year 9999."""
-    text = (_NAIVE_EPOCH + timedelta(microseconds=micros)).isoformat(
-        timespec="milliseconds" if micros % 1000 == 0 else "microseconds")
-    return (text[:-4] if text.endswith(".000") else text) + "Z"
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_NAIVE_EPOCH = datetime(1970, 1, 1)  # UTC, without a zone to print and strip again
-_MICROSECOND = datetime.resolution
-# The times the store accepts and indexes: what a datetime can hold, in UTC.
-MIN_TIME, MAX_TIME = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"
-MIN_MICROS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
-MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
-
-
 def _field_problem(kind: str, value: object, required: bool) -> str | None:
     """Why `value` is not a valid field of `kind`, or None if it is."""
     if kind in (STR, TIMESTAMP, EVENT_ID, HEX32, HEX16):
@@ -155,10 +138,10 @@ def _field_problem(kind: str, value: object, required: bool) -> str | None:
         if required and not value:
             return "must not be empty"
         if kind == TIMESTAMP and not is_rfc3339(value):
-            return f"must be an RFC 3339 time such as 2026-04-05T08:00:00Z, between {MIN_TIME} and {MAX_TIME}"
-        if kind in _FORMATS and not _FORMATS[kind].fullmatch(value):
-            return {EVENT_ID: "must be 'evt_' and 16 lowercase hex digits",
-                    HEX32: "must be 32 lowercase hex digits", HEX16: "must be 16 lowercase hex digits"}[kind]
+            return ("must be an RFC 3339 time such as 2026-04-05T08:00:00Z, between 0001-01-01T00:00:00Z and "
+                    "9999-12-31T23:59:59.999999Z")
+        if kind in _FORMATS and not _is_hex(value, *_FORMATS[kind]):
+            return _MESSAGES[kind]
         return None
     if kind in _RANGES:
         low, high = _RANGES[kind]
@@ -181,13 +164,62 @@ def _field_problem(kind: str, value: object, required: bool) -> str | None:
 
 
 def is_rfc3339(value: str) -> bool:
-    if not _RFC3339_RE.fullmatch(value):
+    """Whether `value` is YYYY-MM-DDTHH:MM:SS[.fraction of 1-9 digits](Z|+HH:MM|-HH:MM),
+    a real date and time, within 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999Z
+    in UTC: exactly the times times.parse_time takes and the index holds,
+    checked without datetime."""
+    if len(value) < 20 or value[4] != "-" or value[7] != "-" or value[10] != "T" or value[13] != ":" \
+            or value[16] != ":" or not _digits(value, (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)):
         return False
-    try:
-        parse_time(value)
-    except ValueError:
+    zone = 19
+    if value[19] == ".":
+        zone = 20
+        while zone < len(value) and value[zone] in _DIGITS:
+            zone += 1
+        if not 21 <= zone <= 29:
+            return False
+    tail = value[zone:]
+    if tail == "Z":
+        offset = 0
+    elif len(tail) == 6 and tail[0] in "+-" and tail[3] == ":" and _digits(tail, (1, 2, 4, 5)):
+        offset = int(tail[1:3]) * 60 + int(tail[4:6])  # as datetime takes it: any minutes, under a day
+        if offset >= 1440:
+            return False
+        offset = offset if tail[0] == "+" else -offset
+    else:
         return False
-    return True
+    year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    if not (1 <= month <= 12 and 1 <= day <= _days_in(year, month) and hour < 24 and minute < 60 and second < 60
+            and year >= 1):
+        return False
+    if 1 < year < 9999:
+        return True
+    # At the edges of the range the offset decides: minutes of the time in UTC
+    # against those of year 1's first and year 9999's last minute.
+    utc = ((_day_number(year, month, day) * 24 + hour) * 60 + minute) - offset
+    return _day_number(1, 1, 1) * 1440 <= utc <= _day_number(9999, 12, 31) * 1440 + 1439
+
+
+def _digits(text: str, places: tuple[int, ...]) -> bool:
+    return all(text[place] in _DIGITS for place in places)
+
+
+def _days_in(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _day_number(year: int, month: int, day: int) -> int:
+    """Days from 0001-01-01 (day 0) in the proleptic Gregorian calendar."""
+    before = year - 1
+    days = before * 365 + before // 4 - before // 100 + before // 400
+    return days + sum(_days_in(year, m) for m in range(1, month)) + day - 1
+
+
+def _is_hex(value: str, prefix: str, digits: int) -> bool:
+    return len(value) == len(prefix) + digits and value.startswith(prefix) and _HEX.issuperset(value[len(prefix):])
 
 
 def _json_problem(value: object) -> str | None:
@@ -268,8 +300,8 @@ def prepare(event: object, session_id: str, *, position: int = 0, allow_unknown:
                 raise fail(f"field {name!r}: {problem}")
         ordered = canonical_order({**ordered, **unknown})
     try:
-        size = len(orjson.dumps(ordered)) + 21  # room for any sequence_no and the newline
-    except (orjson.JSONEncodeError, TypeError) as error:
+        size = len(jsoncodec.dumps(ordered)) + 21  # room for any sequence_no and the newline
+    except (TypeError, ValueError) as error:  # orjson's JSONEncodeError is a TypeError
         raise fail(f"cannot be written as JSON: {error}") from None
     if max_line_bytes is not None and size > max_line_bytes:
         raise fail(f"is {size} bytes as a line, over the {max_line_bytes}-byte line limit")
@@ -284,8 +316,8 @@ _KINDS = {name: kind for name, kind, _ in ENVELOPE_HEAD}
 # check gives the reason (or finds the value fine, like an empty optional string).
 _LOOKS_VALID = {
     STR: lambda v: type(v) is str and v != "",
-    HEX16: lambda v: type(v) is str and len(v) == 16 and _FORMATS[HEX16].fullmatch(v) is not None,
-    HEX32: lambda v: type(v) is str and len(v) == 32 and _FORMATS[HEX32].fullmatch(v) is not None,
+    HEX16: lambda v: type(v) is str and len(v) == 16 and _HEX.issuperset(v),
+    HEX32: lambda v: type(v) is str and len(v) == 32 and _HEX.issuperset(v),
     UINT: lambda v: type(v) is int and 0 <= v < 2**64,
     INT: lambda v: type(v) is int and -(2**63) <= v < 2**63,
     PORT: lambda v: type(v) is int and 0 <= v <= 65535,
@@ -352,7 +384,7 @@ def canonical_order(event: Mapping) -> dict:
 
 def serialise(event: Mapping) -> bytes:
     """One event as Treeship writes it: compact JSON in its field order, no newline."""
-    return orjson.dumps(canonical_order(event))
+    return jsoncodec.dumps(canonical_order(event))
 
 
 def decode_line(line: bytes) -> tuple[dict | None, str | None]:
@@ -362,8 +394,8 @@ def decode_line(line: bytes) -> tuple[dict | None, str | None]:
     version does not know, or (None, reason) for a damaged line: not UTF-8, not
     JSON, not an object, or missing/mistyped envelope fields."""
     try:
-        event = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
+        event = _loads(line)
+    except ValueError as error:  # orjson.JSONDecodeError
         if not line.strip():
             return None, "empty line"
         try:
@@ -388,6 +420,15 @@ def decode_line(line: bytes) -> tuple[dict | None, str | None]:
 
 
 _ENVELOPE_STRINGS = operator.itemgetter(*REQUIRED_STRINGS)
+
+
+def _loads(line: bytes) -> object:
+    """orjson.loads, imported on the first line read: readers and the index
+    need it, the append path does not."""
+    global _loads
+    import orjson  # noqa: PLC0415
+    _loads = orjson.loads
+    return _loads(line)
 
 
 def unknown_fields_note(event: dict) -> str | None:

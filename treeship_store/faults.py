@@ -8,7 +8,6 @@ must never make a real append write half a line."""
 
 import errno
 import os
-import sqlite3
 import sys
 
 FAULT = os.environ.get("TREESHIP_STORE_FAULT", "") if "treeship_store_faults" in sys._xoptions else ""
@@ -16,7 +15,7 @@ FAULT = os.environ.get("TREESHIP_STORE_FAULT", "") if "treeship_store_faults" in
 _ERRORS = {
     "write-enospc": lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
     "write-eio": lambda: OSError(errno.EIO, os.strerror(errno.EIO)),
-    "index-error": lambda: sqlite3.OperationalError("disk I/O error"),
+    "index-error": lambda: __import__("sqlite3").OperationalError("disk I/O error"),
 }
 
 

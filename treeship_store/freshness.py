@@ -1,9 +1,10 @@
 """Which sessions a query checks for lines other writers appended.
 
-Our own appends index their lines in the same call, so a query only has to
-look for other writers (Treeship's own CLI, a process that crashed between
-the JSONL write and the index commit), and the cost of looking follows the
-sessions that can still change, not every session ever written.
+The Store's appends index their lines in the same call, so a query only has
+to look for other writers (Treeship's own CLI, our hooks, which leave the
+index to the reader, a process that crashed between the JSONL write and the
+index commit), and the cost of looking follows the sessions that can still
+change, not every session ever written.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from . import unindexed
+from .errors import SessionIdError
+from .event import check_session_id
 from .paths import open_directory
 
 if TYPE_CHECKING:
@@ -34,8 +38,9 @@ def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bo
     other writers, and its cost follows the sessions that can still change:
     - sessions a query names are checked (one stat each);
     - a store-wide query checks the hot sessions: those whose file changed
-      in the last HOT_SECONDS as the index saw it, plus new ones (noticed
-      by the mtime of sessions/);
+      in the last HOT_SECONDS as the index saw it, new ones (noticed by the
+      mtime of sessions/), and those hooks named in .treeship/unindexed
+      since the last query read it (unindexed.py);
     - every SWEEP_SECONDS, one query checks them all (sweep=True forces it).
     So a line another writer appends to a session idle for an hour is seen
     by the first query at least SWEEP_SECONDS after the last sweep; to any
@@ -70,8 +75,15 @@ def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bo
         new = [session_id for session_id in on_disk if session_id not in everything]
         gone = list(everything.keys() - set(on_disk))
     checked = everything if sweep else index.file_states(changed_since_ns=now - HOT_SECONDS * 10**9)
+    hinted, position = unindexed.read(store.root, (meta.get("unindexed_ino", 0), meta.get("unindexed_offset", 0)))
+    if hinted and not sweep:
+        named = [session_id for session_id in hinted if session_id not in checked and _valid(session_id)]
+        checked = {**checked, **index.file_states(named)}
+        new += [session_id for session_id in named if session_id not in checked and session_id not in new]
     mtimes = _check(store, index, [*checked, *new], checked, strict=False, gone=gone)
     update = {"swept_ns": now} if sweep else {}
+    if position != (meta.get("unindexed_ino", 0), meta.get("unindexed_offset", 0)):
+        update["unindexed_ino"], update["unindexed_offset"] = position
     # An mtime within a tick of now may still change without moving (a
     # session created right after we listed): trust only an older one.
     if everything is not None and listing is not None and now - listing >= RACY_SECONDS * 10**9:
@@ -108,6 +120,16 @@ def _check(store: Store, index: Index, session_ids: Iterable[str], known: dict, 
     if gone:
         index.forget(gone)
     return mtimes
+
+
+def _valid(session_id: str) -> bool:
+    """Whether a name from the hint file is a session id (anyone who can
+    write the store can write that file: nothing in it is trusted)."""
+    try:
+        check_session_id(session_id)
+    except SessionIdError:
+        return False
+    return True
 
 
 def _listing_mtime(store: Store) -> int | None:

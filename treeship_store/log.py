@@ -10,15 +10,10 @@ record: see SessionLog.write.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import struct
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import NamedTuple
-
-from filelock import lock_descriptor, unlock_descriptor
 
 from .errors import LockTimeout, LockUnsupported, WriteError
 from .event import check_session_id
@@ -31,6 +26,9 @@ READ_CHUNK = 4 << 20
 # Waiters poll the flock, backing off up to this interval: short, so that a
 # busy session hands over quickly.
 LOCK_POLL_SECONDS = 0.002
+TYPE_CHECKING = False  # typing's own costs a hook's cold start 4 ms; this file is on the append path
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class SessionLog:
@@ -41,10 +39,10 @@ class SessionLog:
     the root (sessions/, the session directory, a file) is refused, never
     followed, whatever is swapped between two calls."""
 
-    def __init__(self, sessions_dir: Path, session_id: str):
+    def __init__(self, sessions_dir: str | os.PathLike, session_id: str):
         self.session_id = check_session_id(session_id)
         self.sessions_dir = sessions_dir
-        self.path = sessions_dir / session_id / "events.jsonl"  # for messages
+        self.path = os.path.join(sessions_dir, session_id, "events.jsonl")  # for messages
         # Kept open between appends: taking the lock is then one flock call.
         # Checked against the path each time the lock is taken (see locked()).
         self._lock_fd: int | None = None
@@ -71,14 +69,20 @@ class SessionLog:
         finally:
             os.close(sessions)
 
-    @contextmanager
-    def locked(self, timeout: float, *, fsync: bool = False) -> Iterator[int]:
-        """Hold the session's exclusive flock, waiting up to `timeout` seconds;
-        yields a descriptor of the session directory, checked while locked.
+    def locked(self, timeout: float, *, fsync: bool = False) -> Locked:
+        """Hold the session's exclusive flock (a context manager), waiting up to
+        `timeout` seconds; gives a descriptor of the session directory, checked
+        while locked."""
+        return Locked(self, timeout, fsync)
 
-        filelock's lock_descriptor takes the same native flock Treeship's writers
-        take on this file. It never falls back to another kind of lock: a lock
-        they could not see would let both write at once."""
+    def lock(self, timeout: float, fsync: bool) -> int:
+        """Take the session's exclusive flock; a descriptor of the session
+        directory, checked while locked. Released by unlock().
+
+        flock(2) itself, the native lock Treeship's writers take on this file
+        (filelock's lock_descriptor is this call, and costs a hook 10 ms to
+        import). It never falls back to another kind of lock: a lock they
+        could not see would let both write at once."""
         deadline = time.monotonic() + timeout
         delay = LOCK_POLL_SECONDS / 8
         while True:
@@ -86,10 +90,13 @@ class SessionLog:
             try:
                 if self._lock_fd is None:
                     self._lock_fd = open_regular("events.jsonl.lock", os.O_RDWR | os.O_CREAT, dir_fd=directory,
-                                                 shown=self.path.with_name("events.jsonl.lock"))
+                                                 shown=self.path + ".lock")
                 fd = self._lock_fd
                 try:
-                    acquired = lock_descriptor(fd, blocking=False)
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    acquired = True
+                except BlockingIOError:
+                    acquired = False
                 except OSError as error:
                     if error.errno == errno.ENOSYS:
                         raise LockUnsupported(f"{self.path}.lock: this filesystem does not support flock; refusing "
@@ -106,7 +113,7 @@ class SessionLog:
                     # restore's `cp -a` and `mv`). Writers that open the path
                     # lock another file, so this flock excludes nobody. Start
                     # over on the file that is there now.
-                    unlock_descriptor(fd)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
                     self.close()
                     os.close(directory)
                     continue
@@ -119,11 +126,11 @@ class SessionLog:
                                   f"process after {timeout:g}s; nothing was written")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, LOCK_POLL_SECONDS)
-        try:
-            yield directory
-        finally:
-            unlock_descriptor(fd)
-            os.close(directory)
+        return directory
+
+    def unlock(self, directory: int) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(directory)
 
     def open_for_append(self, directory: int, *, fsync: bool) -> int:
         """Open events.jsonl for appending (created 0600). The caller holds the
@@ -252,7 +259,7 @@ class SessionLog:
             return
         temporary = COUNT_FILE + ".treeship-store.tmp"
         fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dir_fd=directory,
-                          shown=self.path.with_name(temporary))
+                          shown=_beside(self.path, temporary))
         try:
             os.write(fd, struct.pack("<QQ", lines, size))
             os.fsync(fd)
@@ -265,7 +272,7 @@ class SessionLog:
         # directory changes, so it always lies beside the lock we hold.
         if self._batch_fd is None:
             self._batch_fd = open_regular(BATCH_FILE, os.O_RDWR | os.O_CREAT, dir_fd=directory,
-                                          shown=self.path.with_name(BATCH_FILE))
+                                          shown=_beside(self.path, BATCH_FILE))
             tighten_mode(self._batch_fd)
         return self._batch_fd
 
@@ -274,11 +281,26 @@ class SessionLog:
                           f"{error.strerror or error}; the event was not stored")
 
 
-class OpenLog(NamedTuple):
+class Locked:
+    """A session's lock held for a `with` block (SessionLog.locked)."""
+
+    def __init__(self, log: SessionLog, timeout: float, fsync: bool):
+        self.log, self.timeout, self.fsync = log, timeout, fsync
+
+    def __enter__(self) -> int:
+        self.directory = self.log.lock(self.timeout, self.fsync)
+        return self.directory
+
+    def __exit__(self, *exc_info) -> None:
+        self.log.unlock(self.directory)
+
+
+class OpenLog:
     """A session's events.jsonl open for reading, with its directory."""
-    fd: int
-    directory: int
-    path: Path  # for messages
+    __slots__ = ("fd", "directory", "path")
+
+    def __init__(self, fd: int, directory: int, path: str):
+        self.fd, self.directory, self.path = fd, directory, path  # path: for messages
 
     def committed(self, start: int, file_size: int | None = None) -> bytes:
         """The complete lines from `start` (see complete_lines) that belong to
@@ -305,7 +327,7 @@ class OpenLog(NamedTuple):
             if os.stat(BATCH_FILE, dir_fd=self.directory, follow_symlinks=False).st_size == 0:
                 return None  # the usual case: no batch recorded, one syscall
             batch = open_regular(BATCH_FILE, os.O_RDONLY, dir_fd=self.directory,
-                                 shown=self.path.with_name(BATCH_FILE))
+                                 shown=_beside(self.path, BATCH_FILE))
         except FileNotFoundError:
             return None
         try:
@@ -316,6 +338,10 @@ class OpenLog(NamedTuple):
     def close(self) -> None:
         os.close(self.fd)
         os.close(self.directory)
+
+
+def _beside(path: str, name: str) -> str:
+    return os.path.join(os.path.dirname(path), name)
 
 
 BATCH_FILE = "events.jsonl.batch"

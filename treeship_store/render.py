@@ -8,16 +8,8 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
+from .errors import printable
 from .event import Event
-
-# Event content is untrusted: a terminal must never receive its control
-# characters (ESC, BEL, CR...) raw. They are shown escaped, as \x1b.
-_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
-
-
-def printable(text: str) -> str:
-    """`text` with every control character escaped, for human-readable output."""
-    return text.translate(_CONTROL)
 
 
 # Fixed widths, so that `tail -f` can print rows one at a time that line up.

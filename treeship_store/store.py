@@ -20,10 +20,10 @@ from .faults import crash_point
 from .index import Index
 from .index_file import is_corrupt, translate
 from .freshness import refresh
-from .log import OpenLog, SessionLog, count_lines
+from .log import SessionLog, count_lines
 from .paths import make_private_directory, open_directory, open_regular
 from .reading import StoreReading
-from .writer import SessionWriter
+from .writer import SessionWriter, Writing
 
 if TYPE_CHECKING:
     from .results import ReindexReport, VerifyReport
@@ -126,20 +126,14 @@ class Store(StoreReading):
         self._refuse_if_read_only()
         log = self._log(session_id)
         make_private_directory(self.root)
-        with log.locked(self.lock_timeout, fsync=self.fsync) as directory:
-            crash_point("append-locked")
-            fd = log.open_for_append(directory, fsync=self.fsync)
-            try:
-                if finished := log.finish_unfinished_batch(fd, directory):
-                    logger.warning("session %s: %s", session_id, finished)
-                writer = SessionWriter(self, log, fd, directory, *self._line_count(log, fd))
-                yield writer
-                written = OpenLog(fd, os.dup(directory), log.path) if writer.wrote else None
-            except BaseException:
-                os.close(fd)
-                raise
+        writing = Writing(log, timeout=self.lock_timeout, fsync=self.fsync,
+                          prepare=lambda events, allow_unknown: self.prepare_batch(session_id, events,
+                                                                                    allow_unknown=allow_unknown),
+                          line_count=lambda fd, directory: self._line_count(log, fd))
+        with writing as writer:
+            yield writer
+        written = writing.written
         if written is None:
-            os.close(fd)
             return
         # The lock is free again: indexing our lines need not hold up the next writer.
         try:

@@ -5,30 +5,34 @@ it parses the payload, finds the store from the payload's cwd, works out a
 tool call's events (redacting them) before it takes the session's lock, and
 under the lock loads what it needs to know (state.py), reads the
 transcripts from their marks (mapping.py) and appends, all or nothing.
+
+A hook costs the agent a process start per tool call, so this path imports
+only the standard library's cheapest parts and the record's modules: no
+click, SQLite, orjson, logging or pathlib (tests/test_cli.py checks). It
+writes the record and leaves the index to the next reader (unindexed.py).
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from pathlib import Path
+import time
 
-import orjson
-
+from .. import jsoncodec, unindexed
 from ..errors import StoreError, ValidationError
-from ..event import Event, check_session_id
-from ..store import Store
+from ..event import Event, check_session_id, now_timestamp, prepare as prepare_event
+from ..log import SessionLog
+from ..paths import make_private_directory
+from ..writer import Writing, warn
 from .claude_code import CLAUDE_CODE
 from .codex import CODEX
 from .mapping import Agent, events_for, prepare
 from .state import CaptureState
 
-logger = logging.getLogger("treeship_store")
-
 AGENTS: dict[str, Agent] = {agent.name: agent for agent in (CLAUDE_CODE, CODEX)}
 # A peer wedged while holding the session's lock must not stall the agent for
 # its whole hook timeout (60 s in Claude Code): give up after this, write nothing.
 HOOK_LOCK_TIMEOUT = 5.0
+MAX_LINE_BYTES = 1 << 20  # as Store's default
 
 
 def agent_named(name: str) -> Agent:
@@ -43,18 +47,33 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
     """Append the events one hook payload stands for; return them as stored."""
     agent = agent_named(agent_name)
     try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
+        payload = jsoncodec.loads(data)
+    except ValueError as error:
         raise ValidationError(f"the hook payload is not JSON: {error}") from None
     if not isinstance(payload, dict):
         raise ValidationError("the hook payload is not a JSON object")
     session_id = check_session_id(payload.get("session_id"))
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
-    store_root = hook_root(payload.get("cwd"), root)
-    ctx = prepare(agent, payload, host, os.path.dirname(os.path.abspath(store_root)))  # before the lock
-    with Store(store_root, lock_timeout=lock_timeout) as store:
-        with store.writing(session_id) as writer:
-            state = CaptureState.load(writer)
+    store_root = os.path.abspath(hook_root(payload.get("cwd"), root))
+    ctx = prepare(agent, payload, host, os.path.dirname(store_root))  # before the lock
+    fsync = os.environ.get("TREESHIP_STORE_FSYNC", "").lower() in ("1", "true", "yes")
+    make_private_directory(store_root)
+    log = SessionLog(os.path.join(store_root, "sessions"), session_id)
+    state = None
+
+    def line_count(fd: int, directory: int) -> tuple[int, int]:
+        nonlocal state
+        state = CaptureState.cached(directory, fd)
+        return state.line_count(fd)
+
+    def prepare_events(events, allow_unknown):
+        now = now_timestamp()
+        return [prepare_event(event, session_id, position=i, max_line_bytes=MAX_LINE_BYTES, timestamp=now)
+                for i, event in enumerate(events)]
+
+    try:
+        with Writing(log, timeout=lock_timeout, fsync=fsync, prepare=prepare_events, line_count=line_count) as writer:
+            state.load(writer)
             try:
                 events = events_for(ctx, state)
             except OSError as error:  # the transcript: nothing is written
@@ -63,20 +82,37 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
             stored = writer.append_many(events)
             for event in stored:  # the state is the record's fold, ours included
                 state.fold(event.raw)
+            if stored and time.time() - state.hinted >= unindexed.HINT_SECONDS:
+                _hint(store_root, session_id, state)
             try:
                 state.save(writer)
             except (OSError, StoreError) as error:  # a cache: the next hook folds the record instead
-                logger.warning("session %s: capture state not cached (%s)", session_id, error)
+                warn("session %s: capture state not cached (%s)", session_id, error)
+    finally:
+        log.close()
     return stored
 
 
-def hook_root(cwd: object, explicit: str | os.PathLike | None) -> Path:
+def _hint(store_root: str, session_id: str, state: CaptureState) -> None:
+    """Name the session for the next reader's index catch-up (unindexed.py)."""
+    try:
+        unindexed.note(store_root, session_id)
+        state.hinted = time.time()
+    except (OSError, StoreError) as error:  # a hint: the sweep finds the session anyway
+        warn("session %s: not named for the index (%s)", session_id, error)
+
+
+def hook_root(cwd: object, explicit: str | os.PathLike | None) -> str:
     """The store for a hook: `explicit` (--root or $TREESHIP_STORE_ROOT), else
     the nearest .treeship at or above the payload's cwd, else cwd/.treeship."""
     if explicit:
-        return Path(explicit)
-    here = Path(cwd) if isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd) else Path.cwd()
-    for directory in (here, *here.parents):
-        if (directory / ".treeship").is_dir():
-            return directory / ".treeship"
-    return here / ".treeship"
+        return os.fspath(explicit)
+    here = cwd if isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd) else os.getcwd()
+    directory = os.path.normpath(here)
+    while True:
+        if os.path.isdir(os.path.join(directory, ".treeship")):
+            return os.path.join(directory, ".treeship")
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return os.path.join(os.path.normpath(here), ".treeship")
+        directory = parent

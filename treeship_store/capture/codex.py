@@ -11,7 +11,7 @@ Codex 0.169 sends at the end of every `codex exec`).
 
 from __future__ import annotations
 
-from .mapping import EXIT_CODE, Agent, Context
+from .mapping import Agent, Context, exit_code_in
 from .transcript import codex_decisions
 
 _FILE_HEADERS = {"*** Add File: ": "created", "*** Update File: ": "modified", "*** Delete File: ": "deleted"}
@@ -45,8 +45,8 @@ def codex_tool(ctx: Context) -> list[dict] | None:
     values = tool_input.values() if isinstance(tool_input, dict) else [tool_input]
     patch = next((v for v in values if isinstance(v, str) and "*** Begin Patch" in v), None)
     response = payload.get("tool_response")
-    code = EXIT_CODE.search(response[:4000]) if isinstance(response, str) else None
-    if not patch or (code and code.group(1) != "0"):
+    code = exit_code_in(response) if isinstance(response, str) else None
+    if not patch or code not in (None, 0):
         return None
     files = patch_files(patch)
     for file in files:

@@ -14,29 +14,43 @@ sha256 digests only.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import time
-from collections.abc import Callable
-from urllib.parse import urlsplit
 
-import orjson
-
-from ..event import parse_time
+from .. import jsoncodec
 from .redact import redact
-from .state import CaptureState
 from .transcript import TranscriptMark, new_lines
+
+TYPE_CHECKING = False  # this module is on a hook's path: only what a payload needs is imported
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .state import CaptureState
 
 FILE_WRITERS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
 # How the agents report a command's end in text: Claude Code's failure message
 # ("Exit code 2\n..."), Codex's tool output ("Exit code: 1\nWall time: 0.4 seconds").
-EXIT_CODE = re.compile(r"(?im)^\s*exit code:?\s*(-?\d{1,4})\b")
-_WALL_TIME = re.compile(r"(?im)^\s*wall time:\s*([0-9.]+)\s*s")
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+# Compiled on first use: `re` is 8 ms of a cold start, and a Read needs none.
+_PATTERNS = {"exit code": r"(?im)^\s*exit code:?\s*(-?\d{1,4})\b", "wall time": r"(?im)^\s*wall time:\s*([0-9.]+)\s*s",
+             "assignment": r"[A-Za-z_][A-Za-z0-9_]*="}
+_compiled: dict = {}
 MAX_COMMAND = 16 << 10  # characters of a command kept, after redaction
-_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _CODE_KEYS = ("exit_code", "exitCode", "returncode", "code")
+
+
+def pattern(name: str):
+    """One of _PATTERNS, compiled once per process."""
+    if name not in _compiled:
+        import re  # noqa: PLC0415
+        _compiled[name] = re.compile(_PATTERNS[name])
+    return _compiled[name]
+
+
+def exit_code_in(text: str) -> int | None:
+    """The code of an "Exit code N" line in the first 4,000 characters of `text`."""
+    found = pattern("exit code").search(text[:4000])
+    return int(found.group(1)) if found else None
 
 
 class Agent:
@@ -65,7 +79,8 @@ class Context:
         session = str(payload.get("session_id", ""))
         self.main = f"{agent.prefix}_{session.replace('-', '')[:12]}"
         sub = payload.get("agent_id")
-        self.sub = f"{agent.prefix}_sub_{_UNSAFE_ID.sub('_', sub)[:64]}" if isinstance(sub, str) and sub else None
+        self.sub = f"{agent.prefix}_sub_{''.join(c if c in _ID_CHARS else '_' for c in sub[:64])}" \
+            if isinstance(sub, str) and sub else None
         # Treeship 0.31 names a sub-agent "<agent_type>#<first 8 of its id>".
         self.sub_name = f"{_string(payload.get('agent_type')) or 'agent'}#{sub[:8]}" if self.sub else None
         self.source = f"treeship-store hook {agent.name}"
@@ -279,16 +294,16 @@ def process_event(command: object, response: object, error: str | None, failed: 
         duration = duration if duration is not None else _ms(response.get("duration_seconds"))
         reading = _string(response.get("returnCodeInterpretation"))
     output = response if isinstance(response, str) else (error or "")
-    if exit_code is None and (found := EXIT_CODE.search(output[:4000])):
-        exit_code = int(found.group(1))
-    if duration is None and isinstance(response, str) and (wall := _WALL_TIME.search(response[:4000])):
+    if exit_code is None and output:
+        exit_code = exit_code_in(output)
+    if duration is None and isinstance(response, str) and (wall := pattern("wall time").search(response[:4000])):
         duration = _ms(float(wall.group(1)))
     interrupted = isinstance(response, dict) and response.get("interrupted") is True
     if exit_code is None and (failed or interrupted):
         exit_code = 1  # the agent reports a failure without a code
     elif exit_code is None and isinstance(response, dict) and not named and not reading:
         exit_code = 0  # completed, not interrupted, not a failure: Claude Code says no more
-    words = [word for word in text.split() if not _ASSIGNMENT.match(word)]  # FOO=bar cmd: the process is cmd
+    words = [word for word in text.split() if not pattern("assignment").match(word)]  # FOO=bar cmd: the process is cmd
     process = words[0].rsplit("/", 1)[-1] if words else "shell"
     command = redact(text)
     if len(command) > MAX_COMMAND:
@@ -326,6 +341,7 @@ def bash_edits(ctx: Context, response: object) -> list[dict]:
 def network_event(name: str, tool_input: dict) -> dict:
     url = _string(tool_input.get("url"))
     if name == "WebFetch" and url:
+        from urllib.parse import urlsplit  # noqa: PLC0415 - only for a fetch
         try:
             parts = urlsplit(url)
             port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
@@ -374,15 +390,17 @@ def digest(value: object) -> str | None:
     """sha256 of a JSON value (keys sorted), so equal inputs compare equal."""
     if value is None:
         return None
+    import hashlib  # noqa: PLC0415 - only for the tools kept as digests
     try:
-        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except (TypeError, orjson.JSONEncodeError):
+        data = jsoncodec.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
         data = repr(value).encode()
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _since(first_time: str | None) -> int | None:
     """Milliseconds from `first_time` to now: a session's duration."""
+    from ..times import parse_time  # noqa: PLC0415 - only at a session's end
     try:
         return max(0, time.time_ns() // 1_000_000 - parse_time(first_time) // 1000) if first_time else None
     except ValueError:

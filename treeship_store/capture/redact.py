@@ -15,8 +15,6 @@ providers publish.
 
 from __future__ import annotations
 
-import re
-
 # (name, pattern). A pattern's group "keep", if any, is kept before the marker.
 #
 # Every pattern runs in time linear in the text: agents send commands of
@@ -57,6 +55,7 @@ _compiled: list[tuple[str, re.Pattern]] = []  # on first use: a hook with no tex
 def redact(text: str) -> str:
     """`text` with every secret the patterns know replaced by a marker."""
     if not _compiled:
+        import re  # noqa: PLC0415 - 8 ms of a hook's cold start, for the payloads with text to redact
         _compiled.extend((name, re.compile(pattern)) for name, pattern in PATTERNS)
     for name, pattern in _compiled:
         if pattern.groupindex.get("keep"):

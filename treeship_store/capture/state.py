@@ -7,18 +7,21 @@ is a fold over the session's events, so it survives anything the record
 survives and is never counted twice: a hook holds the session's lock while it
 loads the state, appends, and saves.
 
-events.jsonl.capture caches the fold, with the record's size it covers; a
-hook folds only the lines after that. A missing or unreadable cache costs a
-fold of the whole session, nothing more. The cache may hold transcript marks
-beyond the record's (a read that found no response): re-reading those lines
-finds none.
+events.jsonl.capture caches the fold, with the position in the record it
+covers (size, line count, the file's identity and last bytes); a hook folds
+only the lines after that, and numbers its own from that count, without the
+index. A missing, unreadable or outdated cache (the file replaced or
+rewritten) costs a count and fold of the whole session, nothing more. The
+cache may hold transcript marks beyond the record's (a read that found no
+response): re-reading those lines finds none.
 """
 
 from __future__ import annotations
 
 import os
-import orjson
 
+from .. import jsoncodec
+from ..log import count_lines
 from ..paths import open_regular, tighten_mode
 from .transcript import TranscriptMark
 
@@ -27,13 +30,23 @@ CACHE_FILE = "events.jsonl.capture"
 
 class CaptureState:
     def __init__(self, *, started: bool = False, first_time: str | None = None, instances: dict[str, list] | None = None,
-                 transcripts: dict[str, TranscriptMark] | None = None, end: int = 0, closed: bool = False):
+                 transcripts: dict[str, TranscriptMark] | None = None, closed: bool = False,
+                 position: list | None = None, hinted: float = 0.0):
         self.started = started  # session.started is in the record
         self.closed = closed  # the last session.closed has no agent.started after it (a resume reopens)
         self.first_time = first_time  # the first event's timestamp
         self.instances = instances or {}  # agent instances with agent.started: [agent_name, agent_role]
         self.transcripts = transcripts or {}
-        self.end = end  # the record's size this state covers
+        # The record this state covers: [end, lines, device, inode, the last
+        # bytes before end (hex)], which the next hook checks before trusting
+        # it, as the index checks its watermark (a file replaced or rewritten
+        # is counted and folded again from the start).
+        self.position = position or [0, 0, 0, 0, ""]
+        self.hinted = hinted  # when the session was last named in .treeship/unindexed
+
+    @property
+    def end(self) -> int:
+        return self.position[0]
 
     def fold(self, line: bytes) -> None:
         """Take one line of the record into account (in record order)."""
@@ -41,8 +54,8 @@ class CaptureState:
                 and b'"transcript"' not in line and b'"session.closed"' not in line:
             return  # the usual line: nothing to learn, not even parsed
         try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            event = jsoncodec.loads(line)
+        except ValueError:
             return
         if not isinstance(event, dict):
             return
@@ -62,23 +75,33 @@ class CaptureState:
             self.transcripts[mark["path"]] = TranscriptMark.from_meta(mark)
 
     @classmethod
-    def load(cls, writer) -> CaptureState:
-        """The state of the session `writer` (a Store.writing) holds locked."""
-        state = cls._cached(writer.directory)
-        if state is None or state.end > writer.end:  # no cache, or the file was replaced
-            state = cls()
-        for line in writer.lines_from(state.end):
-            state.fold(line)
-        state.end = writer.end
+    def cached(cls, directory: int, fd: int) -> CaptureState:
+        """The cached state if it still describes the start of the record open
+        as `fd` (the session's lock held), else an empty one."""
+        state = cls._cached(directory)
+        if state is None or not state._covers(fd):
+            return cls()
         return state
+
+    def line_count(self, fd: int) -> tuple[int, int]:
+        """(end of the last complete line, number of lines) of the record: the
+        cached position and the lines any writer added after it."""
+        end, lines = self.position[:2]
+        return count_lines(fd, end, lines)
+
+    def load(self, writer) -> CaptureState:
+        """This state brought up to the record `writer` holds locked."""
+        for line in writer.lines_from(self.end):
+            self.fold(line)
+        self.position = _position(writer.fd, writer.end, writer.lines)
+        return self
 
     def save(self, writer) -> None:
         """Cache the state beside the record, atomically (write, then rename)."""
-        self.end = writer.end
-        data = orjson.dumps({"end": self.end, "started": self.started, "closed": self.closed,
-                             "first_time": self.first_time,
-                             "instances": self.instances,
-                             "transcripts": {path: mark.as_meta(path) for path, mark in self.transcripts.items()}})
+        self.position = _position(writer.fd, writer.end, writer.lines)
+        data = jsoncodec.dumps({"position": self.position, "started": self.started, "closed": self.closed,
+                                "first_time": self.first_time, "instances": self.instances, "hinted": int(self.hinted),
+                                "transcripts": {path: mark.as_meta(path) for path, mark in self.transcripts.items()}})
         temporary = CACHE_FILE + ".tmp"
         fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dir_fd=writer.directory)
         try:
@@ -88,6 +111,13 @@ class CaptureState:
             os.close(fd)
         os.rename(temporary, CACHE_FILE, src_dir_fd=writer.directory, dst_dir_fd=writer.directory)
 
+    def _covers(self, fd: int) -> bool:
+        end, lines, device, inode, tail = self.position
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) != (device, inode) or end > info.st_size or lines > end:
+            return False
+        return os.pread(fd, TAIL_BYTES, max(0, end - TAIL_BYTES)).hex() == tail
+
     @classmethod
     def _cached(cls, directory: int) -> CaptureState | None:
         try:
@@ -95,15 +125,28 @@ class CaptureState:
         except FileNotFoundError:
             return None
         try:
-            cached = orjson.loads(os.read(fd, 1 << 20))
-            first_time = cached["first_time"]
+            cached = jsoncodec.loads(os.read(fd, 1 << 20))
+            first_time, position = cached["first_time"], cached["position"]
+            if not (type(position) is list and len(position) == 5 and all(type(n) is int and n >= 0
+                                                                         for n in position[:4])
+                    and isinstance(position[4], str)):
+                return None
             return cls(started=bool(cached["started"]), closed=cached.get("closed") is True,
                        first_time=first_time if isinstance(first_time, str) else None,
                        instances={i: who if isinstance(who, list) and len(who) == 2 else [None, None]
-                                  for i, who in dict(cached["instances"]).items()}, end=int(cached["end"]),
+                                  for i, who in dict(cached["instances"]).items()}, position=position,
+                       hinted=cached.get("hinted") if type(cached.get("hinted")) is int else 0,
                        transcripts={path: TranscriptMark.from_meta(mark)
                                     for path, mark in cached["transcripts"].items()})
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            return None  # a damaged cache: fold the record instead
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # a damaged cache (or one from before `position`): fold the record instead
         finally:
             os.close(fd)
+
+
+TAIL_BYTES = 32
+
+
+def _position(fd: int, end: int, lines: int) -> list:
+    info = os.fstat(fd)
+    return [end, lines, info.st_dev, info.st_ino, os.pread(fd, TAIL_BYTES, max(0, end - TAIL_BYTES)).hex()]

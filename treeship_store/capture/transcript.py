@@ -30,10 +30,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import zlib
 
-import orjson
-
+from .. import jsoncodec
 from ..event import is_rfc3339
 
 MAX_READ = 64 << 20  # one hook reads at most this much transcript; the rest next time
@@ -75,7 +73,7 @@ class TranscriptMark:
         offset, recent, last_total, model, provider, records, commands, skipped, instance = (
             meta.get(name) for name in cls.FIELDS)
         if recent is None and isinstance(meta.get("last_id"), str):  # a mark written before `recent`
-            recent = [f"{zlib.crc32(meta['last_id'].encode()):08x}"]
+            recent = [_short(meta["last_id"])]
         return cls(offset if type(offset) is int and offset >= 0 else 0,
                    [i for i in recent if isinstance(i, str)][-RECENT_IDS:] if isinstance(recent, list) else None,
                    last_total if type(last_total) is int else None,
@@ -91,7 +89,7 @@ class TranscriptMark:
         """Whether the response was counted already; remembers it if not."""
         if response_id is None:
             return False
-        key = f"{zlib.crc32(response_id.encode()):08x}"  # the mark travels in the record: keep it short
+        key = _short(response_id)  # the mark travels in the record: keep it short
         if key in self.recent:
             return True
         self.recent = (self.recent + [key])[-RECENT_IDS:]
@@ -248,10 +246,15 @@ def _decision(record: dict, model: str, provider: str, tokens: dict, response_id
 
 def _object(line: bytes) -> dict:
     try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        record = jsoncodec.loads(line)
+    except ValueError:
         return {}
     return record if isinstance(record, dict) else {}
+
+
+def _short(response_id: str) -> str:
+    import zlib  # noqa: PLC0415 - only when there are responses to count
+    return f"{zlib.crc32(response_id.encode()):08x}"
 
 
 def _count(value: object) -> int:

@@ -1,0 +1,66 @@
+"""`treeship-store hook AGENT`, run without the command-line framework.
+
+An agent starts this once per tool call and waits for it, so it is started
+before click is imported (__main__.py hands over the argument forms below)
+and imports only what recording needs. Anything else (`hook --help`, an
+unknown option) goes to the click command in cli_hooks.py, which says what
+is wrong. Either way a hook never exits 2, which Claude Code takes as "block
+the agent": every failure is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT_ENV = "TREESHIP_STORE_ROOT"
+
+
+def parse(args: list[str]) -> tuple[str, str | None, float | None] | None:
+    """(agent, --root, --lock-timeout) for `[--root DIR] hook AGENT
+    [--lock-timeout S]`, or None for anything else."""
+    root = timeout = None
+    rest = list(args)
+    while rest and rest[0].startswith("--root"):
+        if rest[0] == "--root" and len(rest) > 1:
+            root, rest = rest[1], rest[2:]
+        elif rest[0].startswith("--root="):
+            root, rest = rest[0][len("--root="):], rest[1:]
+        else:
+            return None
+    if len(rest) < 2 or rest[0] != "hook" or rest[1].startswith("-"):
+        return None
+    agent, options = rest[1], rest[2:]
+    if options:
+        value = options[1] if options[0] == "--lock-timeout" and len(options) == 2 else \
+            options[0][len("--lock-timeout="):] if len(options) == 1 and options[0].startswith("--lock-timeout=") \
+            else None
+        try:
+            timeout = float(value) if value is not None else None
+        except ValueError:
+            return None
+        if timeout is None or not 0 <= timeout < float("inf"):
+            return None
+    return agent, root, timeout
+
+
+def run(agent: str, root: str | None, timeout: float | None) -> int:
+    """Record one hook call from standard input; the exit status."""
+    from .. import writer
+    from ..errors import StoreError
+    writer.WARNINGS_TO_STDERR = True
+    try:
+        from . import HOOK_LOCK_TIMEOUT, run_hook
+        run_hook(agent, sys.stdin.buffer.read(), root=root or os.environ.get(ROOT_ENV) or None,
+                 lock_timeout=HOOK_LOCK_TIMEOUT if timeout is None else timeout)
+    except StoreError as error:
+        return _fail(str(error))
+    except Exception as error:  # noqa: BLE001 - a hook must fail in one line, whatever broke
+        return _fail(f"hook {agent}: {type(error).__name__}: {error}")
+    return 0
+
+
+def _fail(message: str) -> int:
+    from ..errors import printable
+    print(f"Error: {printable(message)}", file=sys.stderr)
+    return 1
