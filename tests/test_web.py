@@ -163,6 +163,9 @@ def test_a_token_is_needed_on_every_request_when_set(demo):
 @pytest.mark.parametrize("args, message", [
     (["--host", "0.0.0.0"], "give --token too"),
     (["--token", "short"], "at least 16 characters"),
+    (["--token", "€" * 16], "only letters, digits"),  # HTTP headers cannot carry it: every ?token= was a 500
+    (["--token", "ünïcode-in-latin-1"], "only letters, digits"),  # a header sends its UTF-8 bytes: never equal
+    (["--token", "a+b&c#d-0123456789"], "only letters, digits"),  # a link makes '+' a space, cuts at '&' and '#'
 ])
 def test_serve_refuses_unsafe_options_in_one_line(demo, args, message):
     result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(demo), "serve", "--port", "0",

@@ -4,6 +4,7 @@ packages (the `web` extra) only then."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import sys
 
@@ -13,6 +14,12 @@ from .cli import open_reader
 from .errors import StoreError, ValidationError
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# A token travels in a link (?token=), a cookie and an Authorization header.
+# RFC 3986's unreserved characters pass through all three unchanged; anything
+# else is escaped, quoted or re-encoded by one of them (a '+' in a link is a
+# space, a non-ASCII header is Latin-1 at best), so the server would never
+# see the token it was given.
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 @click.command()
@@ -23,7 +30,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 @click.option("--open", "open_browser", is_flag=True, help="Open the sessions page in a browser.")
 @click.option("--token", envvar="TREESHIP_STORE_TOKEN", metavar="SECRET",
               help="Required on every request: ?token= once (kept in a cookie) or 'Authorization: Bearer' "
-                   "[$TREESHIP_STORE_TOKEN].")
+                   "[$TREESHIP_STORE_TOKEN]. At least 16 letters, digits, '-', '.', '_' or '~'.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: str | None) -> None:
     """Serve a read-only web view of the store: sessions, a live timeline of
@@ -51,6 +58,10 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
         raise ValidationError(f"--host {host} is reachable from other machines: give --token too")
     if token is not None and len(token) < 16:
         raise ValidationError("--token must be at least 16 characters")
+    if token is not None and not TOKEN_CHARACTERS.fullmatch(token):
+        raise ValidationError("--token may hold only letters, digits and - . _ ~ (it must pass unchanged through "
+                              "a link, a cookie and a header): python3 -c 'import secrets; "
+                              "print(secrets.token_urlsafe())' makes one")
     listener = listen(host, port)
     port = listener.getsockname()[1]
     names = LOOPBACK_NAMES if loopback else (host.lower(), socket.gethostname().lower(), socket.getfqdn().lower())
