@@ -150,14 +150,24 @@ def test_nothing_changes_anything_and_other_hosts_are_refused(url):
 
 
 def test_a_token_is_needed_on_every_request_when_set(demo):
-    token = "s3cret-token-0123456789"
-    with serving(demo, "--token", token) as base:
+    token, other = "s3cret-token-0123456789", "another-token-0123456789"
+    with serving(demo, "--token", token) as base, serving(demo, "--token", other) as second:
         assert httpx.get(base + "api/stats").status_code == 401
         assert httpx.get(base + "api/stats", headers={"authorization": "Bearer wrong-token-0123456789"}).status_code == 401
-        assert httpx.get(base + "api/stats", headers={"authorization": f"Bearer {token}"}).status_code == 200
+        for scheme in ("Bearer", "bearer", "BEARER"):  # the scheme is case-insensitive (RFC 9110)
+            assert httpx.get(base + "api/stats", headers={"authorization": f"{scheme} {token}"}).status_code == 200
         login = httpx.get(base + f"stats?token={token}")
         assert login.status_code == 303 and "token" not in login.headers["location"]
         assert httpx.get(base + "stats", cookies=dict(login.cookies)).status_code == 200
+        # Another site of the host may set a cookie http.cookies cannot parse: ours still counts.
+        name, value = next(iter(login.cookies.items()))
+        assert httpx.get(base + "stats", headers={"cookie": f'prefs={{"a":1}}; {name}={value}'}).status_code == 200
+        # A browser sends a host's cookies to every port: two servers on one host keep their own logins.
+        with httpx.Client() as browser_jar:
+            assert browser_jar.get(base + f"stats?token={token}").status_code == 303
+            assert browser_jar.get(second + f"stats?token={other}").status_code == 303
+            assert browser_jar.get(base + "stats").status_code == 200
+            assert browser_jar.get(second + "stats").status_code == 200
 
 
 @pytest.mark.parametrize("args, message", [

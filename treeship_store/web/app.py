@@ -11,14 +11,13 @@ the only script is static/session.js, loaded from this server.
 from __future__ import annotations
 
 import hmac
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL, Headers, MutableHeaders, QueryParams
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -29,7 +28,6 @@ from . import api
 from .stores import store
 
 HERE = Path(__file__).parent
-TOKEN_COOKIE = "treeship_store_token"
 # No inline script or style, nothing from elsewhere: event content that slips
 # past escaping still cannot run.
 SECURITY_HEADERS = {
@@ -77,14 +75,32 @@ class Guard:
         if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
             # From a link with ?token=: keep it in a cookie, out of the address bar.
             response = RedirectResponse(str(url.remove_query_params("token").replace(scheme="", netloc="")), 303)
-            response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
+            response.set_cookie(token_cookie(scope), self.token, httponly=True, samesite="strict")
             return response
-        cookie = SimpleCookie(headers.get("cookie", "")).get(TOKEN_COOKIE)
-        offered = headers.get("authorization", "").removeprefix("Bearer ") or (cookie.value if cookie else "")
-        if not hmac.compare_digest(offered.encode(), self.token.encode()):
+        if not hmac.compare_digest(offered_token(scope, headers).encode(), self.token.encode()):
             return PlainTextResponse("Unauthorized: open the link with ?token=..., or send "
                                      "'Authorization: Bearer <token>'.", 401)
         return None
+
+
+def token_cookie(scope) -> str:
+    """The cookie that keeps this server's token. Browsers send a host's
+    cookies to every port of it, so one name for all would let a second
+    `serve` on the same host overwrite the first one's login: the name
+    carries the port the server listens on."""
+    server = scope.get("server")
+    return f"treeship_store_token_{server[1] if server else ''}"
+
+
+def offered_token(scope, headers: Headers) -> str:
+    """The token a request offers: 'Authorization: Bearer' (the scheme in
+    any case, as HTTP says), else this server's cookie. Starlette's cookie
+    parser, as lenient as browsers: other servers of the host may set
+    cookies that http.cookies refuses, which would hide ours."""
+    scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip()
+    return cookie_parser(headers.get("cookie", "")).get(token_cookie(scope), "")
 
 
 def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None, db: str | None = None) -> Starlette:
