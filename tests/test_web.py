@@ -149,6 +149,35 @@ def test_nothing_changes_anything_and_other_hosts_are_refused(url):
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
 
 
+def own_ipv4_address():
+    """This machine's address on its default route (no packet is sent), or None."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_the_server_answers_at_every_address_it_listens_on_and_no_other_name(demo):
+    with serving(demo, "--host", "127.0.0.2") as base:  # loopback, but not 127.0.0.1
+        assert base.startswith("http://127.0.0.2:")
+        assert httpx.get(base + "api/stats").status_code == 200
+        assert get(base, "/", headers={"host": "attacker.example:" + base.rsplit(":", 1)[1].strip("/")}).status_code == 421
+    token = "s3cret-token-0123456789"
+    with serving(demo, "--host", "0.0.0.0", "--token", token) as base:  # every address of the machine
+        port = base.rsplit(":", 1)[1].strip("/")
+        auth = {"authorization": f"Bearer {token}"}
+        addresses = ["127.0.0.1", "localhost", *filter(None, [own_ipv4_address()])]
+        for address in addresses:
+            assert httpx.get(f"http://{address}:{port}/api/stats", headers=auth).status_code == 200, address
+        for foreign in ("attacker.example", "10.255.255.1", f"127.0.0.1:{int(port) + 1}"):
+            host = foreign if ":" in foreign else f"{foreign}:{port}"
+            assert httpx.get(f"http://127.0.0.1:{port}/api/stats", headers={**auth, "host": host}).status_code == 421
+
+
 def test_a_token_is_needed_on_every_request_when_set(demo):
     token, other = "s3cret-token-0123456789", "another-token-0123456789"
     with serving(demo, "--token", token) as base, serving(demo, "--token", other) as second:

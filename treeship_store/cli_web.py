@@ -64,7 +64,10 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
                               "print(secrets.token_urlsafe())' makes one")
     listener = listen(host, port)
     port = listener.getsockname()[1]
-    names = LOOPBACK_NAMES if loopback else (host.lower(), socket.gethostname().lower(), socket.getfqdn().lower())
+    # Names the server answers to; each address it listens on answers to its
+    # own IP literal too (the guard compares it with the connection's).
+    names = LOOPBACK_NAMES if loopback else (host.lower(), socket.gethostname().lower(), socket.getfqdn().lower(),
+                                             *(("localhost",) if is_any_address(host) else ()))
     hosts = frozenset(f"{name}:{port}" for name in names) | (frozenset(names) if port == 80 else frozenset())
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
@@ -86,6 +89,14 @@ def is_loopback(host: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_any_address(host: str) -> bool:
+    """0.0.0.0 or ::, which listen on every address of the machine, loopback included."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
     except ValueError:
         return False
 

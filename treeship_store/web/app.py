@@ -11,6 +11,8 @@ the only script is static/session.js, loaded from this server.
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -39,9 +41,14 @@ SECURITY_HEADERS = {
 }
 
 
+# A Host header that is an IP literal: [IPv6] or IPv4, and an optional port.
+IP_LITERAL_HOST = re.compile(r"(?:\[([0-9a-f:.]+)\]|([0-9.]+))(?::([0-9]{1,5}))?")
+
+
 class Guard:
-    """Before anything else: the Host header must be the address served
-    (a page of another site, through DNS rebinding, cannot read the store),
+    """Before anything else: the Host header must name this server, one of
+    `hosts` or the address the connection came in on (a page of another
+    site, through DNS rebinding, cannot read the store),
     the token must be given when one is set, and only GET and HEAD exist.
     Every response gets SECURITY_HEADERS."""
 
@@ -64,7 +71,8 @@ class Guard:
 
     def refusal(self, scope) -> Response | None:
         headers = Headers(scope=scope)
-        if headers.get("host", "").lower() not in self.hosts:
+        host = headers.get("host", "").lower()
+        if host not in self.hosts and not names_the_connections_address(host, scope.get("server")):
             return PlainTextResponse("Refused: this server answers only to its own address.", 421)
         if scope["method"] not in ("GET", "HEAD"):
             return PlainTextResponse("Read-only: nothing here changes the store.", 405, headers={"allow": "GET, HEAD"})
@@ -81,6 +89,23 @@ class Guard:
             return PlainTextResponse("Unauthorized: open the link with ?token=..., or send "
                                      "'Authorization: Bearer <token>'.", 401)
         return None
+
+
+def names_the_connections_address(host: str, server: tuple[str, int] | None) -> bool:
+    """Whether a Host header is the IP literal and port the connection came
+    in on. Every address the server listens on (all of the machine's, for
+    0.0.0.0 or ::) then answers to its own literal, and nothing else does. A
+    DNS-rebinding page sends its own host name, never one of our IP literals."""
+    literal = IP_LITERAL_HOST.fullmatch(host)
+    if server is None or literal is None:
+        return False
+    try:
+        address = ipaddress.ip_address(literal[1] or literal[2])
+        local = ipaddress.ip_address(server[0].partition("%")[0])
+    except ValueError:
+        return False
+    # A dual-stack socket (::) sees an IPv4 client's address as ::ffff:a.b.c.d.
+    return int(literal[3] or 80) == server[1] and address in (local, getattr(local, "ipv4_mapped", None))
 
 
 def token_cookie(scope) -> str:
@@ -106,7 +131,8 @@ def offered_token(scope, headers: Headers) -> str:
 def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None, db: str | None = None) -> Starlette:
     """The application for the store at `root` (or the central store at
     `db`), answering requests whose Host header is one of `hosts`
-    ("127.0.0.1:8765"), with `token` required if set."""
+    ("localhost:8765") or the IP literal and port the request came in on,
+    with `token` required if set."""
     environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
     environment.filters["time"] = lambda micros: "" if micros is None else format_time(micros)
     environment.filters["duration"] = duration
