@@ -80,6 +80,26 @@ def test_search_follows_the_record_through_rebuild_and_removal(filled, root):
     assert {session for session, _, _, _ in index_contents(root)["search"]} == {"ssn_a"}
 
 
+def test_a_phrase_never_runs_from_one_text_into_the_next(store, root):
+    store.append_many("ssn_p", [
+        make_event("agent.started_process", process_name="make", command="db-migrate --all"),
+        make_event("agent.handoff", from_agent_instance_id="ai_1", to_agent_instance_id="ai_2",
+                   artifacts=["notes.md", "plan.md"]),
+        make_event(tool_name="Fetch", meta={"a": "alpha", "b": ["beta", "x\ue000y"]}),
+    ])
+    assert found(store, search="make.db") == []  # one field ends in make, the next starts with db
+    assert found(store, search="make db") == [("ssn_p", 0)]  # two words: each anywhere
+    assert found(store, search="db-migrate") == found(store, search="make") == [("ssn_p", 0)]
+    assert found(store, search="md.plan") == [] and found(store, search="plan.md") == [("ssn_p", 1)]
+    assert found(store, search="alpha.beta") == found(store, search="beta.x") == []  # meta's strings too
+    # The break is a private-use character; in a text or a query it is a space, never the break.
+    assert found(store, search="x\ue000y") == found(store, search="x.y") == [("ssn_p", 2)]
+    assert found(store, search="\ue000") == found(store, search="fetch\ue000alpha") == []
+    before = index_contents(root)
+    store.reindex(full=True)
+    assert index_contents(root) == before
+
+
 def schema_4_names():
     """The tables, indexes and views migrations m001-m004 create."""
     from sqlite_utils import Database, Migrations
@@ -110,6 +130,31 @@ def test_an_index_of_schema_4_is_upgraded_and_its_events_become_searchable(fille
     with Store(root) as store:
         assert found(store, search="cargo") == [("ssn_b", 0)]
         assert store.verify().ok
+    conn = sqlite3.connect(root / "index.db")
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    conn.close()
+
+
+def test_an_index_of_schema_6_is_upgraded_and_its_phrases_keep_to_one_text(store, root):
+    from treeship_store.projector import TEXT_BREAK, search_text
+    store.append_many("ssn_p", [make_event("agent.started_process", process_name="make", command="db-migrate"),
+                                make_event("agent.wrote_file", file_path="src/db.py")])
+    expected = index_contents(root)
+    store.close()
+    conn = sqlite3.connect(root / "index.db", isolation_level=None)  # the words as schema 6 wrote them
+    conn.execute("INSERT INTO event_text (event_text) VALUES ('delete-all')")
+    for key, in conn.execute("SELECT session_key FROM sessions").fetchall():
+        for line_no, line in enumerate((root / "sessions" / "ssn_p" / "events.jsonl").read_bytes().splitlines()):
+            conn.execute("INSERT INTO event_text (rowid, text) VALUES (?, ?)",
+                         (key << 32 | line_no, search_text(orjson.loads(line)).replace(f"\n{TEXT_BREAK}\n", "\n")))
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm007_texts_apart_in_search'")
+    conn.execute("PRAGMA user_version = 6")
+    assert conn.execute("SELECT count(*) FROM event_text WHERE event_text MATCH '\"make db\"'").fetchone() == (1,)
+    conn.close()
+    with Store(root) as upgraded:
+        assert found(upgraded, search="make.db") == [] and found(upgraded, search="db") == [("ssn_p", 0), ("ssn_p", 1)]
+        assert upgraded.verify().ok
+    assert index_contents(root) == expected
     conn = sqlite3.connect(root / "index.db")
     assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from .errors import ValidationError
 from .event import MAX_MICROS, MAX_TIME, MIN_MICROS, MIN_TIME, TimeOutOfRange, check_session_id, parse_time
+from .projector import plain_words
 
 INT64_MAX = 2**63 - 1
 _RELATIVE_TIME = re.compile(r"(\d{1,30})([smhdw])")
@@ -91,14 +92,15 @@ def time_bound(value: str | datetime | None, name: str) -> int | None:
 def search_query(text: object) -> str:
     """The FTS5 query for words a person typed: every word must occur (in any
     field, any order); a word is matched as written, punctuation included
-    ("app.py", "-rf"), and a trailing * makes it a prefix. Nothing typed is
-    ever read as FTS5 syntax."""
+    ("app.py", "-rf"), within one field (a phrase), and a trailing * makes it
+    a prefix. Nothing typed is ever read as FTS5 syntax."""
     if not isinstance(text, str) or not text.strip() or "\0" in text or len(text) > MAX_SEARCH_CHARS:
         raise ValidationError(f"search must be 1 to {MAX_SEARCH_CHARS} characters of words, got {text!r:.80}")
     terms = []
     for word in text.split():
         prefix = word.endswith("*") and len(word) > 1
-        terms.append('"' + word.rstrip("*" if prefix else "").replace('"', '""') + '"' + "*" * prefix)
+        phrase = plain_words(word.rstrip("*" if prefix else ""))
+        terms.append('"' + phrase.replace('"', '""') + '"' + "*" * prefix)
     return " ".join(terms)
 
 

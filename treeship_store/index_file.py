@@ -19,7 +19,7 @@ from .paths import open_regular, tighten_mode
 
 logger = logging.getLogger("treeship_store")
 
-SCHEMA_VERSION = 6  # the number of migrations in migrations/
+SCHEMA_VERSION = 7  # the number of migrations in migrations/
 # How long a write waits for SQLite's write lock unless told to be patient: an
 # append's catch-up after its line is written, a query's before it answers.
 # The next reader can do either, and a full rebuild holds the lock for seconds.

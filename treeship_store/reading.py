@@ -41,7 +41,8 @@ class StoreReading:
         exited non-zero (agent.completed_process with an integer exit_code other
         than 0), the ones stats() counts. `search` keeps events whose texts
         (commands, paths, tool names, summaries, reasons, destinations, models,
-        meta's strings) hold every word given; "word*" matches a prefix. A type that neither Treeship's schema
+        meta's strings) hold every word given, each within one text ("app.py"
+        is a phrase: app then py); "word*" matches a prefix. A type that neither Treeship's schema
         nor the store knows is a ValidationError: a typo would match nothing.
         One session comes in sequence order; several in order of time, then
         session id, then sequence_no. newest_first reverses it."""
