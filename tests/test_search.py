@@ -67,6 +67,54 @@ def test_a_search_that_is_not_words_is_refused(filled, bad):
         list(filled.events(search=bad))
 
 
+def test_a_search_of_more_than_32_words_is_refused_and_a_repeated_word_counts_once(filled, root):
+    with pytest.raises(ValidationError, match="33 words, more than 32"):
+        list(filled.events(search=" ".join(f"w{i}" for i in range(33))))
+    with pytest.raises(ValidationError, match="33 words, more than 32"):
+        filled.count_events(search=".".join(["src"] * 33))  # one word typed, 33 words of the index
+    with pytest.raises(ValidationError, match="33 words, more than 32"):
+        filled.session_page(search=" ".join(f"w{i}*" for i in range(33)))
+    assert found(filled, search=" ".join(["app.py"] * 100)) == found(filled, search="app.py")  # two words
+    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(root), "events", "--search",
+                             " ".join(f"w{i}" for i in range(40))], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.startswith("Error: search has 40 words")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_sessions_page_matches_the_words_once_not_once_per_session(store):
+    def steps_of_a_search_matching_nothing():
+        # SQLite's own count of the work (a callback per step), not a clock.
+        steps = [0]
+        store._index.reader.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1)
+        try:
+            assert store.session_page(search="nothing* here*") == []
+        finally:
+            store._index.reader.set_progress_handler(None, 0)
+        return steps[0]
+    for i in range(30):
+        store.append("ssn_%03d" % i, make_event(tool_name=f"Tool{i}"))
+    at_30 = steps_of_a_search_matching_nothing()
+    for i in range(30, 300):
+        store.append("ssn_%03d" % i, make_event(tool_name=f"Tool{i}"))
+    assert steps_of_a_search_matching_nothing() < 2 * at_30  # a MATCH per session took ten times as many
+
+
+def test_a_search_that_runs_past_its_timeout_is_stopped_with_one_clear_error(root):
+    with Store(root) as store:
+        store.append_many("ssn_t", [make_event(tool_name=f"Tool{i}") for i in range(2000)])
+    with Store(root, search_timeout=0) as bounded:  # past its deadline at SQLite's first look
+        for ask in (lambda: list(bounded.events(search="tool*")), lambda: bounded.count_events(search="tool*"),
+                    lambda: bounded.session_page(search="tool*")):
+            with pytest.raises(ValidationError, match="the search ran longer than 0 s and was stopped"):
+                ask()
+        assert bounded.count_events(type="agent.called_tool") == 2000  # only a search is bounded
+        assert len(list(bounded.events("ssn_t"))) == 2000
+    with Store(root) as unbounded:
+        assert unbounded.count_events(search="tool*") == 2000
+    with pytest.raises(ValidationError, match="search_timeout"):
+        Store(root, search_timeout=-1)
+
+
 def test_search_follows_the_record_through_rebuild_and_removal(filled, root):
     before = index_contents(root)
     assert {(session, line) for session, line, _, _ in before["search"]} == {

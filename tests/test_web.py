@@ -78,6 +78,7 @@ def test_api_events_are_the_stored_lines_unchanged(url, demo):
     ("limit=x", "limit must be an integer"), ("limit=100001", "limit must be from 0"),
     ("type=agent.nonsense", "agent.nonsense"), ("since=yesterday", "since"), ("session=../etc", "invalid session id"),
     ("failed=maybe", "failed must be"), ("search=%20", "search must be"), ("order=up", "order must be"),
+    ("search=" + "+".join(f"w{i}" for i in range(33)), "more than 32"),
 ])
 def test_api_refuses_bad_filters_with_one_clear_error(url, query, message):
     response = get(url, f"/api/events?{query}")
@@ -135,6 +136,17 @@ def test_the_stream_sends_each_new_line_once_whoever_appends_it(url, demo):
 def test_a_stream_asked_to_resume_from_nonsense_is_one_400_not_a_broken_stream(url, resume):
     response = get(url, "/api/sessions/ssn_9a8b7c6d5e4f3a21/stream", timeout=10, **resume)
     assert response.status_code == 400 and "after_seq" in response.json()["error"]
+
+
+def test_a_search_past_the_servers_timeout_is_one_400_and_other_questions_answer(tmp_path):
+    root = tmp_path / ".treeship"
+    with Store(root) as store:
+        store.append_many("ssn_t", [make_event(tool_name=f"Tool{i}") for i in range(2000)])
+    with serving(root, "--search-timeout", "0.000001") as base:  # every search is past it at SQLite's first look
+        for path in ("api/events?search=tool*", "?search=tool*"):
+            response = httpx.get(base + path, timeout=30)
+            assert response.status_code == 400 and "the search ran longer than 1e-06 s" in response.text
+        assert httpx.get(base + "api/events?session=ssn_t&limit=5").status_code == 200
 
 
 # -- what nobody may do ---------------------------------------------------------

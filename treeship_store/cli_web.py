@@ -20,6 +20,11 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # space, a non-ASCII header is Latin-1 at best), so the server would never
 # see the token it was given.
 TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
+# A search is the one question whose cost the asker chooses (how common its
+# words, how many prefixes), and a worker thread serves it: one that runs
+# longer is stopped and answered 400, so that searches cannot hold the
+# workers every page needs.
+SEARCH_SECONDS = 2.0
 
 
 @click.command()
@@ -31,8 +36,11 @@ TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
 @click.option("--token", envvar="TREESHIP_STORE_TOKEN", metavar="SECRET",
               help="Required on every request: ?token= once (kept in a cookie) or 'Authorization: Bearer' "
                    "[$TREESHIP_STORE_TOKEN]. At least 16 letters, digits, '-', '.', '_' or '~'.")
+@click.option("--search-timeout", type=click.FloatRange(min=0, min_open=True), default=SEARCH_SECONDS,
+              show_default=True, metavar="SECONDS", help="Stop a search that runs longer, with a 400 saying so.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: str | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: str | None,
+          search_timeout: float) -> None:
     """Serve a read-only web view of the store: sessions, a live timeline of
     each, files and stats, and a JSON API (/api/events, /api/sessions,
     /api/files, /api/stats, /api/sessions/ID/stream).
@@ -79,7 +87,8 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
     if open_browser:
         import webbrowser  # noqa: PLC0415
         webbrowser.open(url)
-    config = uvicorn.Config(create_app(ctx.obj, hosts=hosts, token=token, db=db), log_level="warning",
+    app = create_app(ctx.obj, hosts=hosts, token=token, db=db, search_timeout=search_timeout)
+    config = uvicorn.Config(app, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=1, lifespan="off")
     uvicorn.Server(config).run(sockets=[listener])
 

@@ -128,11 +128,13 @@ def offered_token(scope, headers: Headers) -> str:
     return cookie_parser(headers.get("cookie", "")).get(token_cookie(scope), "")
 
 
-def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None, db: str | None = None) -> Starlette:
+def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None, db: str | None = None,
+               search_timeout: float | None = None) -> Starlette:
     """The application for the store at `root` (or the central store at
     `db`), answering requests whose Host header is one of `hosts`
     ("localhost:8765") or the IP literal and port the request came in on,
-    with `token` required if set."""
+    with `token` required if set. A search running longer than
+    `search_timeout` seconds, if given, is stopped (400)."""
     environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
     environment.filters["time"] = lambda micros: "" if micros is None else format_time(micros)
     environment.filters["duration"] = duration
@@ -187,7 +189,7 @@ def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = N
         *api.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ], exception_handlers={StoreError: failed})
-    app.state.root, app.state.db = Path(root), db
+    app.state.root, app.state.db, app.state.search_timeout = Path(root), db, search_timeout
     return Guard(app, hosts=hosts, token=token)
 
 
