@@ -46,17 +46,38 @@ def get(url, path, **options):
     return httpx.get(url + path.lstrip("/"), **options)
 
 
-def foreign_append(root, session, event):
+def foreign_append(root, session, event, sequence_no=None):
     """An append the way Treeship's own CLI does it: under the flock, one
-    line at the file's line count, and nothing else (no index)."""
+    line at the file's line count (or another tool's: at `sequence_no`),
+    and nothing else (no index)."""
     path = root / "sessions" / session / "events.jsonl"
     with open(str(path) + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         line_count = path.read_bytes().count(b"\n")
-        line = orjson.dumps({**Store(root).prepare_batch(session, [event])[0], "sequence_no": line_count})
+        line = orjson.dumps({**Store(root).prepare_batch(session, [event])[0],
+                             "sequence_no": line_count if sequence_no is None else sequence_no})
         with open(path, "ab") as log:
             log.write(line + b"\n")
     return line
+
+
+def sse_messages(lines, count):
+    """The next `count` messages of a server-sent event stream (the lines of
+    response.iter_lines(), read on), each a dict of its fields (event, id,
+    data), comments and retry left out. A stream that falls silent ends in
+    the client's read timeout: it fails, never hangs."""
+    found, message = [], {}
+    for line in lines:
+        if line == "":
+            if message:
+                found.append(message)
+                message = {}
+            if len(found) == count:
+                return found
+        elif not line.startswith((":", "retry:")):
+            name, _, value = line.partition(": ")
+            message[name] = value
+    return found
 
 
 # -- the API ------------------------------------------------------------------
@@ -130,6 +151,41 @@ def test_the_stream_sends_each_new_line_once_whoever_appends_it(url, demo):
         assert first_data_lines(response, 2) == written
     with httpx.stream("GET", url + f"api/sessions/{session}/stream?after_seq={last}", timeout=10) as response:
         assert first_data_lines(response, 2) == written
+
+
+def test_the_stream_goes_by_line_so_a_repeated_sequence_no_is_sent_too(url, demo):
+    session = "ssn_4f1d2a9b7c3e8d01"
+    lines = (demo / "sessions" / session / "events.jsonl").read_bytes().count(b"\n")
+    with httpx.stream("GET", url + f"api/sessions/{session}/stream", timeout=10) as response:
+        again = foreign_append(demo, session, make_event(tool_name="SameNumber"), sequence_no=0)  # another tool's
+        assert sse_messages(response.iter_lines(), 1) == [{"id": str(lines), "data": again.decode()}]  # id: its line
+    resumed = {"last-event-id": str(lines - 1)}  # as a browser reconnects
+    with httpx.stream("GET", url + f"api/sessions/{session}/stream", headers=resumed, timeout=10) as response:
+        assert sse_messages(response.iter_lines(), 1) == [{"id": str(lines), "data": again.decode()}]
+    events = get(url, f"/api/events?session={session}")
+    assert events.headers["treeship-last-line"] == str(lines)  # where a page's stream takes over
+
+
+def test_a_stream_open_while_its_record_is_restored_to_a_shorter_copy_starts_again(tmp_path):
+    root = tmp_path / ".treeship"
+    with Store(root) as store:
+        store.append_many("ssn_r", [make_event(tool_name=f"Before{i}") for i in range(5)])
+    path = root / "sessions" / "ssn_r" / "events.jsonl"
+    backup = b"".join(path.read_bytes().splitlines(keepends=True)[:3])
+    with serving(root) as base, httpx.stream("GET", base + "api/sessions/ssn_r/stream", timeout=10) as response:
+        stream = response.iter_lines()
+        path.write_bytes(backup)  # a restore, as cp does it: the same file, shorter
+        reset, *restored = sse_messages(stream, 4)
+        assert reset["event"] == "reset" and reset["id"] == "-1" and "shrank" in reset["data"]
+        assert [(int(m["id"]), m["data"].encode()) for m in restored] == list(enumerate(backup.splitlines()))
+        after = foreign_append(root, "ssn_r", make_event(tool_name="After"))
+        assert sse_messages(stream, 1) == [{"id": "3", "data": after.decode()}]  # and it goes on
+        # A client that saw line 4 of the old file resumes in a file of four lines: the same reset.
+        with httpx.stream("GET", base + "api/sessions/ssn_r/stream", headers={"last-event-id": "4"},
+                          timeout=10) as resumed:
+            reset, *everything = sse_messages(resumed.iter_lines(), 5)
+            assert reset["event"] == "reset" and "fewer than the position" in reset["data"]
+            assert [m["id"] for m in everything] == ["0", "1", "2", "3"]
 
 
 @pytest.mark.parametrize("resume", [{"params": {"after_seq": str(2**64)}}, {"headers": {"last-event-id": "x1"}}])
@@ -274,6 +330,26 @@ def test_lines_that_repeat_a_sequence_number_each_get_a_mark(url, demo, chromium
     page.goto(f"{url}sessions/{session}")
     page.wait_for_selector("#session[data-ready]")
     assert page.locator("#timeline circle.mark").count() == 3  # all three say sequence_no 0
+    page.wait_for_selector("#live.on")
+    foreign_append(demo, session, make_event(tool_name="Again3"), sequence_no=0)  # live too, and once
+    expect(page.locator("#timeline circle.mark")).to_have_count(4, timeout=5000)
+    assert "Again3" in page.locator("#events tbody").inner_text()
+    page.close()
+
+
+def test_a_page_open_while_its_record_is_restored_shows_the_restored_copy(url, demo, chromium):
+    session = "ssn_restored"
+    Store(demo).append_many(session, [make_event(tool_name=f"Before{i}") for i in range(4)])
+    path = demo / "sessions" / session / "events.jsonl"
+    backup = b"".join(path.read_bytes().splitlines(keepends=True)[:2])
+    page = chromium.new_page()
+    page.goto(f"{url}sessions/{session}")
+    page.wait_for_selector("#live.on")
+    assert page.locator("#timeline circle.mark").count() == 4
+    path.write_bytes(backup)  # a restore of an older copy, while the page is open
+    expect(page.locator("#timeline circle.mark")).to_have_count(2, timeout=10000)  # loaded again
+    page.wait_for_selector("#live.on")
+    assert "Before3" not in page.locator("#events tbody").inner_text()
     page.close()
 
 

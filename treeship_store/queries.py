@@ -55,7 +55,7 @@ class IndexQueries:
             self.reader.set_progress_handler(None, 0)
 
     def select_events(self, **filters) -> sqlite3.Cursor | None:
-        """A cursor of (session_key, offset, length, sequence_no) for matching
+        """A cursor of (session_key, offset, length, sequence_no, line_no) for matching
         events, or None when nothing can match. One session comes in sequence
         order, several in time order (then session, then line). Filters as for
         events_query."""
@@ -159,7 +159,8 @@ class IndexQueries:
             params = [value for values in per_type_params for value in values]
         if shape == "count":
             return f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT ?)", [*params, cut]
-        return f"SELECT session_key, offset, length, sequence_no {matching} ORDER BY {order} LIMIT ?", [*params, cut]
+        return f"SELECT session_key, offset, length, sequence_no, line_no {matching} ORDER BY {order} LIMIT ?", \
+            [*params, cut]
 
     def _stored_types(self) -> list[int]:
         """The keys of the types present in the events table, by skipping
