@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from treeship_store import Store
 from treeship_store.demo import write_demo
 
-from conftest import make_event
+from conftest import make_event, wait_until
 from web_support import browser, serving
 
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
@@ -186,6 +186,28 @@ def test_a_stream_open_while_its_record_is_restored_to_a_shorter_copy_starts_aga
             reset, *everything = sse_messages(resumed.iter_lines(), 5)
             assert reset["event"] == "reset" and "fewer than the position" in reset["data"]
             assert [m["id"] for m in everything] == ["0", "1", "2", "3"]
+
+
+def test_live_streams_are_bounded_with_a_503_and_a_closed_one_frees_its_place(demo):
+    from contextlib import ExitStack
+    from treeship_store.web.api import MAX_STREAMS
+    session = "ssn_9a8b7c6d5e4f3a21"
+    with serving(demo) as base, httpx.Client(base_url=base, timeout=10) as client, ExitStack() as streams:
+        def open_stream():
+            return streams.enter_context(client.stream("GET", f"api/sessions/{session}/stream"))
+        for _ in range(MAX_STREAMS + 4):  # refused before they start: they keep no place
+            assert client.get(f"api/sessions/{session}/stream?after_seq=x").status_code == 400
+        held = [open_stream() for _ in range(MAX_STREAMS)]
+        assert all(response.status_code == 200 for response in held)
+        refused = client.get(f"api/sessions/{session}/stream")
+        assert refused.status_code == 503 and "live streams are open" in refused.json()["error"]
+        assert client.get("api/stats").status_code == 200  # the rest of the server answers
+        held[0].close()  # a page closed: the server notices the connection gone and frees its place
+
+        def a_stream_opens():
+            with client.stream("GET", f"api/sessions/{session}/stream") as response:
+                return response.status_code == 200
+        assert wait_until(a_stream_opens)
 
 
 @pytest.mark.parametrize("resume", [{"params": {"after_seq": str(2**64)}}, {"headers": {"last-event-id": "x1"}}])

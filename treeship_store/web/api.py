@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import ValidationError
+from ..errors import StoreError, ValidationError
 from ..event import check_session_id
 from ..follow import Followed, start_position
 from .stores import store
@@ -29,6 +29,11 @@ from .stores import store
 MAX_EVENTS = 100_000  # per request; page on with after_seq (one session) or until
 POLL_SECONDS = 0.25  # a live page sees a new event within about this, plus a catch-up
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then finds a closed connection
+# Live streams open at once. Each holds a connection and looks at its file
+# four times a second in a worker thread, for as long as the page stays
+# open: unbounded, pages left open (or a script opening streams) would take
+# every worker. More is a 503 at once; a person's tabs stay far below it.
+MAX_STREAMS = 16
 
 
 def event_filters(request: Request) -> dict:
@@ -135,7 +140,18 @@ async def stream(request: Request) -> Response:
         # here, where once the stream has begun it could only break it.
         return reader.read_new(session_id, start_position(session_id, after))
 
-    followed = await run_in_threadpool(start)
+    # A place among MAX_STREAMS first, so that a refusal costs nothing. Counted
+    # in the event loop's thread only (no await in between): no lock needed.
+    state = request.app.state
+    if state.live_streams >= MAX_STREAMS:
+        raise StoreError(f"{MAX_STREAMS} live streams are open, as many as this server keeps; close a page "
+                         "or try again later")
+    state.live_streams += 1
+    try:
+        followed = await run_in_threadpool(start)
+    except BaseException:
+        state.live_streams -= 1
+        raise
 
     async def lines():
         nonlocal followed
@@ -157,7 +173,19 @@ async def stream(request: Request) -> Response:
             position = followed.position
             followed = await run_in_threadpool(lambda: store(request).read_new(session_id, position))
 
-    return StreamingResponse(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return LiveStream(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+class LiveStream(StreamingResponse):
+    """A stream that gives its place among MAX_STREAMS back when it ends,
+    however it ends: the client gone (Starlette cancels the response), the
+    server stopping, an error."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            scope["app"].state.live_streams -= 1
 
 
 ROUTES = [

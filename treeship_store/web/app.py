@@ -190,6 +190,7 @@ def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = N
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ], exception_handlers={StoreError: failed})
     app.state.root, app.state.db, app.state.search_timeout = Path(root), db, search_timeout
+    app.state.live_streams = 0  # api.stream counts them
     return Guard(app, hosts=hosts, token=token)
 
 
