@@ -14,7 +14,7 @@ from treeship_store import Store
 from treeship_store.demo import write_demo
 
 from conftest import make_event, wait_until
-from web_support import browser, serving
+from web_support import browser, own_ipv4_address, serving, sse_messages
 
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 
@@ -59,25 +59,6 @@ def foreign_append(root, session, event, sequence_no=None):
         with open(path, "ab") as log:
             log.write(line + b"\n")
     return line
-
-
-def sse_messages(lines, count):
-    """The next `count` messages of a server-sent event stream (the lines of
-    response.iter_lines(), read on), each a dict of its fields (event, id,
-    data), comments and retry left out. A stream that falls silent ends in
-    the client's read timeout: it fails, never hangs."""
-    found, message = [], {}
-    for line in lines:
-        if line == "":
-            if message:
-                found.append(message)
-                message = {}
-            if len(found) == count:
-                return found
-        elif not line.startswith((":", "retry:")):
-            name, _, value = line.partition(": ")
-            message[name] = value
-    return found
 
 
 # -- the API ------------------------------------------------------------------
@@ -237,18 +218,6 @@ def test_nothing_changes_anything_and_other_hosts_are_refused(url):
     assert page.status_code == 200
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
-
-
-def own_ipv4_address():
-    """This machine's address on its default route (no packet is sent), or None."""
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))
-        except OSError:
-            return None
-        address = probe.getsockname()[0]
-    return None if address.startswith("127.") else address
 
 
 def test_the_server_answers_at_every_address_it_listens_on_and_no_other_name(demo):
