@@ -169,7 +169,7 @@ def test_a_stream_open_while_its_record_is_restored_to_a_shorter_copy_starts_aga
             assert [m["id"] for m in everything] == ["0", "1", "2", "3"]
 
 
-def test_live_streams_are_bounded_with_a_503_and_a_closed_one_frees_its_place(demo):
+def test_live_streams_are_bounded_with_a_503_and_a_closed_one_frees_its_place(demo, chromium):
     from contextlib import ExitStack
     from treeship_store.web.api import MAX_STREAMS
     session = "ssn_9a8b7c6d5e4f3a21"
@@ -183,6 +183,10 @@ def test_live_streams_are_bounded_with_a_503_and_a_closed_one_frees_its_place(de
         refused = client.get(f"api/sessions/{session}/stream")
         assert refused.status_code == 503 and "live streams are open" in refused.json()["error"]
         assert client.get("api/stats").status_code == 200  # the rest of the server answers
+        page = chromium.new_page()  # a page whose stream is refused says so, not "reconnecting" for ever
+        page.goto(f"{base}sessions/{session}")
+        expect(page.locator("#live")).to_have_text("not live: reload to try again", timeout=10000)
+        page.close()
         held[0].close()  # a page closed: the server notices the connection gone and frees its place
 
         def a_stream_opens():
