@@ -238,3 +238,20 @@ def m006_push_positions(db: Database) -> None:
             file_ino INTEGER,
             PRIMARY KEY (central_id, session_id)
         ) WITHOUT ROWID""")
+
+
+@migrations()
+def m007_texts_apart_in_search(db: Database) -> None:
+    # A phrase must not run from one field into the next (issue 21): the words
+    # of an event's texts now have a break between texts (projector.TEXT_BREAK),
+    # so "make.db" no longer finds process_name=make with command="db-migrate".
+    # The words indexed before have no breaks: empty the search index and
+    # catch every session up again from the JSONL, as m005 did (the next
+    # query sweeps them all). Session keys stay: event_text is empty now.
+    db.execute("INSERT INTO event_text (event_text) VALUES ('delete-all')")
+    db.execute("DELETE FROM search_pending")
+    for table in ("events", "damaged_lines", "event_counts", "event_totals"):
+        db.execute(f"DELETE FROM {table}")
+    db.execute("UPDATE sessions SET indexed_bytes = 0, indexed_lines = 0, tail = x'', first_us = NULL, "
+               "last_us = NULL")
+    db.execute("DELETE FROM index_meta WHERE name = 'swept_ns'")

@@ -181,6 +181,45 @@ def test_tail_follow_prints_appends_from_any_writer_until_ctrl_c(root):
     assert tail.returncode == 0 and stderr == ""
 
 
+def printed_lines(process):
+    """The next line `process` prints, waited for 20 s at most (None after
+    that): a test of a follower fails when it stays silent, never hangs."""
+    import queue
+    import threading
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+
+    def next_line():
+        try:
+            return lines.get(timeout=20)
+        except queue.Empty:
+            return None
+    return next_line
+
+
+def test_tail_follow_goes_by_line_and_starts_again_on_a_restored_copy(root):
+    Store(root).append_many(SESSION, [make_event(tool_name=f"t{i}") for i in range(3)])
+    backup = events_file(root).read_bytes()
+    tail = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "tail", SESSION, "-n", "1",
+                             "-f", "--interval", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ENV)
+    printed = printed_lines(tail)
+    try:
+        assert json.loads(printed())["tool_name"] == "t2"
+        again = prepare(make_event(tool_name="same-number"), SESSION) | {"sequence_no": 1}  # another tool's
+        with open(events_file(root), "ab") as file:
+            file.write(serialise(again) + b"\n")
+        assert json.loads(printed() or "{}").get("tool_name") == "same-number"
+        events_file(root).write_bytes(backup)  # restored to the copy before that line
+        assert [json.loads(printed() or "{}").get("tool_name") for _ in range(3)] == ["t0", "t1", "t2"]
+    finally:
+        tail.send_signal(signal.SIGINT)
+        _, stderr = tail.communicate(timeout=10)
+    assert tail.returncode == 0
+    assert stderr.startswith(f"warning: session {SESSION}: events.jsonl shrank from ") and \
+        stderr.rstrip().endswith("following it again from its first line") and len(stderr.splitlines()) == 1
+
+
 def test_verify_exit_status(root):
     Store(root).append(SESSION, make_event())
     assert run("verify", root=root).returncode == 0

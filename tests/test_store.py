@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from treeship_store import (IndexTooNew, SessionIdError, Store, StoreError, StoreNotFound, ValidationError)
-from treeship_store.event import prepare
+from treeship_store.event import prepare, serialise
 
 from conftest import AGENT, SESSION, index_contents, make_event
 
@@ -440,3 +440,26 @@ def test_follow_yields_what_another_process_appends_and_stops_when_told(store, r
         ["one", "two", "three"]
     with pytest.raises(ValidationError):
         next(store.follow(SESSION, interval=0))
+
+
+def test_follow_goes_by_line_and_starts_again_from_a_replaced_file(store, root, caplog):
+    from treeship_store.follow import start_position
+    store.append_many(SESSION, [make_event(tool_name=f"t{i}") for i in range(3)])
+    path = root / "sessions" / SESSION / "events.jsonl"
+    backup = path.read_bytes()
+    following = store.follow(SESSION, interval=0.01, until=lambda: True)  # from now: after line 2
+    again = prepare(make_event(tool_name="same-number"), SESSION) | {"sequence_no": 1}  # another tool's line
+    with open(path, "ab") as file:
+        file.write(serialise(again) + b"\n")
+    assert [(e["tool_name"], e["sequence_no"], e.line_no) for e in following] == [("same-number", 1, 3)]
+    looked = store.read_new(SESSION, start_position(SESSION, 3))
+    assert looked.events == [] and looked.restarted is None and looked.caught_up
+    copy = path.with_name("copy")
+    copy.write_bytes(backup)
+    os.replace(copy, path)  # a restore, as mv does it: another file in its place
+    looked = store.read_new(SESSION, looked.position)
+    assert looked.restarted == "events.jsonl was replaced by another file"
+    assert [(e["tool_name"], e.line_no) for e in looked.events] == [("t0", 0), ("t1", 1), ("t2", 2)]
+    with caplog.at_level("WARNING", logger="treeship_store"):
+        assert [e.line_no for e in store.follow(SESSION, after_seq=7, until=lambda: True)] == [0, 1, 2]
+    assert "has 3 lines, fewer than the position asked for (line 7); following it again" in caplog.text

@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from treeship_store import Store
 from treeship_store.demo import write_demo
 
-from conftest import make_event
-from web_support import browser, serving
+from conftest import make_event, wait_until
+from web_support import browser, own_ipv4_address, serving, sse_messages
 
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 
@@ -46,14 +46,16 @@ def get(url, path, **options):
     return httpx.get(url + path.lstrip("/"), **options)
 
 
-def foreign_append(root, session, event):
+def foreign_append(root, session, event, sequence_no=None):
     """An append the way Treeship's own CLI does it: under the flock, one
-    line at the file's line count, and nothing else (no index)."""
+    line at the file's line count (or another tool's: at `sequence_no`),
+    and nothing else (no index)."""
     path = root / "sessions" / session / "events.jsonl"
     with open(str(path) + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         line_count = path.read_bytes().count(b"\n")
-        line = orjson.dumps({**Store(root).prepare_batch(session, [event])[0], "sequence_no": line_count})
+        line = orjson.dumps({**Store(root).prepare_batch(session, [event])[0],
+                             "sequence_no": line_count if sequence_no is None else sequence_no})
         with open(path, "ab") as log:
             log.write(line + b"\n")
     return line
@@ -78,6 +80,7 @@ def test_api_events_are_the_stored_lines_unchanged(url, demo):
     ("limit=x", "limit must be an integer"), ("limit=100001", "limit must be from 0"),
     ("type=agent.nonsense", "agent.nonsense"), ("since=yesterday", "since"), ("session=../etc", "invalid session id"),
     ("failed=maybe", "failed must be"), ("search=%20", "search must be"), ("order=up", "order must be"),
+    ("search=" + "+".join(f"w{i}" for i in range(33)), "more than 32"),
 ])
 def test_api_refuses_bad_filters_with_one_clear_error(url, query, message):
     response = get(url, f"/api/events?{query}")
@@ -131,10 +134,82 @@ def test_the_stream_sends_each_new_line_once_whoever_appends_it(url, demo):
         assert first_data_lines(response, 2) == written
 
 
+def test_the_stream_goes_by_line_so_a_repeated_sequence_no_is_sent_too(url, demo):
+    session = "ssn_4f1d2a9b7c3e8d01"
+    lines = (demo / "sessions" / session / "events.jsonl").read_bytes().count(b"\n")
+    with httpx.stream("GET", url + f"api/sessions/{session}/stream", timeout=10) as response:
+        again = foreign_append(demo, session, make_event(tool_name="SameNumber"), sequence_no=0)  # another tool's
+        assert sse_messages(response.iter_lines(), 1) == [{"id": str(lines), "data": again.decode()}]  # id: its line
+    resumed = {"last-event-id": str(lines - 1)}  # as a browser reconnects
+    with httpx.stream("GET", url + f"api/sessions/{session}/stream", headers=resumed, timeout=10) as response:
+        assert sse_messages(response.iter_lines(), 1) == [{"id": str(lines), "data": again.decode()}]
+    events = get(url, f"/api/events?session={session}")
+    assert events.headers["treeship-last-line"] == str(lines)  # where a page's stream takes over
+
+
+def test_a_stream_open_while_its_record_is_restored_to_a_shorter_copy_starts_again(tmp_path):
+    root = tmp_path / ".treeship"
+    with Store(root) as store:
+        store.append_many("ssn_r", [make_event(tool_name=f"Before{i}") for i in range(5)])
+    path = root / "sessions" / "ssn_r" / "events.jsonl"
+    backup = b"".join(path.read_bytes().splitlines(keepends=True)[:3])
+    with serving(root) as base, httpx.stream("GET", base + "api/sessions/ssn_r/stream", timeout=10) as response:
+        stream = response.iter_lines()
+        path.write_bytes(backup)  # a restore, as cp does it: the same file, shorter
+        reset, *restored = sse_messages(stream, 4)
+        assert reset["event"] == "reset" and reset["id"] == "-1" and "shrank" in reset["data"]
+        assert [(int(m["id"]), m["data"].encode()) for m in restored] == list(enumerate(backup.splitlines()))
+        after = foreign_append(root, "ssn_r", make_event(tool_name="After"))
+        assert sse_messages(stream, 1) == [{"id": "3", "data": after.decode()}]  # and it goes on
+        # A client that saw line 4 of the old file resumes in a file of four lines: the same reset.
+        with httpx.stream("GET", base + "api/sessions/ssn_r/stream", headers={"last-event-id": "4"},
+                          timeout=10) as resumed:
+            reset, *everything = sse_messages(resumed.iter_lines(), 5)
+            assert reset["event"] == "reset" and "fewer than the position" in reset["data"]
+            assert [m["id"] for m in everything] == ["0", "1", "2", "3"]
+
+
+def test_live_streams_are_bounded_with_a_503_and_a_closed_one_frees_its_place(demo, chromium):
+    from contextlib import ExitStack
+    from treeship_store.web.api import MAX_STREAMS
+    session = "ssn_9a8b7c6d5e4f3a21"
+    with serving(demo) as base, httpx.Client(base_url=base, timeout=10) as client, ExitStack() as streams:
+        def open_stream():
+            return streams.enter_context(client.stream("GET", f"api/sessions/{session}/stream"))
+        for _ in range(MAX_STREAMS + 4):  # refused before they start: they keep no place
+            assert client.get(f"api/sessions/{session}/stream?after_seq=x").status_code == 400
+        held = [open_stream() for _ in range(MAX_STREAMS)]
+        assert all(response.status_code == 200 for response in held)
+        refused = client.get(f"api/sessions/{session}/stream")
+        assert refused.status_code == 503 and "live streams are open" in refused.json()["error"]
+        assert client.get("api/stats").status_code == 200  # the rest of the server answers
+        page = chromium.new_page()  # a page whose stream is refused says so, not "reconnecting" for ever
+        page.goto(f"{base}sessions/{session}")
+        expect(page.locator("#live")).to_have_text("not live: reload to try again", timeout=10000)
+        page.close()
+        held[0].close()  # a page closed: the server notices the connection gone and frees its place
+
+        def a_stream_opens():
+            with client.stream("GET", f"api/sessions/{session}/stream") as response:
+                return response.status_code == 200
+        assert wait_until(a_stream_opens)
+
+
 @pytest.mark.parametrize("resume", [{"params": {"after_seq": str(2**64)}}, {"headers": {"last-event-id": "x1"}}])
 def test_a_stream_asked_to_resume_from_nonsense_is_one_400_not_a_broken_stream(url, resume):
     response = get(url, "/api/sessions/ssn_9a8b7c6d5e4f3a21/stream", timeout=10, **resume)
     assert response.status_code == 400 and "after_seq" in response.json()["error"]
+
+
+def test_a_search_past_the_servers_timeout_is_one_400_and_other_questions_answer(tmp_path):
+    root = tmp_path / ".treeship"
+    with Store(root) as store:
+        store.append_many("ssn_t", [make_event(tool_name=f"Tool{i}") for i in range(2000)])
+    with serving(root, "--search-timeout", "0.000001") as base:  # every search is past it at SQLite's first look
+        for path in ("api/events?search=tool*", "?search=tool*"):
+            response = httpx.get(base + path, timeout=30)
+            assert response.status_code == 400 and "the search ran longer than 1e-06 s" in response.text
+        assert httpx.get(base + "api/events?session=ssn_t&limit=5").status_code == 200
 
 
 # -- what nobody may do ---------------------------------------------------------
@@ -149,20 +224,50 @@ def test_nothing_changes_anything_and_other_hosts_are_refused(url):
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
 
 
-def test_a_token_is_needed_on_every_request_when_set(demo):
+def test_the_server_answers_at_every_address_it_listens_on_and_no_other_name(demo):
+    with serving(demo, "--host", "127.0.0.2") as base:  # loopback, but not 127.0.0.1
+        assert base.startswith("http://127.0.0.2:")
+        assert httpx.get(base + "api/stats").status_code == 200
+        assert get(base, "/", headers={"host": "attacker.example:" + base.rsplit(":", 1)[1].strip("/")}).status_code == 421
     token = "s3cret-token-0123456789"
-    with serving(demo, "--token", token) as base:
+    with serving(demo, "--host", "0.0.0.0", "--token", token) as base:  # every address of the machine
+        port = base.rsplit(":", 1)[1].strip("/")
+        auth = {"authorization": f"Bearer {token}"}
+        addresses = ["127.0.0.1", "localhost", *filter(None, [own_ipv4_address()])]
+        for address in addresses:
+            assert httpx.get(f"http://{address}:{port}/api/stats", headers=auth).status_code == 200, address
+        for foreign in ("attacker.example", "10.255.255.1", f"127.0.0.1:{int(port) + 1}"):
+            host = foreign if ":" in foreign else f"{foreign}:{port}"
+            assert httpx.get(f"http://127.0.0.1:{port}/api/stats", headers={**auth, "host": host}).status_code == 421
+
+
+def test_a_token_is_needed_on_every_request_when_set(demo):
+    token, other = "s3cret-token-0123456789", "another-token-0123456789"
+    with serving(demo, "--token", token) as base, serving(demo, "--token", other) as second:
         assert httpx.get(base + "api/stats").status_code == 401
         assert httpx.get(base + "api/stats", headers={"authorization": "Bearer wrong-token-0123456789"}).status_code == 401
-        assert httpx.get(base + "api/stats", headers={"authorization": f"Bearer {token}"}).status_code == 200
+        for scheme in ("Bearer", "bearer", "BEARER"):  # the scheme is case-insensitive (RFC 9110)
+            assert httpx.get(base + "api/stats", headers={"authorization": f"{scheme} {token}"}).status_code == 200
         login = httpx.get(base + f"stats?token={token}")
         assert login.status_code == 303 and "token" not in login.headers["location"]
         assert httpx.get(base + "stats", cookies=dict(login.cookies)).status_code == 200
+        # Another site of the host may set a cookie http.cookies cannot parse: ours still counts.
+        name, value = next(iter(login.cookies.items()))
+        assert httpx.get(base + "stats", headers={"cookie": f'prefs={{"a":1}}; {name}={value}'}).status_code == 200
+        # A browser sends a host's cookies to every port: two servers on one host keep their own logins.
+        with httpx.Client() as browser_jar:
+            assert browser_jar.get(base + f"stats?token={token}").status_code == 303
+            assert browser_jar.get(second + f"stats?token={other}").status_code == 303
+            assert browser_jar.get(base + "stats").status_code == 200
+            assert browser_jar.get(second + "stats").status_code == 200
 
 
 @pytest.mark.parametrize("args, message", [
     (["--host", "0.0.0.0"], "give --token too"),
     (["--token", "short"], "at least 16 characters"),
+    (["--token", "€" * 16], "only letters, digits"),  # HTTP headers cannot carry it: every ?token= was a 500
+    (["--token", "ünïcode-in-latin-1"], "only letters, digits"),  # a header sends its UTF-8 bytes: never equal
+    (["--token", "a+b&c#d-0123456789"], "only letters, digits"),  # a link makes '+' a space, cuts at '&' and '#'
 ])
 def test_serve_refuses_unsafe_options_in_one_line(demo, args, message):
     result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(demo), "serve", "--port", "0",
@@ -220,6 +325,26 @@ def test_lines_that_repeat_a_sequence_number_each_get_a_mark(url, demo, chromium
     page.goto(f"{url}sessions/{session}")
     page.wait_for_selector("#session[data-ready]")
     assert page.locator("#timeline circle.mark").count() == 3  # all three say sequence_no 0
+    page.wait_for_selector("#live.on")
+    foreign_append(demo, session, make_event(tool_name="Again3"), sequence_no=0)  # live too, and once
+    expect(page.locator("#timeline circle.mark")).to_have_count(4, timeout=5000)
+    assert "Again3" in page.locator("#events tbody").inner_text()
+    page.close()
+
+
+def test_a_page_open_while_its_record_is_restored_shows_the_restored_copy(url, demo, chromium):
+    session = "ssn_restored"
+    Store(demo).append_many(session, [make_event(tool_name=f"Before{i}") for i in range(4)])
+    path = demo / "sessions" / session / "events.jsonl"
+    backup = b"".join(path.read_bytes().splitlines(keepends=True)[:2])
+    page = chromium.new_page()
+    page.goto(f"{url}sessions/{session}")
+    page.wait_for_selector("#live.on")
+    assert page.locator("#timeline circle.mark").count() == 4
+    path.write_bytes(backup)  # a restore of an older copy, while the page is open
+    expect(page.locator("#timeline circle.mark")).to_have_count(2, timeout=10000)  # loaded again
+    page.wait_for_selector("#live.on")
+    assert "Before3" not in page.locator("#events tbody").inner_text()
     page.close()
 
 

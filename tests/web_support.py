@@ -1,11 +1,13 @@
 """The real web server and a real browser, for the web tests and
 scripts/screenshot.py: `treeship-store serve` as its own process on a free
-port of 127.0.0.1, and Debian's Chromium driven by Playwright."""
+port of 127.0.0.1, and Debian's Chromium driven by Playwright; and what the
+tests read the server's streams and addresses with."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,3 +56,33 @@ def browser():
             yield context
         finally:
             context.close()
+
+
+def sse_messages(lines, count):
+    """The next `count` messages of a server-sent event stream (the lines of
+    response.iter_lines(), read on), each a dict of its fields (event, id,
+    data), comments and retry left out. A stream that falls silent ends in
+    the client's read timeout: it fails, never hangs."""
+    found, message = [], {}
+    for line in lines:
+        if line == "":
+            if message:
+                found.append(message)
+                message = {}
+            if len(found) == count:
+                return found
+        elif not line.startswith((":", "retry:")):
+            name, _, value = line.partition(": ")
+            message[name] = value
+    return found
+
+
+def own_ipv4_address():
+    """This machine's address on its default route (no packet is sent), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from .event import Event
+from .follow import Followed, Position
 from .results import DamagedLine
 
 
@@ -40,4 +41,5 @@ class Reader(Protocol):
     def damaged_lines(self, session_id: str) -> list[DamagedLine]: ...
     def follow(self, session_id: str, *, after_seq: int | None = None, interval: float = 0.25,
                until: Callable[[], bool] | None = None) -> Iterator[Event]: ...
+    def read_new(self, session_id: str, position: Position) -> Followed: ...
     def close(self) -> None: ...

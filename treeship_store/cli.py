@@ -256,7 +256,7 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
 @click.option("--failed", is_flag=True, help="Only processes that exited non-zero.")
 @click.option("--search", metavar="WORDS",
               help="Only events whose commands, paths, tools, summaries, reasons, destinations, models or meta "
-                   "strings hold every word (word* for a prefix); newest first.")
+                   "strings hold every word (up to 32; word* for a prefix); newest first.")
 @click.option("--host", "hosts", multiple=True, help="Only events from this host_id (repeatable; with --db).")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest first.")

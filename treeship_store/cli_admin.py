@@ -89,21 +89,19 @@ def tail(ctx: click.Context, session_id: str, lines: int, follow: bool, output: 
     if not follow and not store.sessions_dir.joinpath(session_id).is_dir():
         store.read_session(session_id)  # raises the store's "no session" error (or a bad-id error)
 
-    def show(events) -> int | None:
-        last = None
+    def show(events) -> None:
         for event in events:
             click.echo(event_row(event) if table else event.raw)
-            last = event["sequence_no"]
-        return last
 
     if table:
         click.echo(event_header())
-    last = show(reversed(list(store.events(session_id, newest_first=True, limit=lines)))) if lines else None
-    if last is None and lines == 0:
-        last = next((e["sequence_no"] for e in store.events(session_id, newest_first=True, limit=1)), None)
+    # Followed from the line after the last event shown (by line, not
+    # sequence_no: a later line may repeat a sequence_no).
+    last = list(store.events(session_id, newest_first=True, limit=max(lines, 1)))
+    show(reversed(last[:lines]))
     try:
         if follow:
-            show(store.follow(session_id, after_seq=-1 if last is None else last, interval=interval))
+            show(store.follow(session_id, after_seq=max((e.line_no for e in last), default=-1), interval=interval))
     except KeyboardInterrupt:
         pass
 

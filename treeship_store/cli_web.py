@@ -4,6 +4,7 @@ packages (the `web` extra) only then."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import sys
 
@@ -13,6 +14,17 @@ from .cli import open_reader
 from .errors import StoreError, ValidationError
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# A token travels in a link (?token=), a cookie and an Authorization header.
+# RFC 3986's unreserved characters pass through all three unchanged; anything
+# else is escaped, quoted or re-encoded by one of them (a '+' in a link is a
+# space, a non-ASCII header is Latin-1 at best), so the server would never
+# see the token it was given.
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
+# A search is the one question whose cost the asker chooses (how common its
+# words, how many prefixes), and a worker thread serves it: one that runs
+# longer is stopped and answered 400, so that searches cannot hold the
+# workers every page needs.
+SEARCH_SECONDS = 2.0
 
 
 @click.command()
@@ -23,9 +35,12 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 @click.option("--open", "open_browser", is_flag=True, help="Open the sessions page in a browser.")
 @click.option("--token", envvar="TREESHIP_STORE_TOKEN", metavar="SECRET",
               help="Required on every request: ?token= once (kept in a cookie) or 'Authorization: Bearer' "
-                   "[$TREESHIP_STORE_TOKEN].")
+                   "[$TREESHIP_STORE_TOKEN]. At least 16 letters, digits, '-', '.', '_' or '~'.")
+@click.option("--search-timeout", type=click.FloatRange(min=0, min_open=True), default=SEARCH_SECONDS,
+              show_default=True, metavar="SECONDS", help="Stop a search that runs longer, with a 400 saying so.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: str | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: str | None,
+          search_timeout: float) -> None:
     """Serve a read-only web view of the store: sessions, a live timeline of
     each, files and stats, and a JSON API (/api/events, /api/sessions,
     /api/files, /api/stats, /api/sessions/ID/stream).
@@ -51,9 +66,16 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
         raise ValidationError(f"--host {host} is reachable from other machines: give --token too")
     if token is not None and len(token) < 16:
         raise ValidationError("--token must be at least 16 characters")
+    if token is not None and not TOKEN_CHARACTERS.fullmatch(token):
+        raise ValidationError("--token may hold only letters, digits and - . _ ~ (it must pass unchanged through "
+                              "a link, a cookie and a header): python3 -c 'import secrets; "
+                              "print(secrets.token_urlsafe())' makes one")
     listener = listen(host, port)
     port = listener.getsockname()[1]
-    names = LOOPBACK_NAMES if loopback else (host.lower(), socket.gethostname().lower(), socket.getfqdn().lower())
+    # Names the server answers to; each address it listens on answers to its
+    # own IP literal too (the guard compares it with the connection's).
+    names = LOOPBACK_NAMES if loopback else (host.lower(), socket.gethostname().lower(), socket.getfqdn().lower(),
+                                             *(("localhost",) if is_any_address(host) else ()))
     hosts = frozenset(f"{name}:{port}" for name in names) | (frozenset(names) if port == 80 else frozenset())
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
@@ -65,7 +87,8 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
     if open_browser:
         import webbrowser  # noqa: PLC0415
         webbrowser.open(url)
-    config = uvicorn.Config(create_app(ctx.obj, hosts=hosts, token=token, db=db), log_level="warning",
+    app = create_app(ctx.obj, hosts=hosts, token=token, db=db, search_timeout=search_timeout)
+    config = uvicorn.Config(app, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=1, lifespan="off")
     uvicorn.Server(config).run(sockets=[listener])
 
@@ -75,6 +98,14 @@ def is_loopback(host: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_any_address(host: str) -> bool:
+    """0.0.0.0 or ::, which listen on every address of the machine, loopback included."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
     except ValueError:
         return False
 

@@ -96,13 +96,16 @@ _OPERATIONS = ("created", "modified", "deleted")
 
 class Event(dict):
     """One stored event: the JSON object as a dict (field order as stored),
-    plus `raw`, the exact bytes of its line without the newline."""
+    plus `raw`, the exact bytes of its line without the newline, and
+    `line_no`, the line's 0-based position in events.jsonl (its sequence_no
+    whenever its writer kept the rule; None where not known)."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "line_no")
 
-    def __init__(self, fields: dict, raw: bytes):
+    def __init__(self, fields: dict, raw: bytes, line_no: int | None = None):
         super().__init__(fields)
         self.raw = raw
+        self.line_no = line_no
 
 
 def check_session_id(session_id: object) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from .errors import ValidationError
 from .event import MAX_MICROS, MAX_TIME, MIN_MICROS, MIN_TIME, TimeOutOfRange, check_session_id, parse_time
+from .projector import plain_words
 
 INT64_MAX = 2**63 - 1
 _RELATIVE_TIME = re.compile(r"(\d{1,30})([smhdw])")
@@ -91,18 +92,29 @@ def time_bound(value: str | datetime | None, name: str) -> int | None:
 def search_query(text: object) -> str:
     """The FTS5 query for words a person typed: every word must occur (in any
     field, any order); a word is matched as written, punctuation included
-    ("app.py", "-rf"), and a trailing * makes it a prefix. Nothing typed is
-    ever read as FTS5 syntax."""
+    ("app.py", "-rf"), within one field (a phrase), and a trailing * makes it
+    a prefix. Nothing typed is ever read as FTS5 syntax."""
     if not isinstance(text, str) or not text.strip() or "\0" in text or len(text) > MAX_SEARCH_CHARS:
         raise ValidationError(f"search must be 1 to {MAX_SEARCH_CHARS} characters of words, got {text!r:.80}")
-    terms = []
-    for word in text.split():
+    terms, words = [], 0
+    for word in dict.fromkeys(text.split()):  # a word twice asks nothing more, and would cost twice
         prefix = word.endswith("*") and len(word) > 1
-        terms.append('"' + word.rstrip("*" if prefix else "").replace('"', '""') + '"' + "*" * prefix)
+        phrase = plain_words(word.rstrip("*" if prefix else ""))
+        words += len(_INDEXED_WORD.findall(phrase))
+        terms.append('"' + phrase.replace('"', '""') + '"' + "*" * prefix)
+    if words > MAX_SEARCH_WORDS:
+        raise ValidationError(f"search has {words} words, more than {MAX_SEARCH_WORDS} (each part of a word with "
+                              "punctuation counts: app.py is two); leave some out")
     return " ".join(terms)
 
 
 MAX_SEARCH_CHARS = 1000
+# Each word costs a pass over the index entries it matches (a prefix, over
+# every word it starts), however few events match them all: 333 copies of
+# "c*" took 5 s over 200,000 events. No one types more than a few; a pasted
+# command line is 10 to 20.
+MAX_SEARCH_WORDS = 32
+_INDEXED_WORD = re.compile(r"[^\W_]+")  # about what FTS5's unicode61 takes as one word
 
 
 def _is_int(value: object) -> bool:

@@ -75,9 +75,11 @@ class Index(IndexQueries):
     opened and closed would drop every POSIX lock this process holds on the
     file, SQLite's own included, which breaks a second Store in another thread."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 60.0, read_only: bool = False):
+    def __init__(self, path: Path, *, busy_timeout: float = 60.0, read_only: bool = False,
+                 search_timeout: float | None = None):
         self.path = path
         self.busy_timeout = busy_timeout
+        self.search_timeout = search_timeout
         # read_only (for verify): never creates, migrates or writes anything;
         # `outdated` then says the schema is older than this version's.
         self.read_only = read_only

@@ -19,7 +19,7 @@ from .paths import open_regular, tighten_mode
 
 logger = logging.getLogger("treeship_store")
 
-SCHEMA_VERSION = 6  # the number of migrations in migrations/
+SCHEMA_VERSION = 7  # the number of migrations in migrations/
 # How long a write waits for SQLite's write lock unless told to be patient: an
 # append's catch-up after its line is written, a query's before it answers.
 # The next reader can do either, and a full rebuild holds the lock for seconds.
@@ -28,8 +28,8 @@ BRIEF_WAIT = 1.0
 # PRAGMA application_id of our index.db ("TsSt"): a valid SQLite file without
 # it is not ours, whatever tables or user_version it has, and is rebuilt.
 APPLICATION_ID = 0x54735374
-SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = \
-    5, 8, 10, 11, 13, 14, 26
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_INTERRUPT, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, \
+    SQLITE_NOTADB = 5, 8, 9, 10, 11, 13, 14, 26
 
 
 class ForeignIndex(sqlite3.DatabaseError):

@@ -91,10 +91,24 @@ SEARCHED_FIELDS = ("tool_name", "file_path", "process_name", "command", "destina
                    "summary", "reason", "termination_reason", "artifact_ref", "artifacts")
 SEARCH_LINES = 2**32  # a search rowid holds the line number in its low 32 bits
 _MAX_META_STRINGS = 1000  # a huge meta is searchable by its first strings
+# The word the search index gets between two texts of an event (two fields,
+# two items of a list, two of meta's strings). A phrase is words in a row
+# ("make.db" is make then db), so with it between them a phrase never runs
+# from the end of one text into the start of the next (process_name=make,
+# command="db-migrate"). A private-use character, which unicode61 keeps as a
+# word of its own; taken out of every text and every query (plain_words), so
+# that nothing but this break is ever that word.
+TEXT_BREAK = "\ue000"
+_BETWEEN_TEXTS = f"\n{TEXT_BREAK}\n"
+
+
+def plain_words(text: str) -> str:
+    """A text as the search index takes it, or a query: TEXT_BREAK is a space."""
+    return text.replace(TEXT_BREAK, " ")
 
 
 def search_text(event: dict) -> str:
-    """The words of an event for the search index, one field per line."""
+    """The words of an event for the search index, each text apart (TEXT_BREAK)."""
     parts = []
     for name in SEARCHED_FIELDS:
         value = event.get(name)
@@ -114,7 +128,10 @@ def search_text(event: dict) -> str:
                 pending.extend(item.values())
             elif type(item) is list:
                 pending.extend(item)
-    return "\n".join(parts)
+    text = _BETWEEN_TEXTS.join(parts)
+    if text.count(TEXT_BREAK) >= len(parts):  # a text holding the character itself (rare): a space there
+        text = _BETWEEN_TEXTS.join(map(plain_words, parts))
+    return text
 
 
 def _countable(value: object) -> int:

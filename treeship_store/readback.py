@@ -24,10 +24,10 @@ OPEN_FILES = 64  # session files kept open while reading one query's results
 READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)
 
 
-def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[int, int, int, int]],
+def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[int, int, int, int, int]],
                 session_id_of: Callable[[int], str]) -> Iterator[Event]:
-    """The events at (session key, offset, length, sequence_no) locations, as
-    an index cursor yields them. The line was checked when it was indexed;
+    """The events at (session key, offset, length, sequence_no, line_no)
+    locations, as an index cursor yields them. The line was checked when it was indexed;
     reading it back, its length and sequence_no must still match, or the file
     changed under the index."""
     files: OrderedDict[int, int] = OrderedDict()
@@ -45,7 +45,7 @@ def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[
             else:
                 files.move_to_end(key)
             data = os.pread(fd, run[-1][1] + run[-1][2] - start, start)
-            for _, offset, length, sequence_no in run:
+            for _, offset, length, sequence_no, line_no in run:
                 raw = data if len(run) == 1 else data[offset - start:offset - start + length]
                 try:
                     event = orjson.loads(raw)
@@ -56,7 +56,7 @@ def read_events(sessions_dir: Path, index_path: Path, locations: Iterable[tuple[
                     raise StoreError(f"session {session_id_of(key)}: events.jsonl changed under the index at "
                                      f"byte {offset}; run `treeship-store verify` and "
                                      "`treeship-store reindex --full`")
-                yield Event(event, raw)
+                yield Event(event, raw, line_no)
     except sqlite3.Error as error:  # from the cursor, which runs as the caller iterates
         raise translate(error, index_path) from None
     except OSError as error:
@@ -83,13 +83,13 @@ def _open_events_file(sessions: int, sessions_dir: Path, session_id: str) -> int
             from None
 
 
-def _adjacent_runs(locations: Iterable[tuple[int, int, int, int]]) -> Iterator[list[tuple[int, int, int, int]]]:
+def _adjacent_runs(locations: Iterable[tuple[int, ...]]) -> Iterator[list[tuple[int, ...]]]:
     """Locations grouped into runs of consecutive lines of one file, each run
     read with one pread (a session read in order is one run per READ_RUN bytes)."""
-    run: list[tuple[int, int, int, int]] = []
+    run: list[tuple[int, ...]] = []
     run_key = run_start = run_end = -2
     for location in locations:
-        key, offset, length, _ = location
+        key, offset, length = location[:3]
         if key == run_key and offset == run_end + 1 and offset - run_start <= READ_RUN:
             run.append(location)
         else:

@@ -5,7 +5,6 @@ from the JSONL bytes it points at."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .errors import StoreError, StoreNotFound, ValidationError
 from .event import EVENT_TYPES, Event, check_session_id, decode_line
+from .follow import Followed, Position, follow_events, read_after
 from .log import SessionLog, iter_lines
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ class StoreReading:
         exited non-zero (agent.completed_process with an integer exit_code other
         than 0), the ones stats() counts. `search` keeps events whose texts
         (commands, paths, tool names, summaries, reasons, destinations, models,
-        meta's strings) hold every word given; "word*" matches a prefix. A type that neither Treeship's schema
+        meta's strings) hold every word given, each within one text ("app.py"
+        is a phrase: app then py); "word*" matches a prefix. A type that neither Treeship's schema
         nor the store knows is a ValidationError: a typo would match nothing.
         One session comes in sequence order; several in order of time, then
         session id, then sequence_no. newest_first reverses it."""
@@ -105,11 +106,22 @@ class StoreReading:
     def follow(self, session_id: str, *, after_seq: int | None = None, interval: float = 0.25,
                until: Callable[[], bool] | None = None) -> Iterator[Event]:
         """A session's events as they are appended, by any writer (Treeship's
-        own CLI included): those after `after_seq`, or from now on when None.
-        Polls every `interval` seconds (each poll checks the session's file, as
-        a query naming the session does); runs until the caller stops iterating
-        or `until()` says so. `tail -f` and the web view's stream use it."""
+        own CLI included), in file order: those after line `after_seq` (the
+        line_no of the last event seen, which is its sequence_no when its
+        writer kept the rule), or from now on when None. Each line once, even
+        one that repeats another's sequence_no. If events.jsonl is replaced
+        (a restore, a shorter copy), it logs a warning and goes on from the
+        first line of the new file. Looks every `interval` seconds; runs until
+        the caller stops iterating, or until `until()` says so once it has
+        caught up. `tail -f` uses it; the web view's stream calls read_new."""
         return follow_events(self, session_id, after_seq=after_seq, interval=interval, until=until)
+
+    def read_new(self, session_id: str, position: Position) -> Followed:
+        """One look of follow(): the session's events after `position`
+        (follow.start_position makes the first), read from its events.jsonl,
+        and where to look next."""
+        self._require_root()
+        return read_after(SessionLog(self.sessions_dir, session_id), position)
 
     def sessions(self) -> list[dict]:
         """One summary per session: events, damaged lines, agents, first and last time."""
@@ -190,7 +202,7 @@ class StoreReading:
                 if event is None:
                     contents.damaged.append(DamagedLine(session_id, line_no, offset, len(line), reason))
                 else:
-                    contents.events.append(Event(event, line))
+                    contents.events.append(Event(event, line, line_no))
         except OSError as error:
             raise StoreError(f"cannot read {log.path}: {error.strerror or error}") from None
         finally:
@@ -208,26 +220,3 @@ def _check_stored_types(unknown: list[str], stored: dict[str, int]) -> None:
             raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store"
                                   + (f" (did you mean {close[0]}?)" if close else ""))
 
-
-def follow_events(reader, session_id: str, *, after_seq: int | None, interval: float,
-                  until: Callable[[], bool] | None) -> Iterator[Event]:
-    """Poll `reader.events(session_id, after_seq=...)`: Store.follow, and the
-    central store's, which answers the same call."""
-    from .filters import EventFilter  # noqa: PLC0415 - queries only, not the append path
-    EventFilter.build(session_id, after_seq=after_seq)  # a bad id or after_seq raises now, not at the first poll
-    if not (isinstance(interval, (int, float)) and 0 < interval < float("inf")):
-        raise ValidationError(f"interval must be a number of seconds > 0, got {interval!r}")
-    if after_seq is None:
-        newest = next(iter(reader.events(session_id, newest_first=True, limit=1)), None)
-        after_seq = newest["sequence_no"] if newest else -1
-
-    def polled() -> Iterator[Event]:
-        nonlocal after_seq
-        while True:
-            for event in reader.events(session_id, after_seq=after_seq):
-                after_seq = event["sequence_no"]
-                yield event
-            if until is not None and until():
-                return
-            time.sleep(interval)
-    return polled()

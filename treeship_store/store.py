@@ -47,11 +47,14 @@ class Store(StoreReading):
 
     def __init__(self, root: str | os.PathLike = ".treeship", *, fsync: bool | None = None,
                  lock_timeout: float = 60.0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                 allow_unknown: bool = False, read_only: bool = False):
+                 allow_unknown: bool = False, read_only: bool = False, search_timeout: float | None = None):
         if not isinstance(root, (str, os.PathLike)) or "\0" in os.fspath(root):
             raise ValidationError(f"store root must be a path without NUL characters, got {root!r}")
         if not isinstance(lock_timeout, (int, float)) or not 0 <= lock_timeout < float("inf"):
             raise ValidationError(f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}")
+        if search_timeout is not None and not (isinstance(search_timeout, (int, float)) and
+                                               0 <= search_timeout < float("inf")):
+            raise ValidationError(f"search_timeout must be a finite number of seconds >= 0, got {search_timeout!r}")
         if type(max_line_bytes) is not int or max_line_bytes < 1:
             raise ValidationError(f"max_line_bytes must be a positive integer, got {max_line_bytes!r}")
         self.root = Path(root)
@@ -63,7 +66,9 @@ class Store(StoreReading):
         # A reader's Store (the web server's): it refuses to append or reindex.
         # Its queries still catch the index up, each in a short transaction.
         self.read_only = read_only
-        self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0))
+        # A search runs as long as it takes unless bounded: the web view bounds
+        # it (its workers serve everyone); a caller of its own waits for its answer.
+        self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0), search_timeout=search_timeout)
         self._logs: dict[str, SessionLog] = {}
         self._listing: tuple[int, list[str]] | None = None  # (mtime of sessions/, session ids)
 

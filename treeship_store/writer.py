@@ -70,7 +70,7 @@ class SessionWriter:
         stored = []
         for i, event in enumerate(prepared):
             event["sequence_no"] = self.lines + torn + i
-            stored.append(Event(event, jsoncodec.dumps(event)))
+            stored.append(Event(event, jsoncodec.dumps(event), event["sequence_no"]))
         data = b"\n" * torn + b"".join(e.raw + b"\n" for e in stored)
         self.log.write(self.fd, self.directory, data, fsync=self.fsync)
         crash_point("append-written")

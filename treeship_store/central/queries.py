@@ -15,14 +15,15 @@ import psycopg
 from ..errors import StoreError, StoreNotFound, ValidationError
 from ..event import EVENT_TYPES, Event, check_session_id, format_time
 from ..filters import EventFilter, _values
+from ..follow import Followed, Position, follow_events
 from ..queries import fold_files
-from ..reading import follow_events
 from .connection import connect, masked, translate
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TOKENS = 2**40  # as the local counts: larger token numbers are not counted (projector._countable)
 FAILED = "l.type = 'agent.completed_process' AND l.exit_code <> 0"
 _ONE_SESSION = " AND (month, session_id) IN (SELECT month, session_id FROM sessions WHERE session_id = %s)"
+FOLLOW_LINES = 10_000  # lines one look of a follower reads at most; it looks again at once for more
 
 
 @dataclass
@@ -98,7 +99,7 @@ class CentralStore:
         direction = " DESC NULLS LAST" if chosen.newest_first else " NULLS FIRST"
         order = ", ".join(column + direction for column in columns)
         limit = "" if chosen.limit is None else f" LIMIT {int(chosen.limit)}"
-        query = f"SELECT l.line FROM lines l WHERE {where} ORDER BY {order}{limit}"
+        query = f"SELECT l.line, l.line_no FROM lines l WHERE {where} ORDER BY {order}{limit}"
         if chosen.agents and not chosen.types and chosen.sessions is None and limit:
             # "What did agent X do", newest N, as the local index answers it: the
             # agent indexes are (agent, type, time), so the answer is a merge of
@@ -109,11 +110,11 @@ class CentralStore:
                 return
             ranges = [f"(SELECT l.line, l.at, l.session_id, l.sequence_no, l.line_no FROM lines l WHERE {where} "
                       f"AND l.type = %s ORDER BY {order}{limit})"] * len(stored)
-            query = f"SELECT l.line FROM ({' UNION ALL '.join(ranges)}) l ORDER BY {order}{limit}"
+            query = f"SELECT l.line, l.line_no FROM ({' UNION ALL '.join(ranges)}) l ORDER BY {order}{limit}"
             params = [value for event_type in stored for value in [*params, event_type]]
-        for line, in self._rows(query, params):
+        for line, line_no in self._rows(query, params):
             raw = line.encode()
-            yield Event(orjson.loads(raw), raw)
+            yield Event(orjson.loads(raw), raw, line_no)
 
     def count_events(self, session: str | Iterable[str] | None = None, *, host: str | Iterable[str] | None = None,
                      **filters) -> int:
@@ -264,8 +265,21 @@ class CentralStore:
 
     def follow(self, session_id: str, *, after_seq: int | None = None, interval: float = 0.25,
                until=None) -> Iterator[Event]:
-        """As Store.follow: a session's events as hosts push them."""
+        """As Store.follow: a session's events as hosts push them, by line."""
         return follow_events(self, session_id, after_seq=after_seq, interval=interval, until=until)
+
+    def read_new(self, session_id: str, position: Position) -> Followed:
+        """As Store.read_new: the session's events after position.line, by
+        line_no. A central record only grows (a diverging line is kept as a
+        conflict), so a follower here never starts again."""
+        check_session_id(session_id)
+        if position.line is None:
+            last, = self._rows(f"SELECT max(line_no) FROM lines l WHERE true{_ONE_SESSION}", [session_id])[0]
+            return Followed([], Position(-1 if last is None else last), None, True)
+        rows = self._rows(f"SELECT line_no, line FROM lines l WHERE l.line IS NOT NULL AND l.line_no > %s"
+                          f"{_ONE_SESSION} ORDER BY l.line_no LIMIT {FOLLOW_LINES}", [position.line, session_id])
+        events = [Event(orjson.loads(line), line.encode(), line_no) for line_no, line in rows]
+        return Followed(events, Position(rows[-1][0]) if rows else position, None, len(rows) < FOLLOW_LINES)
 
     def counts(self, session: str | None = None) -> dict:
         return self._report(session, full=False)

@@ -21,13 +21,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import ValidationError
+from ..errors import StoreError, ValidationError
 from ..event import check_session_id
+from ..follow import Followed, start_position
 from .stores import store
 
 MAX_EVENTS = 100_000  # per request; page on with after_seq (one session) or until
 POLL_SECONDS = 0.25  # a live page sees a new event within about this, plus a catch-up
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then finds a closed connection
+# Live streams open at once. Each holds a connection and looks at its file
+# four times a second in a worker thread, for as long as the page stays
+# open: unbounded, pages left open (or a script opening streams) would take
+# every worker. More is a 503 at once; a person's tabs stay far below it.
+MAX_STREAMS = 16
 
 
 def event_filters(request: Request) -> dict:
@@ -70,9 +76,21 @@ def order(text: str | None, query) -> bool:
 
 
 async def events(request: Request) -> Response:
+    """The events, as JSON lines. Asked about one session, the answer says
+    in Treeship-Last-Line the line (0-based) of its last event line: the
+    stream's after_seq that goes on right after it."""
     filters = event_filters(request)
-    body = await run_in_threadpool(lambda: b"".join(e.raw + b"\n" for e in store(request).events(**filters)))
-    return Response(body, media_type="application/x-ndjson")
+
+    def read() -> tuple[bytes, int]:
+        lines, last_line = [], -1
+        for event in store(request).events(**filters):
+            lines.append(event.raw + b"\n")
+            last_line = max(last_line, event.line_no)
+        return b"".join(lines), last_line
+    body, last_line = await run_in_threadpool(read)
+    one_session = filters["session"] is not None and len(set(filters["session"])) == 1
+    return Response(body, media_type="application/x-ndjson",
+                    headers={"treeship-last-line": str(last_line)} if one_session else None)
 
 
 async def sessions(request: Request) -> Response:
@@ -105,42 +123,69 @@ async def damaged(request: Request) -> Response:
 
 
 async def stream(request: Request) -> Response:
-    """New events of one session as server-sent events, each `id:` its
-    sequence_no (a reconnecting browser sends it back as Last-Event-ID) and
-    `data:` its stored line. From after_seq, or from now on."""
+    """New events of one session as server-sent events: each `id:` its line
+    in events.jsonl (0-based; its sequence_no when its writer kept the rule),
+    which a reconnecting browser sends back as Last-Event-ID, and `data:` its
+    stored line. From after line after_seq (Last-Event-ID first), or from now
+    on. When the record is replaced (a restore, a shorter copy), or a resume
+    asks for a line it does not have: `event: reset` with `id: -1` and the
+    reason, then every event from its first line."""
     session_id = check_session_id(request.path_params["session_id"])
     after = integer(request.headers.get("last-event-id") or request.query_params.get("after_seq"), "after_seq")
 
-    def poll(after_seq: int | None) -> list:
-        # One poll of the library's follow(); the wait between polls is ours,
-        # so that no worker thread sleeps while a connection is open.
-        return list(store(request).follow(session_id, after_seq=after_seq, until=lambda: True))
+    def start() -> Followed:
+        reader = store(request)
+        reader.damaged_lines(session_id)  # an unknown session: 404, no stream
+        # The first look before the response starts: a bad after_seq is a 400
+        # here, where once the stream has begun it could only break it.
+        return reader.read_new(session_id, start_position(session_id, after))
 
-    await run_in_threadpool(lambda: store(request).damaged_lines(session_id))  # an unknown session: 404, no stream
-    if after is None:
-        newest = await run_in_threadpool(lambda: list(store(request).events(session_id, newest_first=True, limit=1)))
-        after = newest[0]["sequence_no"] if newest else -1
-
-    # The first poll before the response starts: a bad after_seq is a 400
-    # here, where once the stream has begun it could only break it.
-    new = await run_in_threadpool(poll, after)
+    # A place among MAX_STREAMS first, so that a refusal costs nothing. Counted
+    # in the event loop's thread only (no await in between): no lock needed.
+    state = request.app.state
+    if state.live_streams >= MAX_STREAMS:
+        raise StoreError(f"{MAX_STREAMS} live streams are open, as many as this server keeps; close a page "
+                         "or try again later")
+    state.live_streams += 1
+    try:
+        followed = await run_in_threadpool(start)
+    except BaseException:
+        state.live_streams -= 1
+        raise
 
     async def lines():
-        nonlocal after, new
+        nonlocal followed
         quiet = 0.0
         yield b"retry: 1000\n\n"
         while True:
-            for event in new:
-                after = event["sequence_no"]
-                yield b"id: %d\ndata: %s\n\n" % (after, event.raw)
-            quiet = 0.0 if new else quiet + POLL_SECONDS
-            if quiet >= KEEPALIVE_SECONDS:
-                quiet = 0.0
-                yield b": keepalive\n\n"
-            await anyio.sleep(POLL_SECONDS)
-            new = await run_in_threadpool(poll, after)
+            if followed.restarted:
+                yield b"event: reset\nid: -1\ndata: %s\n\n" % followed.restarted.encode()
+            for event in followed.events:
+                yield b"id: %d\ndata: %s\n\n" % (event.line_no, event.raw)
+            if followed.caught_up:  # else there is more to send at once
+                quiet = 0.0 if followed.events else quiet + POLL_SECONDS
+                if quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
+                    yield b": keepalive\n\n"
+                await anyio.sleep(POLL_SECONDS)
+            # One look at a time, in a worker thread with its own store; the
+            # wait between looks is ours, so no worker sleeps while a stream is open.
+            position = followed.position
+            followed = await run_in_threadpool(lambda: store(request).read_new(session_id, position))
 
-    return StreamingResponse(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return LiveStream(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+class LiveStream(StreamingResponse):
+    """A stream that gives its place among MAX_STREAMS back when it ends,
+    however it ends: the client gone (Starlette cancels the response), the
+    server stopping, an error."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            scope["app"].state.live_streams -= 1
 
 
 ROUTES = [

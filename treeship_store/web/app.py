@@ -11,14 +11,15 @@ the only script is static/session.js, loaded from this server.
 from __future__ import annotations
 
 import hmac
-from http.cookies import SimpleCookie
+import ipaddress
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL, Headers, MutableHeaders, QueryParams
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -29,7 +30,6 @@ from . import api
 from .stores import store
 
 HERE = Path(__file__).parent
-TOKEN_COOKIE = "treeship_store_token"
 # No inline script or style, nothing from elsewhere: event content that slips
 # past escaping still cannot run.
 SECURITY_HEADERS = {
@@ -41,9 +41,14 @@ SECURITY_HEADERS = {
 }
 
 
+# A Host header that is an IP literal: [IPv6] or IPv4, and an optional port.
+IP_LITERAL_HOST = re.compile(r"(?:\[([0-9a-f:.]+)\]|([0-9.]+))(?::([0-9]{1,5}))?")
+
+
 class Guard:
-    """Before anything else: the Host header must be the address served
-    (a page of another site, through DNS rebinding, cannot read the store),
+    """Before anything else: the Host header must name this server, one of
+    `hosts` or the address the connection came in on (a page of another
+    site, through DNS rebinding, cannot read the store),
     the token must be given when one is set, and only GET and HEAD exist.
     Every response gets SECURITY_HEADERS."""
 
@@ -66,7 +71,8 @@ class Guard:
 
     def refusal(self, scope) -> Response | None:
         headers = Headers(scope=scope)
-        if headers.get("host", "").lower() not in self.hosts:
+        host = headers.get("host", "").lower()
+        if host not in self.hosts and not names_the_connections_address(host, scope.get("server")):
             return PlainTextResponse("Refused: this server answers only to its own address.", 421)
         if scope["method"] not in ("GET", "HEAD"):
             return PlainTextResponse("Read-only: nothing here changes the store.", 405, headers={"allow": "GET, HEAD"})
@@ -77,20 +83,58 @@ class Guard:
         if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
             # From a link with ?token=: keep it in a cookie, out of the address bar.
             response = RedirectResponse(str(url.remove_query_params("token").replace(scheme="", netloc="")), 303)
-            response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
+            response.set_cookie(token_cookie(scope), self.token, httponly=True, samesite="strict")
             return response
-        cookie = SimpleCookie(headers.get("cookie", "")).get(TOKEN_COOKIE)
-        offered = headers.get("authorization", "").removeprefix("Bearer ") or (cookie.value if cookie else "")
-        if not hmac.compare_digest(offered.encode(), self.token.encode()):
+        if not hmac.compare_digest(offered_token(scope, headers).encode(), self.token.encode()):
             return PlainTextResponse("Unauthorized: open the link with ?token=..., or send "
                                      "'Authorization: Bearer <token>'.", 401)
         return None
 
 
-def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None, db: str | None = None) -> Starlette:
+def names_the_connections_address(host: str, server: tuple[str, int] | None) -> bool:
+    """Whether a Host header is the IP literal and port the connection came
+    in on. Every address the server listens on (all of the machine's, for
+    0.0.0.0 or ::) then answers to its own literal, and nothing else does. A
+    DNS-rebinding page sends its own host name, never one of our IP literals."""
+    literal = IP_LITERAL_HOST.fullmatch(host)
+    if server is None or literal is None:
+        return False
+    try:
+        address = ipaddress.ip_address(literal[1] or literal[2])
+        local = ipaddress.ip_address(server[0].partition("%")[0])
+    except ValueError:
+        return False
+    # A dual-stack socket (::) sees an IPv4 client's address as ::ffff:a.b.c.d.
+    return int(literal[3] or 80) == server[1] and address in (local, getattr(local, "ipv4_mapped", None))
+
+
+def token_cookie(scope) -> str:
+    """The cookie that keeps this server's token. Browsers send a host's
+    cookies to every port of it, so one name for all would let a second
+    `serve` on the same host overwrite the first one's login: the name
+    carries the port the server listens on."""
+    server = scope.get("server")
+    return f"treeship_store_token_{server[1] if server else ''}"
+
+
+def offered_token(scope, headers: Headers) -> str:
+    """The token a request offers: 'Authorization: Bearer' (the scheme in
+    any case, as HTTP says), else this server's cookie. Starlette's cookie
+    parser, as lenient as browsers: other servers of the host may set
+    cookies that http.cookies refuses, which would hide ours."""
+    scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip()
+    return cookie_parser(headers.get("cookie", "")).get(token_cookie(scope), "")
+
+
+def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = None, db: str | None = None,
+               search_timeout: float | None = None) -> Starlette:
     """The application for the store at `root` (or the central store at
     `db`), answering requests whose Host header is one of `hosts`
-    ("127.0.0.1:8765"), with `token` required if set."""
+    ("localhost:8765") or the IP literal and port the request came in on,
+    with `token` required if set. A search running longer than
+    `search_timeout` seconds, if given, is stopped (400)."""
     environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
     environment.filters["time"] = lambda micros: "" if micros is None else format_time(micros)
     environment.filters["duration"] = duration
@@ -145,7 +189,8 @@ def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = N
         *api.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ], exception_handlers={StoreError: failed})
-    app.state.root, app.state.db = Path(root), db
+    app.state.root, app.state.db, app.state.search_timeout = Path(root), db, search_timeout
+    app.state.live_streams = 0  # api.stream counts them
     return Guard(app, hosts=hosts, token=token)
 
 

@@ -21,7 +21,7 @@ def store(request: Request) -> Reader:
     opened = _local.__dict__.setdefault("stores", {})
     if (root, db) not in opened:
         if db is None:
-            opened[(root, db)] = Store(root, read_only=True)
+            opened[(root, db)] = Store(root, read_only=True, search_timeout=request.app.state.search_timeout)
         else:
             from ..central import CentralStore  # noqa: PLC0415 - only with --db
             opened[(root, db)] = CentralStore(db)

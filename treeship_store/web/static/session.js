@@ -39,8 +39,9 @@
     let e;
     try { e = JSON.parse(raw); } catch (_) { return; }
     if (!e || typeof e !== "object") return;
-    // No check against the last sequence_no: the stream resumes after it on
-    // the server, and lines another tool wrote may repeat one (each is a mark).
+    // No check against the last sequence_no: the stream resumes after the
+    // last line on the server, and lines another tool wrote may repeat one
+    // (each is a mark).
     const item = {e: e, raw: raw, t: parseTime(e.timestamp)};
     events.push(item);
     const instance = String(e.agent_instance_id);
@@ -411,13 +412,22 @@
 
   // -- loading, then live -----------------------------------------------------
 
-  function live() {
+  function live(lastLine) {
     const status = document.getElementById("live");
-    const after = events.length ? events[events.length - 1].e.sequence_no : -1;
-    const source = new EventSource("/api/sessions/" + encodeURIComponent(sessionId) + "/stream?after_seq=" + after);
+    // From the line after the last one the page read: lines, not sequence
+    // numbers, which another tool's lines may repeat.
+    const source = new EventSource("/api/sessions/" + encodeURIComponent(sessionId) + "/stream?after_seq=" + lastLine);
     let pending = false;
     source.onopen = () => { status.textContent = "live"; status.className = "live on"; };
-    source.onerror = () => { status.textContent = "reconnecting…"; status.className = "live off"; };
+    source.onerror = () => {
+      // Refused (503: too many live pages), the stream is closed for good; else the browser reconnects.
+      const closed = source.readyState === EventSource.CLOSED;
+      status.textContent = closed ? "not live: reload to try again" : "reconnecting…";
+      status.className = "live off";
+    };
+    // The record was replaced (a restore): what the page shows is of the old
+    // file, its counts and damaged lines too. Load it again.
+    source.addEventListener("reset", () => { source.close(); location.reload(); });
     source.onmessage = (message) => {
       add(message.data);
       if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; refresh(); }); }
@@ -427,8 +437,9 @@
   async function start() {
     const started = performance.now();
     const base = "/api/events?session=" + encodeURIComponent(sessionId);
-    const [text, damaged] = await Promise.all([
-      fetch(base).then((r) => r.ok ? r.text() : Promise.reject(new Error(r.status))),
+    const [[text, lastLine], damaged] = await Promise.all([
+      fetch(base).then((r) => r.ok ? Promise.all([r.text(), r.headers.get("treeship-last-line")])
+        : Promise.reject(new Error(r.status))),
       fetch("/api/sessions/" + encodeURIComponent(sessionId) + "/damaged").then((r) => r.json()),
     ]);
     for (const line of text.split("\n")) if (line) add(line);
@@ -440,7 +451,7 @@
     root.dataset.drawMs = String(Math.round(performance.now() - started));  // since this script began
     root.dataset.readyMs = String(Math.round(performance.now()));  // since the page was asked for
     root.dataset.ready = "1";
-    live();
+    live(lastLine);
   }
 
   start().catch((error) => {
