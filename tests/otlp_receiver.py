@@ -46,7 +46,7 @@ def _attributes(pairs) -> dict:
 class Receiver:
     def __init__(self, port: int = 0):
         self.spans: list[Received] = []
-        self.requests: list[dict] = []  # headers of every request, answered or not
+        self.requests: list[dict] = []  # headers of every request (GET too), answered or not
         self.answers: list[tuple[int, dict]] = []  # (status, headers) for the next requests, then 200
         self.lock = threading.Lock()
         receiver = self
@@ -69,6 +69,8 @@ class Receiver:
                 self.wfile.write(payload)
 
             def do_GET(self):  # noqa: N802 - how many spans were kept, for a receiver in another process
+                with receiver.lock:
+                    receiver.requests.append(dict(self.headers))
                 body = str(len(receiver.spans)).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))

@@ -373,3 +373,21 @@ def test_an_endpoint_that_does_not_speak_http_is_one_line(demo):
     assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: ")
     assert "did not answer in HTTP" in result.stderr and "Traceback" not in result.stderr
     assert not (demo / "otlp-positions.json").exists()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_not_taken_for_acceptance(demo, receiver, status):
+    """An http->https balancer answers 301: urllib would re-send the POST as
+    a bodiless GET, with the API key, to the host it names, and take that
+    GET's 200 for the collector's acceptance."""
+    elsewhere = Receiver()
+    try:
+        receiver.answers = [(status, {"Location": f"http://127.0.0.1:{elsewhere.port}/v1/traces?token=l0cation"})]
+        result = export(demo, receiver, env={"OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s3cr3t-key"})
+        assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+        assert f"HTTP {status}" in result.stderr and f"127.0.0.1:{elsewhere.port}/v1/traces" in result.stderr
+        assert "s3cr3t" not in result.stderr and "l0cation" not in result.stderr
+        assert elsewhere.requests == [] and len(receiver.requests) == 1  # nothing went to the other host
+        assert not (demo / "otlp-positions.json").exists()  # and nothing was marked exported
+    finally:
+        elsewhere.close()

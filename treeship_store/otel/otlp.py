@@ -56,12 +56,19 @@ class Collector:
     @property
     def shown(self) -> str:
         """The URL without credentials or query, for messages and as the key of positions."""
-        parts = urllib.parse.urlsplit(self.url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        return urllib.parse.urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host,
-                                        parts.path, "", ""))
+        return _shown(self.url)
+
+
+def _shown(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # a Location header may say anything
+        port = None
+    return urllib.parse.urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
 
 
 def collector(endpoint: str | None, environ=os.environ) -> Collector:
@@ -171,6 +178,19 @@ def _any(value, limit: int) -> AnyValue:
     return AnyValue(string_value=str(value)[:limit])
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a place to go: urllib would send a POST
+    again as a GET without its body (whose 200 is no acceptance of any
+    span), carrying the API key headers to whatever host the collector
+    names. Returning no request makes urllib raise the 3xx as an HTTPError."""
+
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool]) -> int:
     """Post one request until the collector accepts it; returns the spans it
     says it rejected (partial success). A refusal that waiting will not
@@ -184,7 +204,7 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
             req = urllib.request.Request(target.url, data=body, method="POST", headers={
                 "Content-Type": "application/x-protobuf", "User-Agent": f"treeship-store/{__version__}",
                 **dict(target.headers)})
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as answer:  # noqa: S310 - http(s) only, checked
+            with _OPENER.open(req, timeout=TIMEOUT) as answer:
                 response = ExportTraceServiceResponse()
                 try:
                     response.ParseFromString(answer.read())
@@ -192,6 +212,11 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
                     return 0
                 return response.partial_success.rejected_spans
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                location = urllib.parse.urljoin(target.url, error.headers.get("Location") or "")
+                raise ExportUnavailable(f"{target.shown} answered HTTP {error.code}, a redirect to "
+                                        f"{_printable(_shown(location))}: redirects are not followed (the headers would go "
+                                        "with them); give the endpoint it names, if it is yours") from None
             if error.code not in RETRYABLE:
                 raise ExportUnavailable(f"{target.shown} refused the spans: HTTP {error.code} "
                                         f"{_first_line(error)}") from None
@@ -226,5 +251,9 @@ def _first_line(error: urllib.error.HTTPError) -> str:
         text = error.read(300).decode("utf-8", "replace")
     except OSError:
         return ""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return "".join(c if c.isprintable() else "?" for c in line)[:200]
+    return _printable(text.strip().splitlines()[0] if text.strip() else "")
+
+
+def _printable(text: str) -> str:
+    """A collector's text as one short line of a message."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:200]
