@@ -391,3 +391,15 @@ def test_a_redirect_is_not_followed_and_not_taken_for_acceptance(demo, receiver,
         assert not (demo / "otlp-positions.json").exists()  # and nothing was marked exported
     finally:
         elsewhere.close()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e308", "-5", "1.5"])
+def test_a_retry_after_that_is_not_a_delay_is_the_backoff_and_give_up_after_holds(demo, receiver, value):
+    """Retry-After is a number of whole seconds or an HTTP date (RFC 9110);
+    anything else (nan once made the exporter retry in a tight loop past
+    --give-up-after) is ignored for the exporter's own backoff."""
+    receiver.answers = [(503, {"Retry-After": value})] * 50
+    result = export(demo, receiver, "--give-up-after", "2")
+    assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: "), result.stderr
+    assert "HTTP 503; trying again in 1 s" in result.stderr  # the backoff's first step
+    assert len(receiver.requests) <= 3 and receiver.spans == []

@@ -233,16 +233,16 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds or an HTTP date, at most MAX_BACKOFF * 4."""
-    if not value:
-        return None
+    """Retry-After as RFC 9110 has it, whole seconds (digits only) or an HTTP
+    date, at most MAX_BACKOFF * 4; None for anything else. Not float(): it
+    takes "nan", which no deadline comparison ever stops, and "inf"."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_BACKOFF * 4)  # float: int() refuses 5,000 digits; this is inf
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
+        seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
     return min(max(seconds, 0.0), MAX_BACKOFF * 4)
 
 
