@@ -215,6 +215,8 @@ def test_a_refusal_is_one_line_marks_nothing_and_never_shows_the_headers(demo, r
     (None, {"OTEL_EXPORTER_OTLP_HEADERS": "x=s3cr3t%E2%82%AC"}, "header 1 is not key=value"),
     (None, {"OTEL_EXPORTER_OTLP_HEADERS": "x=s3cr3t%0Aevil: 1"}, "header 1 is not key=value"),
     ("http://collector:4318/v1/tr aces", {}, "not an OTLP/HTTP endpoint"),
+    (None, {"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"}, "OTEL_EXPORTER_OTLP_TIMEOUT must be a number of milliseconds"),
+    (None, {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "9" * 5000}, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT must be"),
 ])
 def test_bad_endpoints_and_headers_are_one_line(demo, receiver, endpoint, env, message):
     result = export(demo, endpoint or receiver, env=env)
@@ -403,3 +405,40 @@ def test_a_retry_after_that_is_not_a_delay_is_the_backoff_and_give_up_after_hold
     assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: "), result.stderr
     assert "HTTP 503; trying again in 1 s" in result.stderr  # the backoff's first step
     assert len(receiver.requests) <= 3 and receiver.spans == []
+
+
+def test_a_collector_trickling_its_answer_cannot_hold_a_request_past_its_time(demo):
+    """A byte every half second never trips a socket's timeout, which bounds
+    each read alone: the whole request is bounded (here 1 s, from the OTLP
+    timeout variable), so --give-up-after ends the run."""
+    stop = threading.Event()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def trickle(connection):
+            with connection:
+                connection.recv(1 << 20)
+                try:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not stop.wait(0.5):
+                        connection.sendall(b"z")
+                except OSError:
+                    pass  # the exporter hung up
+
+        def accept():
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    return
+                threading.Thread(target=trickle, args=(connection,), daemon=True).start()
+        threading.Thread(target=accept, daemon=True).start()
+        try:
+            result = export(demo, f"http://127.0.0.1:{server.getsockname()[1]}", "--give-up-after", "2",
+                            env={"OTEL_EXPORTER_OTLP_TIMEOUT": "1000"}, timeout=60)
+        finally:
+            stop.set()
+    assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: "), result.stderr
+    assert "did not answer within 1 s" in result.stderr
+    assert not (demo / "otlp-positions.json").exists()

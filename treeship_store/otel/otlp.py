@@ -14,6 +14,8 @@ import base64
 import email.utils
 import http.client
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -40,7 +42,8 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 # 408 and any other 5xx (a collector's passing fault), but 501 and 505, which
 # say the collector will never take this request. Other 4xx will not change.
 RETRYABLE = {408, 429, *range(500, 600)} - {501, 505}
-TIMEOUT = 10.0  # seconds for one request
+TIMEOUT = 10.0  # seconds a request may take as a whole (the OTLP default), unless OTEL_EXPORTER_OTLP_TIMEOUT says
+SLOWEST_UPLOAD = 128 << 10  # bytes a second: a request may take a second more per this much it sends
 MAX_BACKOFF = 30.0
 MAX_REQUEST_BYTES = 4 << 20  # collectors' common intake limit (the gRPC default); larger batches are split
 VALUE_LIMIT = 4096  # characters of a string attribute, unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT says otherwise
@@ -52,6 +55,7 @@ class Collector:
     url: str  # where traces are posted
     headers: tuple[tuple[str, str], ...]  # never printed: they carry API keys
     value_limit: int = VALUE_LIMIT  # longer string attributes are cut: a collector refuses a huge span
+    timeout: float = TIMEOUT  # seconds a small request may take, from connecting to the last byte of the answer
 
     @property
     def shown(self) -> str:
@@ -91,9 +95,11 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
         raise ValidationError(f"not an OTLP/HTTP endpoint: {_no_secrets(url)!r} (give http://host:4318 or "
                               "https://...)")
     text = environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
-    limit = environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") or environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
-    if limit is not None and not (limit.isascii() and limit.isdigit() and 0 < int(limit) <= 1 << 30):
-        raise ValidationError(f"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT must be a number of characters, not {limit[:40]!r}")
+    limit = _number(environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+                    or environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"), "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                    "a number of characters", VALUE_LIMIT)
+    milliseconds = _number(environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT"),
+                           "OTEL_EXPORTER_OTLP_TIMEOUT", "a number of milliseconds", int(TIMEOUT * 1000))
     headers = _headers(text)
     if parts.username is not None or parts.password is not None:
         # http://user:password@host: sent as Basic authentication (urllib would
@@ -102,7 +108,16 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
         url = _no_secrets(url) + (f"?{parts.query}" if parts.query else "")
         if not any(name.lower() == "authorization" for name, _ in headers):
             headers += (("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()),)
-    return Collector(url, headers, VALUE_LIMIT if limit is None else int(limit))
+    return Collector(url, headers, limit, milliseconds / 1000)
+
+
+def _number(text: str | None, name: str, what: str, default: int) -> int:
+    """A positive whole number from an environment variable (at most 2**30)."""
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= 1 << 30):
+        raise ValidationError(f"{name} must be {what}, not {text[:40]!r}")
+    return int(text)
 
 
 def _traces(base: str) -> str:
@@ -188,7 +203,73 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class _Deadline:
+    """Ends one request when its time is up, whatever it is waiting for. A
+    socket's timeout bounds each read alone, so a collector sending a byte
+    a second could hold a request for ever; this timer shuts the request's
+    TCP connection down instead, which ends any connect, write or read under
+    way, through TLS and proxies alike. It shuts down duplicates of the
+    sockets, closed only once the timer has stopped: never a descriptor the
+    process may have reused for something else since."""
+
+    def __init__(self, seconds: float):
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.passed = False
+        self.timer = threading.Timer(seconds, self._pass)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self.lock:
+            self.sockets.append(sock.dup())
+            if self.passed:
+                _shut(self.sockets[-1])
+        return sock
+
+    def _pass(self) -> None:
+        with self.lock:
+            self.passed = True
+            for sock in self.sockets:
+                _shut(sock)
+
+    def close(self) -> None:
+        self.timer.cancel()
+        self.timer.join()
+        for sock in self.sockets:
+            sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the other end
+
+
+class _Watched:
+    """urllib's HTTP(S) handler whose connections' sockets the deadline
+    watches, from the moment they exist (before TLS or a proxy tunnel)."""
+
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def do_open(self, http_class, req, **kwargs):
+        def connection(host, **options):
+            opened = http_class(host, **options)
+            # http.client's own hook for making the socket (its tests use it too).
+            opened._create_connection = lambda *args, **kw: self.deadline.watch(socket.create_connection(*args, **kw))
+            return opened
+        return super().do_open(connection, req, **kwargs)
+
+
+class _WatchedHTTP(_Watched, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPS(_Watched, urllib.request.HTTPSHandler):
+    pass
 
 
 def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool]) -> int:
@@ -198,25 +279,31 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
     answers 408, 429 or a 5xx but 501/505, is tried again after a backoff (Retry-After
     when it gives one) for as long as `retry(why, seconds)` says."""
     backoff = 1.0
+    # The whole request, the answer included; a slow uplink still gets a large body through.
+    seconds = target.timeout + len(body) / SLOWEST_UPLOAD
     while True:
         wait, why = backoff, ""
+        deadline = _Deadline(seconds)
         try:
             req = urllib.request.Request(target.url, data=body, method="POST", headers={
                 "Content-Type": "application/x-protobuf", "User-Agent": f"treeship-store/{__version__}",
                 **dict(target.headers)})
-            with _OPENER.open(req, timeout=TIMEOUT) as answer:
+            opener = urllib.request.build_opener(_NoRedirects, _WatchedHTTP(deadline), _WatchedHTTPS(deadline))
+            with opener.open(req, timeout=seconds) as answer:
+                if deadline.passed:  # http.client takes a cut for the end of the headers: no answer
+                    raise TimeoutError
                 response = ExportTraceServiceResponse()
-                try:
+                try:  # a 2xx has accepted the spans, whatever its body turns out to be
                     response.ParseFromString(answer.read())
-                except Exception:  # noqa: BLE001 - an empty or non-protobuf 2xx still accepted the spans
+                except Exception:  # noqa: BLE001 - empty, not protobuf, or cut short by the deadline
                     return 0
                 return response.partial_success.rejected_spans
         except urllib.error.HTTPError as error:
             if 300 <= error.code < 400:
                 location = urllib.parse.urljoin(target.url, error.headers.get("Location") or "")
                 raise ExportUnavailable(f"{target.shown} answered HTTP {error.code}, a redirect to "
-                                        f"{_printable(_shown(location))}: redirects are not followed (the headers would go "
-                                        "with them); give the endpoint it names, if it is yours") from None
+                                        f"{_printable(_shown(location))}: redirects are not followed (the headers "
+                                        "would go with them); give the endpoint it names, if it is yours") from None
             if error.code not in RETRYABLE:
                 raise ExportUnavailable(f"{target.shown} refused the spans: HTTP {error.code} "
                                         f"{_first_line(error)}") from None
@@ -227,6 +314,10 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
             why = f"{target.shown} is unreachable: {getattr(reason, 'strerror', None) or reason}"
         except http.client.HTTPException as error:  # something answered, not in HTTP (or cut short)
             why = f"{target.shown} did not answer in HTTP: {type(error).__name__}"
+        finally:
+            deadline.close()
+        if deadline.passed:  # whatever the cut connection raised
+            why = f"{target.shown} did not answer within {seconds:.0f} s (OTEL_EXPORTER_OTLP_TIMEOUT)"
         if not retry(why, wait):
             raise ExportUnavailable(why)
         backoff = min(backoff * 2, MAX_BACKOFF)
@@ -249,7 +340,7 @@ def _retry_after(value: str | None) -> float | None:
 def _first_line(error: urllib.error.HTTPError) -> str:
     try:
         text = error.read(300).decode("utf-8", "replace")
-    except OSError:
+    except (OSError, http.client.HTTPException):  # cut short, by the collector or the deadline
         return ""
     return _printable(text.strip().splitlines()[0] if text.strip() else "")
 
