@@ -442,3 +442,35 @@ def test_a_collector_trickling_its_answer_cannot_hold_a_request_past_its_time(de
     assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: "), result.stderr
     assert "did not answer within 1 s" in result.stderr
     assert not (demo / "otlp-positions.json").exists()
+
+
+def test_an_answer_is_read_only_as_far_as_an_otlp_answer_can_need(demo):
+    """A 2xx with a body of 128 MiB (or 1 GiB) accepted the spans; reading it
+    whole would take the exporter's memory with it. The collector here counts
+    what it could send before the exporter hung up."""
+    size, sent = 128 << 20, []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer():
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(1 << 20)
+                count = 0
+                try:
+                    connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+                    chunk = b"\0" * (1 << 20)
+                    while count < size:
+                        connection.sendall(chunk)
+                        count += len(chunk)
+                except OSError:
+                    pass  # the exporter hung up
+                sent.append(count)
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        result = export(demo, f"http://127.0.0.1:{server.getsockname()[1]}")
+        thread.join(60)
+    assert result.returncode == 0, result.stderr
+    assert "exported 13 span(s)" in result.stdout  # a 2xx accepted them, whatever its body
+    assert sent and sent[0] < size // 4  # it stopped reading long before the end

@@ -44,6 +44,9 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 RETRYABLE = {408, 429, *range(500, 600)} - {501, 505}
 TIMEOUT = 10.0  # seconds a request may take as a whole (the OTLP default), unless OTEL_EXPORTER_OTLP_TIMEOUT says
 SLOWEST_UPLOAD = 128 << 10  # bytes a second: a request may take a second more per this much it sends
+# An answer is a count of rejected spans and a message: more is not read (a
+# collector answering a gigabyte would otherwise take the exporter's memory).
+ANSWER_BYTES = 64 << 10
 MAX_BACKOFF = 30.0
 MAX_REQUEST_BYTES = 4 << 20  # collectors' common intake limit (the gRPC default); larger batches are split
 VALUE_LIMIT = 4096  # characters of a string attribute, unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT says otherwise
@@ -294,7 +297,10 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
                     raise TimeoutError
                 response = ExportTraceServiceResponse()
                 try:  # a 2xx has accepted the spans, whatever its body turns out to be
-                    response.ParseFromString(answer.read())
+                    data = answer.read(ANSWER_BYTES + 1)
+                    if len(data) > ANSWER_BYTES:
+                        return 0  # not an OTLP answer: the rest is not read, and what is cannot be parsed
+                    response.ParseFromString(data)
                 except Exception:  # noqa: BLE001 - empty, not protobuf, or cut short by the deadline
                     return 0
                 return response.partial_success.rejected_spans
