@@ -300,12 +300,18 @@ def test_a_replaced_session_file_is_exported_as_new(root, receiver):
     assert [s.name for s in receiver.spans] == ["execute_tool Old", "execute_tool New"]
 
 
+def big_session(store, session_id, count, command_bytes=6000):
+    store.append_many(session_id, [make_event("agent.completed_process", process_name="make", exit_code=0,
+                                              command=f"make {session_id} {i} " + "x" * command_bytes)
+                                   for i in range(count)])
+
+
 def test_long_values_are_cut_and_large_batches_split_under_the_intake_limit(root, receiver):
+    """One session of 1,200 long commands is 5.3 MB of spans: split between
+    its lines, never one request over a collector's 4 MB."""
     from treeship_store.otel.otlp import MAX_REQUEST_BYTES, VALUE_LIMIT
     with Store(root) as store:
-        for s in range(3):  # about 1.6 MB of spans a session: three are over a collector's 4 MB
-            store.append_many(f"ssn_big{s}", [make_event("agent.completed_process", process_name="make", exit_code=0,
-                                                         command=f"make {s} {i} " + "x" * 6000) for i in range(400)])
+        big_session(store, "ssn_big0", 1200)
     result = export(root, receiver)
     assert result.returncode == 0, result.stderr
     sizes = [int(headers["Content-Length"]) for headers in receiver.requests]
@@ -474,3 +480,39 @@ def test_an_answer_is_read_only_as_far_as_an_otlp_answer_can_need(demo):
     assert result.returncode == 0, result.stderr
     assert "exported 13 span(s)" in result.stdout  # a 2xx accepted them, whatever its body
     assert sent and sent[0] < size // 4  # it stopped reading long before the end
+
+
+def test_a_session_sent_in_several_requests_has_each_span_once_across_runs(root, receiver):
+    """The position of a session split between requests moves with each one
+    the collector accepts: refused after the first, the next run sends the
+    rest, and no span twice."""
+    with Store(root) as store:
+        big_session(store, "ssn_big0", 1200)
+        store.append("ssn_big0", make_event("session.closed"))  # the agent and the root complete at one line
+    receiver.answers = [(200, {}), (401, {})]
+    first = export(root, receiver)
+    assert first.returncode == 1 and "HTTP 401" in first.stderr
+    assert 0 < len(receiver.spans) < 1202
+    again = export(root, receiver)
+    assert again.returncode == 0, again.stderr
+    expected = {span.span_id.hex() for span in spans_of(root, "ssn_big0")}
+    assert len(expected) == 1202 and sorted(s.span_id for s in receiver.spans) == sorted(expected)
+    assert "exported 0 span(s)" in export(root, receiver).stdout
+
+
+def test_a_request_refused_as_too_large_is_split_and_never_stops_the_rest(root, receiver):
+    """A collector whose intake limit is 1 MB answers 413: requests are split
+    smaller; a span over the limit even alone is counted rejected, not sent
+    again, and every other span still goes."""
+    receiver.max_body = 1 << 20
+    with Store(root, max_line_bytes=4 << 20) as store:
+        big_session(store, "ssn_a", 2)
+        big_session(store, "ssn_b", 1, command_bytes=1_500_000)  # one span of 1.5 MB
+        big_session(store, "ssn_c", 700)  # 3 MB
+    env = {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2000000"}
+    result = export(root, receiver, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "(1 rejected by the collector)" in result.stdout and "ssn_b" in result.stderr and "413" in result.stderr
+    expected = {span.span_id.hex() for session in ("ssn_a", "ssn_c") for span in spans_of(root, session)}
+    assert sorted(s.span_id for s in receiver.spans) == sorted(expected)
+    assert "exported 0 span(s)" in export(root, receiver, env=env).stdout

@@ -59,3 +59,8 @@ class CentralUnavailable(StoreError):
 class ExportUnavailable(StoreError):
     """An OpenTelemetry collector could not be reached, or refused the spans.
     Nothing was marked exported; the next export sends them again."""
+
+
+class ExportTooLarge(ExportUnavailable):
+    """The collector refused a request as too large (HTTP 413): the exporter
+    sends its spans in smaller requests instead."""

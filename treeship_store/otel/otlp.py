@@ -34,7 +34,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from .. import __version__
-from ..errors import ExportUnavailable, ValidationError
+from ..errors import ExportTooLarge, ExportUnavailable, ValidationError
 from ..spans import CLIENT, Span
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
@@ -48,7 +48,7 @@ SLOWEST_UPLOAD = 128 << 10  # bytes a second: a request may take a second more p
 # collector answering a gigabyte would otherwise take the exporter's memory).
 ANSWER_BYTES = 64 << 10
 MAX_BACKOFF = 30.0
-MAX_REQUEST_BYTES = 4 << 20  # collectors' common intake limit (the gRPC default); larger batches are split
+MAX_REQUEST_BYTES = 4 << 20  # collectors' common intake limit (the gRPC default); larger requests are split
 VALUE_LIMIT = 4096  # characters of a string attribute, unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT says otherwise
 KINDS = {CLIENT: ProtoSpan.SPAN_KIND_CLIENT}
 
@@ -311,8 +311,8 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
                                         f"{_printable(_shown(location))}: redirects are not followed (the headers "
                                         "would go with them); give the endpoint it names, if it is yours") from None
             if error.code not in RETRYABLE:
-                raise ExportUnavailable(f"{target.shown} refused the spans: HTTP {error.code} "
-                                        f"{_first_line(error)}") from None
+                refusal = ExportTooLarge if error.code == 413 else ExportUnavailable
+                raise refusal(f"{target.shown} refused the spans: HTTP {error.code} {_first_line(error)}") from None
             why = f"{target.shown} answered HTTP {error.code}"
             wait = _retry_after(error.headers.get("Retry-After")) or backoff
         except (urllib.error.URLError, OSError) as error:
