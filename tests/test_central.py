@@ -342,3 +342,26 @@ def test_readers_plan_each_question_for_its_values(root, central_url):
         for _ in range(8):  # past psycopg's prepare threshold
             assert list(central.events(agent="nobody", limit=1)) == []
         assert central.conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_custom_plan"
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati"])
+def test_times_of_every_year_answer_whatever_the_servers_time_zone(root, central_url, zone):
+    """Year 1 is year 0 west of UTC, 9999-12-31 is year 10000 east of it:
+    neither is a Python datetime, so a reader in the server's zone failed
+    for the whole store. Times are asked in UTC."""
+    with Store(root) as store:
+        store.append_many("ssn_old", [make_event("agent.wrote_file", timestamp="0001-01-01T00:00:00Z"),
+                                      make_event(timestamp="2026-04-05T08:00:00Z")])
+        store.append_many("ssn_far", [make_event("agent.wrote_file", file_path="far.py",
+                                                 timestamp="9999-12-31T23:59:59.999999Z")])
+    with psycopg.connect(central_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {psycopg.sql.Identifier(conn.info.dbname).as_string(conn)} "
+                     f"SET TimeZone = '{zone}'")
+    push(Store(root), central_url)
+    for args in (["sessions", "--format", "json"], ["files", "--format", "json"], ["stats", "--format", "json"],
+                 ["events", "--since", "0001-01-01T00:00:00Z", "--format", "jsonl"]):
+        local, central = cli(root, *args), cli(root, "--db", central_url, *args)
+        assert central.returncode == 0, central.stderr
+        assert central.stdout == local.stdout, args
+    with CentralStore(central_url) as central:
+        assert central.session_page() == Store(root).session_page()

@@ -1,7 +1,8 @@
 """Connecting to the central PostgreSQL store: libpq connection strings (and
 everything libpq honours: PG* variables, service files, passfile, sslmode),
 the schema brought up to date on first use, and psycopg's errors turned
-into the store's, with any password masked."""
+into the store's, with any password masked. Every session reads times in
+UTC, whatever the server's TimeZone."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def connect(url: str | None, *, autocommit: bool = False) -> psycopg.Connection:
     except psycopg.Error as error:
         raise translate(error, url) from None
     try:
+        with conn.transaction():
+            # Times are read in UTC: in the server's zone, year 1 west of UTC is
+            # year 0 and 9999-12-31 east of it is 10000, neither a datetime.
+            conn.execute("SET TIME ZONE 'UTC'")
         migrate(conn)
     except psycopg.Error as error:
         conn.close()
