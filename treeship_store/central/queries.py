@@ -6,7 +6,7 @@ which a central store has many of, and `verify`, which reports conflicts."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -17,6 +17,7 @@ from ..event import EVENT_TYPES, Event, check_session_id, format_time
 from ..filters import EventFilter, _values
 from ..queries import fold_files
 from ..reading import follow_events
+from .columns import from_column, to_columns
 from .connection import connect, masked, translate
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -88,7 +89,7 @@ class CentralStore:
                newest_first: bool = False, **filters) -> Iterator[Event]:
         """As Store.events, from the central store; `host` keeps events whose
         host_id is one of these."""
-        chosen = EventFilter.build(session, newest_first=newest_first, **filters)
+        chosen = _held(EventFilter.build(session, newest_first=newest_first, **filters))
         where, params = self._where(chosen, host)
         if chosen.sessions is not None and len(chosen.sessions) == 1:
             columns = ("l.sequence_no", "l.line_no")
@@ -117,7 +118,7 @@ class CentralStore:
 
     def count_events(self, session: str | Iterable[str] | None = None, *, host: str | Iterable[str] | None = None,
                      **filters) -> int:
-        chosen = EventFilter.build(session, **filters)
+        chosen = _held(EventFilter.build(session, **filters))
         where, params = self._where(chosen, host)
         limit = "" if chosen.limit is None else f" LIMIT {int(chosen.limit)}"
         return self._rows(f"SELECT count(*) FROM (SELECT 1 FROM lines l WHERE {where}{limit}) matching", params)[0][0]
@@ -126,13 +127,13 @@ class CentralStore:
               since=None, until=None, read: bool = False, host: str | Iterable[str] | None = None) -> list[dict]:
         if not isinstance(read, bool):
             raise ValidationError(f"read must be True or False, got {read!r}")
-        chosen = EventFilter.build(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
-                                   since=since, until=until)
+        chosen = _held(EventFilter.build(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
+                                         since=since, until=until))
         where, params = self._where(chosen, host)
-        return fold_files(self._rows(
+        return fold_files([(from_column(path), from_column(agent), *rest) for path, agent, *rest in self._rows(
             f"SELECT l.file_path, l.agent_name, count(*), min(l.at), max(l.at) FROM lines l WHERE {where} "
             "AND l.file_path IS NOT NULL GROUP BY 1, 2 ORDER BY l.file_path COLLATE \"C\", l.agent_name COLLATE \"C\"",
-            params), _time)
+            params)], _time)
 
     def _where(self, chosen: EventFilter, host) -> tuple[str, list]:
         if chosen.search is not None:
@@ -163,7 +164,7 @@ class CentralStore:
             params.append(chosen.after_seq)
         if chosen.failed:
             where.append(FAILED)
-        hosts = _values(host, "host")
+        hosts = to_columns(_values(host, "host") or ())
         if hosts:
             where.append(one_of("l.host_id", hosts))
             params.append(value_of(hosts))
@@ -190,7 +191,8 @@ class CentralStore:
         for event_type in types:
             if event_type not in EVENT_TYPES and not self._rows("SELECT 1 FROM lines WHERE type = %s LIMIT 1",
                                                                  [event_type]):
-                raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store")
+                raise ValidationError(f"unknown event type {from_column(event_type)!r}: not in Treeship's schema "
+                                      "or this store")
 
     # -- summaries ------------------------------------------------------------
 
@@ -215,15 +217,16 @@ class CentralStore:
             "coalesce(sum(c.tokens_out) FILTER (WHERE c.type = 'agent.decision'), 0), "
             "coalesce(sum(c.events) FILTER (WHERE c.type = 'agent.wrote_file'), 0) "
             f"FROM line_counts c {scope} GROUP BY c.session_id {order}", params)
-        return [(sid, int(events), int(damaged), list(agents), first, last, int(failed), int(tin), int(tout),
-                 int(writes)) for sid, events, damaged, agents, first, last, failed, tin, tout, writes in rows]
+        return [(sid, int(events), int(damaged), list(map(from_column, agents)), first, last, int(failed), int(tin),
+                 int(tout), int(writes)) for sid, events, damaged, agents, first, last, failed, tin, tout, writes in rows]
 
     def session_page(self, *, agent=None, type=None, since=None, until=None, search=None, before: str | None = None,
                      limit: int = 50) -> list[dict]:
         """As Store.session_page: newest first (by the first time of each
         session's first push), keyset-paged after `before`, with the sessions
         page's summary of each."""
-        chosen = EventFilter.build(agent=agent, type=type, since=since, until=until, search=search, limit=limit)
+        chosen = _held(EventFilter.build(agent=agent, type=type, since=since, until=until, search=search,
+                                         limit=limit))
         if chosen.search is not None:
             raise ValidationError("search is not available against a central store (yet): ask the local store")
         if not 1 <= limit <= 1000:
@@ -278,7 +281,7 @@ class CentralStore:
         scope, params = "", []
         if session is not None:
             scope, params = " AND session_id = %s", [check_session_id(session)]
-        by_type = {name: int(n) for name, n in self._rows(
+        by_type = {from_column(name): int(n) for name, n in self._rows(
             f"SELECT type, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} GROUP BY type "
             "ORDER BY 2 DESC, type COLLATE \"C\"", params)}
         counts = {
@@ -286,7 +289,7 @@ class CentralStore:
             "damaged_lines": int(self._rows(f"SELECT coalesce(sum(events), 0) FROM line_counts WHERE type IS NULL"
                                             f"{scope}", params)[0][0]),
             "by_type": by_type,
-            "by_agent": {name: int(n) for name, n in self._rows(
+            "by_agent": {from_column(name): int(n) for name, n in self._rows(
                 f"SELECT agent_name, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} "
                 "GROUP BY agent_name ORDER BY 2 DESC, agent_name COLLATE \"C\"", params)},
         }
@@ -298,8 +301,8 @@ class CentralStore:
             params)
         files_scope = _ONE_SESSION if session is not None else ""
         return counts | {
-            "tokens_by_model": {model: {"decisions": int(n), "tokens_in": int(tin), "tokens_out": int(tout)}
-                                for model, n, tin, tout in tokens},
+            "tokens_by_model": {model if model is None else from_column(model): {
+                "decisions": int(n), "tokens_in": int(tin), "tokens_out": int(tout)} for model, n, tin, tout in tokens},
             "failed_processes": int(self._rows(f"SELECT coalesce(sum(failed), 0) FROM line_counts WHERE true{scope}",
                                                params)[0][0]),
             "files_written": self._rows(f"SELECT count(DISTINCT file_path) FROM lines WHERE type = 'agent.wrote_file'"
@@ -319,6 +322,12 @@ class CentralStore:
                          f"SELECT session_id, line_no, store_id, line FROM conflicts{scope} "
                          "ORDER BY session_id COLLATE \"C\", line_no, store_id", params)]
         return CentralVerifyReport(sessions, lines, damaged, conflicts)
+
+
+def _held(chosen: EventFilter) -> EventFilter:
+    """The filter's values as the text columns hold them (columns.py)."""
+    return replace(chosen, agents=chosen.agents and to_columns(chosen.agents),
+                   types=chosen.types and to_columns(chosen.types))
 
 
 def one_of(column: str, values: tuple) -> str:
