@@ -365,3 +365,27 @@ def test_times_of_every_year_answer_whatever_the_servers_time_zone(root, central
         assert central.stdout == local.stdout, args
     with CentralStore(central_url) as central:
         assert central.session_page() == Store(root).session_page()
+
+
+@pytest.mark.parametrize("credentials", ["team:Sup3r@Secr3t-t4il", "team:Sup3r/Secr3t@t4il",
+                                         "team:Sup3r?x@Secr3t@t4il"])
+def test_a_password_with_a_raw_at_or_slash_is_never_shown_in_part(root, credentials):
+    """libpq reads a URL's user name and password up to its first '@' or
+    '/': the rest of such a password became the host, port or database, and
+    messages showed it ("team:***@Secr3t-t4il@"), push --follow in every
+    warning. It is refused before anything is sent, and shown as ***."""
+    fill(root, sessions=1, events=1)
+    url = f"postgresql://{credentials}@127.0.0.1:1/treeship"
+    runs = [cli(root, "push", url), cli(root, "--db", url, "events")]
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": url})
+    try:
+        follower.wait(30)
+    except subprocess.TimeoutExpired:
+        follower.kill()  # still retrying: what it printed meanwhile is checked below
+    runs.append(subprocess.CompletedProcess(follower.args, follower.wait(), *follower.communicate()))
+    for result in runs:
+        assert result.returncode == 1 and result.stderr.startswith("Error: "), result.stderr
+        assert len(result.stderr.splitlines()) == 1 and "percent-encode" in result.stderr, result.stderr
+        assert not any(piece in result.stdout + result.stderr for piece in ("Sup3r", "Secr3t", "t4il"))

@@ -18,8 +18,15 @@ DB_ENV = "TREESHIP_STORE_DB"
 _MIGRATION_LOCK = 0x54735374  # pg_advisory_xact_lock key: "TsSt", as the SQLite index's application_id
 
 
+_URI = ("postgresql://", "postgres://")
+
+
 def masked(url: str) -> str:
-    """The connection string as it may be shown: password replaced by ***."""
+    """The connection string as it may be shown: password replaced by ***.
+    A URL whose password cannot be told from the rest is shown as
+    postgresql://*** whole."""
+    if _misread(url):
+        return url.split("//", 1)[0] + "//***"
     try:
         parts = libpq.conninfo_to_dict(url)
     except psycopg.ProgrammingError:
@@ -27,7 +34,7 @@ def masked(url: str) -> str:
         return re.sub(r"(password\s*=\s*)\S+", r"\1***", re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", url))
     if "password" not in parts:
         return url
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(_URI):
         return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", re.sub(r"([?&]password=)[^&]*", r"\1***", url))
     return libpq.make_conninfo(**{**parts, "password": "***"})
 
@@ -37,6 +44,10 @@ def connect(url: str | None, *, autocommit: bool = False) -> psycopg.Connection:
     its schema migrated. Raises CentralUnavailable, saying why in one line."""
     if not url:
         raise ValidationError(f"no central store given: pass a postgresql:// URL (or set ${DB_ENV})")
+    if _misread(url):
+        raise ValidationError(f"not a PostgreSQL connection string: {masked(url)} (libpq would not read its user "
+                              "name and password as written: percent-encode '@', '/' and '?' in them as %40, %2F, "
+                              "%3F, or better, give the password in $PGPASSWORD or a passfile)")
     try:
         libpq.conninfo_to_dict(url)
     except psycopg.ProgrammingError as error:
@@ -87,6 +98,25 @@ def _apply(conn: psycopg.Connection, known: set[str]) -> None:
             if name not in done:
                 conn.execute(sql)
                 conn.execute("INSERT INTO treeship_migrations (name) VALUES (%s)", (name,))
+
+
+def _misread(url: str) -> bool:
+    """A postgresql:// URL whose user name or password holds a raw '@' or
+    '/' (or one libpq cannot parse at all, holding an '@'). libpq reads them
+    up to the first '@' or '/', so the rest of such a password would become
+    the host, port or database: looked up in DNS, named in libpq's errors,
+    and past what masking can tell is the password."""
+    if not url.startswith(_URI) or "@" not in url:
+        return False
+    try:
+        libpq.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return True  # its error would quote the part it could not read
+    rest = url.split("//", 1)[1]
+    end = min((i for i in (rest.find("@"), rest.find("/")) if i >= 0), default=-1)
+    if end >= 0 and rest[end] == "@":
+        rest = rest[end + 1:]  # past the user name and password libpq reads
+    return "@" in rest.split("?", 1)[0]  # an '@' left in the host, port or database
 
 
 def translate(error: psycopg.Error, url: str) -> CentralUnavailable:
