@@ -162,8 +162,9 @@ def test_eight_stores_push_at_once_while_their_writers_append(tmp_path, central_
               "for i in range(60):\n"
               "    store.append_many(f'{sys.argv[2]}_{i % 3}', [{'type': 'agent.called_tool', 'tool_name': f'W{i}', "
               "'agent_id': 'agent://w', 'agent_instance_id': 'w1', 'agent_name': 'w', 'host_id': sys.argv[2]}] * 3)\n")
-    followers = [subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", central_url,
-                                   "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    followers = [subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "TREESHIP_STORE_DB": central_url})
                  for root in roots]
     writers = [subprocess.Popen([sys.executable, "-c", writer, str(root), f"ssn_h{n}"]) for n, root in enumerate(roots)]
     try:
@@ -181,8 +182,9 @@ def test_eight_stores_push_at_once_while_their_writers_append(tmp_path, central_
 @pytest.mark.slow
 def test_follow_survives_the_server_going_away(root, central_url, pg_cluster):
     fill(root, sessions=1, events=5)
-    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", central_url,
-                                 "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": central_url})
     try:
         assert wait_until(lambda: central_lines(central_url) == local_lines(root))
         pg_cluster.stop()
@@ -389,3 +391,29 @@ def test_a_password_with_a_raw_at_or_slash_is_never_shown_in_part(root, credenti
         assert result.returncode == 1 and result.stderr.startswith("Error: "), result.stderr
         assert len(result.stderr.splitlines()) == 1 and "percent-encode" in result.stderr, result.stderr
         assert not any(piece in result.stdout + result.stderr for piece in ("Sup3r", "Secr3t", "t4il"))
+
+
+def test_follow_refuses_a_password_on_the_command_line(root, central_url):
+    """push --follow runs for days, and its command line is readable by every
+    user of the machine (ps): the password goes in $TREESHIP_STORE_DB, a
+    passfile or $PGPASSWORD instead."""
+    fill(root, sessions=1, events=2)
+    for args in (["push", central_url, "--follow"], ["--db", central_url, "push", "--follow"]):
+        follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), *args],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = follower.communicate(timeout=30)
+        finally:
+            follower.kill()
+        assert follower.returncode == 1 and err.startswith("Error: ") and len(err.splitlines()) == 1, err
+        assert "TREESHIP_STORE_DB" in err and PASSWORD not in out + err
+    assert central_lines(central_url) == {}  # nothing was pushed
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": central_url})
+    try:
+        assert wait_until(lambda: central_lines(central_url) == local_lines(root))
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0 and PASSWORD not in out + err, err

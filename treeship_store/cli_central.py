@@ -43,9 +43,16 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool,
       treeship-store push postgresql://treeship@db.internal/treeship --follow
     """
     module = central()
-    url = url or ctx.meta.get("db") or os.environ.get(module.DB_ENV)
+    given = url or ctx.meta.get("db")  # on the command line
+    url = given or os.environ.get(module.DB_ENV)
     if not url:
         raise ValidationError(f"push needs the central store: give a postgresql:// URL or set ${module.DB_ENV}")
+    if follow and given and module.holds_password(given):
+        # A command line is readable by every user of the machine (ps, /proc) for as long as
+        # the process runs, and --follow runs for days; an environment only by its owner.
+        raise ValidationError(f"push --follow would show the password in its command line to every user of this "
+                              f"machine for as long as it runs: give the URL in ${module.DB_ENV}, or the password "
+                              "in a passfile or $PGPASSWORD")
     jobs = module.JOBS if jobs is None else jobs
     store = open_store(ctx)
     sessions = None if session is None else [session]

@@ -39,6 +39,14 @@ def masked(url: str) -> str:
     return libpq.make_conninfo(**{**parts, "password": "***"})
 
 
+def holds_password(url: str) -> bool:
+    """Whether the connection string itself carries a password."""
+    try:
+        return bool(libpq.conninfo_to_dict(url).get("password"))
+    except psycopg.ProgrammingError:
+        return _misread(url)
+
+
 def connect(url: str | None, *, autocommit: bool = False) -> psycopg.Connection:
     """A connection to the central store at `url` (a libpq connection string),
     its schema migrated. Raises CentralUnavailable, saying why in one line."""
