@@ -417,3 +417,26 @@ def test_follow_refuses_a_password_on_the_command_line(root, central_url):
         follower.send_signal(signal.SIGTERM)
         out, err = follower.communicate(timeout=30)
     assert follower.returncode == 0 and PASSWORD not in out + err, err
+
+
+def test_follow_stops_at_a_refusal_that_waiting_will_not_change(root, central_url):
+    """A read-only role: its permission error will be the same next time, so
+    push --follow says so in one line and exits, where it retried it for ever."""
+    fill(root, sessions=1, events=2)
+    CentralStore(central_url).close()  # the owner creates the schema
+    role = "reader_" + os.urandom(4).hex()
+    with psycopg.connect(central_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw-123'")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    reader_url = central_url.replace(f"postgres:{PASSWORD}@", f"{role}:reader-pw-123@")
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": reader_url})
+    try:
+        out, err = follower.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        out, err = follower.communicate()
+    assert follower.returncode == 1, err
+    assert err.startswith("Error: ") and len(err.splitlines()) == 1 and "permission denied" in err, err
+    assert "reader-pw-123" not in out + err and central_lines(central_url) == {}

@@ -11,10 +11,16 @@ import re
 import psycopg
 from psycopg import conninfo as libpq
 
-from ..errors import CentralUnavailable, ValidationError
+from ..errors import CentralRefused, CentralUnavailable, ValidationError
 from .schema import MIGRATIONS
 
 DB_ENV = "TREESHIP_STORE_DB"
+# SQLSTATE classes that waiting may cure: the connection (08), a transaction
+# rolled back (40: serialization, deadlock), the server's resources (53), an
+# operator (57: shutting down, starting up) and system errors (58). An error
+# without one is libpq's, before or while connecting: the store is down, or
+# a login libpq does not say why it failed (a password too), so retried.
+PASSING = ("08", "40", "53", "57", "58")
 _MIGRATION_LOCK = 0x54735374  # pg_advisory_xact_lock key: "TsSt", as the SQLite index's application_id
 
 
@@ -89,8 +95,8 @@ def migrate(conn: psycopg.Connection) -> None:
     try:
         _apply(conn, known)
     except psycopg.errors.InsufficientPrivilege:
-        raise CentralUnavailable("the central store's schema is missing or older than this treeship-store: "
-                                 "push once as the database's owner to create or upgrade it") from None
+        raise CentralRefused("the central store's schema is missing or older than this treeship-store: "
+                             "push once as the database's owner to create or upgrade it") from None
 
 
 def _apply(conn: psycopg.Connection, known: set[str]) -> None:
@@ -100,8 +106,8 @@ def _apply(conn: psycopg.Connection, known: set[str]) -> None:
                      "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
         done = {name for name, in conn.execute("SELECT name FROM treeship_migrations")}
         if unknown := done - known:
-            raise CentralUnavailable(f"the central store has migrations this treeship-store does not know "
-                                     f"({', '.join(sorted(unknown))}): upgrade treeship-store")
+            raise CentralRefused(f"the central store has migrations this treeship-store does not know "
+                                 f"({', '.join(sorted(unknown))}): upgrade treeship-store")
         for name, sql in MIGRATIONS:
             if name not in done:
                 conn.execute(sql)
@@ -128,8 +134,11 @@ def _misread(url: str) -> bool:
 
 
 def translate(error: psycopg.Error, url: str) -> CentralUnavailable:
-    """psycopg's error as one line that names the store (password masked)."""
-    return CentralUnavailable(scrub(f"central store {masked(url)}: {first_line(error)}", url))
+    """psycopg's error as one line that names the store (password masked):
+    CentralRefused if waiting will not change it."""
+    passing = error.sqlstate is None or error.sqlstate.startswith(PASSING)
+    return (CentralUnavailable if passing else CentralRefused)(
+        scrub(f"central store {masked(url)}: {first_line(error)}", url))
 
 
 def first_line(error: Exception) -> str:
