@@ -401,6 +401,13 @@ def test_a_redirect_is_not_followed_and_not_taken_for_acceptance(demo, receiver,
         elsewhere.close()
 
 
+def test_a_redirect_to_an_address_that_does_not_parse_is_one_line(demo, receiver):
+    receiver.answers = [(302, {"Location": "http://[::1/v1/traces"})]
+    result = export(demo, receiver)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "HTTP 302" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "1e308", "-5", "1.5"])
 def test_a_retry_after_that_is_not_a_delay_is_the_backoff_and_give_up_after_holds(demo, receiver, value):
     """Retry-After is a number of whole seconds or an HTTP date (RFC 9110);

@@ -71,11 +71,7 @@ def _shown(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:  # a Location header may say anything
-        port = None
-    return urllib.parse.urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
+    return urllib.parse.urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, parts.path, "", ""))
 
 
 def collector(endpoint: str | None, environ=os.environ) -> Collector:
@@ -200,10 +196,13 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is an answer, not a place to go: urllib would send a POST
     again as a GET without its body (whose 200 is no acceptance of any
     span), carrying the API key headers to whatever host the collector
-    names. Returning no request makes urllib raise the 3xx as an HTTPError."""
+    names. Handling none (before urllib parses the Location, which may say
+    anything) leaves urllib to raise the 3xx as an HTTPError."""
 
-    def redirect_request(self, *args, **kwargs) -> None:
+    def http_error_302(self, *args) -> None:
         return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 class _Deadline:
@@ -306,10 +305,13 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
                 return response.partial_success.rejected_spans
         except urllib.error.HTTPError as error:
             if 300 <= error.code < 400:
-                location = urllib.parse.urljoin(target.url, error.headers.get("Location") or "")
-                raise ExportUnavailable(f"{target.shown} answered HTTP {error.code}, a redirect to "
-                                        f"{_printable(_shown(location))}: redirects are not followed (the headers "
-                                        "would go with them); give the endpoint it names, if it is yours") from None
+                try:
+                    location = _printable(_shown(urllib.parse.urljoin(target.url, error.headers.get("Location", ""))))
+                except ValueError:  # the collector may say anything
+                    location = "an address that does not parse"
+                raise ExportUnavailable(f"{target.shown} answered HTTP {error.code}, a redirect to {location}: "
+                                        "redirects are not followed (the headers would go with them); give the "
+                                        "endpoint it names, if it is yours") from None
             if error.code not in RETRYABLE:
                 refusal = ExportTooLarge if error.code == 413 else ExportUnavailable
                 raise refusal(f"{target.shown} refused the spans: HTTP {error.code} {_first_line(error)}") from None
