@@ -18,12 +18,10 @@ DB_ENV = "TREESHIP_STORE_DB"
 # SQLSTATE classes that waiting may cure: the connection (08), a transaction
 # rolled back (40: serialization, deadlock), the server's resources (53), an
 # operator (57: shutting down, starting up) and system errors (58). An error
-# without one is libpq's, before or while connecting: the store is down, or
-# a login libpq does not say why it failed (a password too), so retried.
+# without one comes from libpq, before or while connecting: a store that is
+# down, or a login refused (libpq does not say why), so it is retried too.
 PASSING = ("08", "40", "53", "57", "58")
 _MIGRATION_LOCK = 0x54735374  # pg_advisory_xact_lock key: "TsSt", as the SQLite index's application_id
-
-
 _URI = ("postgresql://", "postgres://")
 
 
@@ -46,11 +44,12 @@ def masked(url: str) -> str:
 
 
 def holds_password(url: str) -> bool:
-    """Whether the connection string itself carries a password."""
+    """Whether the connection string itself carries a password (one libpq
+    cannot parse is refused by connect, saying why)."""
     try:
         return bool(libpq.conninfo_to_dict(url).get("password"))
     except psycopg.ProgrammingError:
-        return _misread(url)
+        return False
 
 
 def connect(url: str | None, *, autocommit: bool = False) -> psycopg.Connection:
