@@ -97,8 +97,9 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
     limit = _number(environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
                     or environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"), "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
                     "a number of characters", VALUE_LIMIT)
-    milliseconds = _number(environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT"),
-                           "OTEL_EXPORTER_OTLP_TIMEOUT", "a number of milliseconds", int(TIMEOUT * 1000))
+    milliseconds = _number(environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+                           or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT"), "OTEL_EXPORTER_OTLP_TIMEOUT",
+                           "a number of milliseconds", int(TIMEOUT * 1000))
     headers = _headers(text)
     if parts.username is not None or parts.password is not None:
         # http://user:password@host: sent as Basic authentication (urllib would
