@@ -46,8 +46,9 @@ def _attributes(pairs) -> dict:
 class Receiver:
     def __init__(self, port: int = 0):
         self.spans: list[Received] = []
-        self.requests: list[dict] = []  # headers of every request, answered or not
+        self.requests: list[dict] = []  # headers of every request (GET too), answered or not
         self.answers: list[tuple[int, dict]] = []  # (status, headers) for the next requests, then 200
+        self.max_body: int | None = None  # larger requests get 413, as a collector's intake limit answers
         self.lock = threading.Lock()
         receiver = self
 
@@ -57,6 +58,8 @@ class Receiver:
                 with receiver.lock:
                     receiver.requests.append(dict(self.headers))
                     status, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
+                    if status == 200 and receiver.max_body is not None and len(body) > receiver.max_body:
+                        status = 413
                     if status == 200:
                         receiver._keep(body, self.path, self.headers.get("Content-Type"))
                 payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b"busy"
@@ -69,6 +72,8 @@ class Receiver:
                 self.wfile.write(payload)
 
             def do_GET(self):  # noqa: N802 - how many spans were kept, for a receiver in another process
+                with receiver.lock:
+                    receiver.requests.append(dict(self.headers))
                 body = str(len(receiver.spans)).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))

@@ -162,8 +162,9 @@ def test_eight_stores_push_at_once_while_their_writers_append(tmp_path, central_
               "for i in range(60):\n"
               "    store.append_many(f'{sys.argv[2]}_{i % 3}', [{'type': 'agent.called_tool', 'tool_name': f'W{i}', "
               "'agent_id': 'agent://w', 'agent_instance_id': 'w1', 'agent_name': 'w', 'host_id': sys.argv[2]}] * 3)\n")
-    followers = [subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", central_url,
-                                   "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    followers = [subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "TREESHIP_STORE_DB": central_url})
                  for root in roots]
     writers = [subprocess.Popen([sys.executable, "-c", writer, str(root), f"ssn_h{n}"]) for n, root in enumerate(roots)]
     try:
@@ -181,8 +182,9 @@ def test_eight_stores_push_at_once_while_their_writers_append(tmp_path, central_
 @pytest.mark.slow
 def test_follow_survives_the_server_going_away(root, central_url, pg_cluster):
     fill(root, sessions=1, events=5)
-    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", central_url,
-                                 "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": central_url})
     try:
         assert wait_until(lambda: central_lines(central_url) == local_lines(root))
         pg_cluster.stop()
@@ -342,3 +344,99 @@ def test_readers_plan_each_question_for_its_values(root, central_url):
         for _ in range(8):  # past psycopg's prepare threshold
             assert list(central.events(agent="nobody", limit=1)) == []
         assert central.conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_custom_plan"
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati"])
+def test_times_of_every_year_answer_whatever_the_servers_time_zone(root, central_url, zone):
+    """Year 1 is year 0 west of UTC, 9999-12-31 is year 10000 east of it:
+    neither is a Python datetime, so a reader in the server's zone failed
+    for the whole store. Times are asked in UTC."""
+    with Store(root) as store:
+        store.append_many("ssn_old", [make_event("agent.wrote_file", timestamp="0001-01-01T00:00:00Z"),
+                                      make_event(timestamp="2026-04-05T08:00:00Z")])
+        store.append_many("ssn_far", [make_event("agent.wrote_file", file_path="far.py",
+                                                 timestamp="9999-12-31T23:59:59.999999Z")])
+    with psycopg.connect(central_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {psycopg.sql.Identifier(conn.info.dbname).as_string(conn)} "
+                     f"SET TimeZone = '{zone}'")
+    push(Store(root), central_url)
+    for args in (["sessions", "--format", "json"], ["files", "--format", "json"], ["stats", "--format", "json"],
+                 ["events", "--since", "0001-01-01T00:00:00Z", "--format", "jsonl"]):
+        local, central = cli(root, *args), cli(root, "--db", central_url, *args)
+        assert central.returncode == 0, central.stderr
+        assert central.stdout == local.stdout, args
+    with CentralStore(central_url) as central:
+        assert central.session_page() == Store(root).session_page()
+
+
+@pytest.mark.parametrize("credentials", ["team:Sup3r@Secr3t-t4il", "team:Sup3r/Secr3t@t4il",
+                                         "team:Sup3r?x@Secr3t@t4il"])
+def test_a_password_with_a_raw_at_or_slash_is_never_shown_in_part(root, credentials):
+    """libpq reads a URL's user name and password up to its first '@' or
+    '/': the rest of such a password became the host, port or database, and
+    messages showed it ("team:***@Secr3t-t4il@"), push --follow in every
+    warning. It is refused before anything is sent, and shown as ***."""
+    fill(root, sessions=1, events=1)
+    url = f"postgresql://{credentials}@127.0.0.1:1/treeship"
+    runs = [cli(root, "push", url), cli(root, "--db", url, "events")]
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": url})
+    try:
+        follower.wait(30)
+    except subprocess.TimeoutExpired:
+        follower.kill()  # still retrying: what it printed meanwhile is checked below
+    runs.append(subprocess.CompletedProcess(follower.args, follower.wait(), *follower.communicate()))
+    for result in runs:
+        assert result.returncode == 1 and result.stderr.startswith("Error: "), result.stderr
+        assert len(result.stderr.splitlines()) == 1 and "percent-encode" in result.stderr, result.stderr
+        assert not any(piece in result.stdout + result.stderr for piece in ("Sup3r", "Secr3t", "t4il"))
+
+
+def test_follow_refuses_a_password_on_the_command_line(root, central_url):
+    """push --follow runs for days, and its command line is readable by every
+    user of the machine (ps): the password goes in $TREESHIP_STORE_DB, a
+    passfile or $PGPASSWORD instead."""
+    fill(root, sessions=1, events=2)
+    for args in (["push", central_url, "--follow"], ["--db", central_url, "push", "--follow"]):
+        follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), *args],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = follower.communicate(timeout=30)
+        finally:
+            follower.kill()
+        assert follower.returncode == 1 and err.startswith("Error: ") and len(err.splitlines()) == 1, err
+        assert "TREESHIP_STORE_DB" in err and PASSWORD not in out + err
+    assert central_lines(central_url) == {}  # nothing was pushed
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": central_url})
+    try:
+        assert wait_until(lambda: central_lines(central_url) == local_lines(root))
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0 and PASSWORD not in out + err, err
+
+
+def test_follow_stops_at_a_refusal_that_waiting_will_not_change(root, central_url):
+    """A read-only role: its permission error will be the same next time, so
+    push --follow says so in one line and exits, where it retried it for ever."""
+    fill(root, sessions=1, events=2)
+    CentralStore(central_url).close()  # the owner creates the schema
+    role = "reader_" + os.urandom(4).hex()
+    with psycopg.connect(central_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw-123'")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    reader_url = central_url.replace(f"postgres:{PASSWORD}@", f"{role}:reader-pw-123@")
+    follower = subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "push", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TREESHIP_STORE_DB": reader_url})
+    try:
+        out, err = follower.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        out, err = follower.communicate()
+    assert follower.returncode == 1, err
+    assert err.startswith("Error: ") and len(err.splitlines()) == 1 and "permission denied" in err, err
+    assert "reader-pw-123" not in out + err and central_lines(central_url) == {}

@@ -4,6 +4,7 @@ record (as eventsourcing runs one recorder suite per backend). The answers
 are checked against a plain filter over the JSONL (test_differential.py's
 oracle), and stats, sessions and damage against the local store's."""
 
+import json
 import random
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from treeship_store import Store
 from treeship_store.central import CentralStore, push
 
+from conftest import make_event
 from test_differential import build_store, check_answers, jsonl_events
 
 
@@ -84,3 +86,64 @@ def test_both_backends_answer_every_call_of_the_reader_seam(backend, root):
         [(d.line_no, d.offset) for d in local.damaged_lines(session)]
     last = list(local.events(session))[-1]["sequence_no"]
     assert list(reader.follow(session, after_seq=last - 1, until=lambda: True))[-1]["sequence_no"] == last
+
+
+def write_hostile_store(root, values) -> None:
+    """A session per value, holding it as agent id, name and instance, type,
+    file path and model: values another writer may leave in a line."""
+    with Store(root, allow_unknown=True, max_line_bytes=4 << 20) as store:
+        for n, value in enumerate(values):
+            agent = {"agent_id": f"agent://{value}", "agent_name": value, "agent_instance_id": f"{value}#1",
+                     "host_id": value}
+            store.append_many(f"ssn_{n}", [make_event("agent.wrote_file", file_path=value, **agent),
+                                           make_event("agent.read_file", file_path=value, **agent),
+                                           make_event(f"agent.custom.{value}", **agent),
+                                           make_event("agent.decision", model=value, tokens_in=5, **agent),
+                                           make_event("agent.completed_process", exit_code=1, **agent)])
+
+
+def assert_same_answers(reader, local, values) -> None:
+    """Every question naming these values, and the summaries holding them,
+    answer as the local store does."""
+    def same(call, **filters):
+        assert [e.raw for e in call(reader)(**filters)] == [e.raw for e in call(local)(**filters)], filters
+    for value in values:
+        for agent in (f"agent://{value}", value, f"{value}#1"):
+            same(lambda store: store.events, agent=agent)
+            assert reader.count_events(agent=agent) == local.count_events(agent=agent)
+        same(lambda store: store.events, type=f"agent.custom.{value}", newest_first=True, limit=3)
+        same(lambda store: store.events, agent=value, type="agent.wrote_file")
+        assert reader.session_page(agent=value) == local.session_page(agent=value)
+    if isinstance(reader, CentralStore):  # hosts are the central store's alone
+        for value in values:
+            expected = [e.raw for e in local.events() if e["host_id"] == value]
+            assert [e.raw for e in reader.events(host=value)] == expected
+    same(lambda store: store.events, agent=list(values), limit=7)
+    same(lambda store: store.events, type=[f"agent.custom.{value}" for value in values])
+    assert reader.files() == local.files() and reader.files(read=True) == local.files(read=True)
+    assert reader.files(agent=list(values)) == local.files(agent=list(values))
+    for session in [None, *local.session_ids()]:
+        assert reader.stats(session) == local.stats(session)
+    assert json.dumps(reader.stats()) == json.dumps(local.stats())  # in the same order too
+    assert reader.sessions() == local.sessions()
+    assert sorted(map(str, reader.session_page(limit=100))) == sorted(map(str, local.session_page(limit=100)))
+
+
+def test_values_holding_nul_answer_alike(backend, root):
+    """PostgreSQL text cannot hold NUL, which a JSON string can (\\u0000):
+    such a type was counted as damage centrally, such an agent vanished, and
+    a filter holding one was a driver error."""
+    values = ["a", "a\0", "a\x01", "a\x01\x02", "a\0b", "ab", "\0", "\x01\0"]
+    write_hostile_store(root, values)
+    assert_same_answers(backend(root), Store(root), values)
+
+
+def test_values_too_long_for_an_index_answer_alike(backend, root):
+    """A B-tree entry holds at most 2,704 bytes: one 3,000-character path,
+    agent or type failed the push of its batch, for ever. Such values share
+    a long beginning here, so what tells them apart is past any cut."""
+    rng = random.Random(3)
+    start = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789/") for _ in range(3000))
+    values = [start, start + "b", start + "a", "é" * 1500 + "\0", "🦀" * 900, "short"]
+    write_hostile_store(root, values)
+    assert_same_answers(backend(root), Store(root), values)

@@ -215,6 +215,8 @@ def test_a_refusal_is_one_line_marks_nothing_and_never_shows_the_headers(demo, r
     (None, {"OTEL_EXPORTER_OTLP_HEADERS": "x=s3cr3t%E2%82%AC"}, "header 1 is not key=value"),
     (None, {"OTEL_EXPORTER_OTLP_HEADERS": "x=s3cr3t%0Aevil: 1"}, "header 1 is not key=value"),
     ("http://collector:4318/v1/tr aces", {}, "not an OTLP/HTTP endpoint"),
+    (None, {"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"}, "OTEL_EXPORTER_OTLP_TIMEOUT must be a number of milliseconds"),
+    (None, {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "9" * 5000}, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT must be"),
 ])
 def test_bad_endpoints_and_headers_are_one_line(demo, receiver, endpoint, env, message):
     result = export(demo, endpoint or receiver, env=env)
@@ -298,12 +300,18 @@ def test_a_replaced_session_file_is_exported_as_new(root, receiver):
     assert [s.name for s in receiver.spans] == ["execute_tool Old", "execute_tool New"]
 
 
+def big_session(store, session_id, count, command_bytes=6000):
+    store.append_many(session_id, [make_event("agent.completed_process", process_name="make", exit_code=0,
+                                              command=f"make {session_id} {i} " + "x" * command_bytes)
+                                   for i in range(count)])
+
+
 def test_long_values_are_cut_and_large_batches_split_under_the_intake_limit(root, receiver):
+    """One session of 1,200 long commands is 5.3 MB of spans: split between
+    its lines, never one request over a collector's 4 MB."""
     from treeship_store.otel.otlp import MAX_REQUEST_BYTES, VALUE_LIMIT
     with Store(root) as store:
-        for s in range(3):  # about 1.6 MB of spans a session: three are over a collector's 4 MB
-            store.append_many(f"ssn_big{s}", [make_event("agent.completed_process", process_name="make", exit_code=0,
-                                                         command=f"make {s} {i} " + "x" * 6000) for i in range(400)])
+        big_session(store, "ssn_big0", 1200)
     result = export(root, receiver)
     assert result.returncode == 0, result.stderr
     sizes = [int(headers["Content-Length"]) for headers in receiver.requests]
@@ -373,3 +381,145 @@ def test_an_endpoint_that_does_not_speak_http_is_one_line(demo):
     assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: ")
     assert "did not answer in HTTP" in result.stderr and "Traceback" not in result.stderr
     assert not (demo / "otlp-positions.json").exists()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_not_taken_for_acceptance(demo, receiver, status):
+    """An http->https balancer answers 301: urllib would re-send the POST as
+    a bodiless GET, with the API key, to the host it names, and take that
+    GET's 200 for the collector's acceptance."""
+    elsewhere = Receiver()
+    try:
+        receiver.answers = [(status, {"Location": f"http://127.0.0.1:{elsewhere.port}/v1/traces?token=l0cation"})]
+        result = export(demo, receiver, env={"OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s3cr3t-key"})
+        assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+        assert f"HTTP {status}" in result.stderr and f"127.0.0.1:{elsewhere.port}/v1/traces" in result.stderr
+        assert "s3cr3t" not in result.stderr and "l0cation" not in result.stderr
+        assert elsewhere.requests == [] and len(receiver.requests) == 1  # nothing went to the other host
+        assert not (demo / "otlp-positions.json").exists()  # and nothing was marked exported
+    finally:
+        elsewhere.close()
+
+
+def test_a_redirect_to_an_address_that_does_not_parse_is_one_line(demo, receiver):
+    receiver.answers = [(302, {"Location": "http://[::1/v1/traces"})]
+    result = export(demo, receiver)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "HTTP 302" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e308", "-5", "1.5"])
+def test_a_retry_after_that_is_not_a_delay_is_the_backoff_and_give_up_after_holds(demo, receiver, value):
+    """Retry-After is a number of whole seconds or an HTTP date (RFC 9110);
+    anything else (nan once made the exporter retry in a tight loop past
+    --give-up-after) is ignored for the exporter's own backoff."""
+    receiver.answers = [(503, {"Retry-After": value})] * 50
+    result = export(demo, receiver, "--give-up-after", "2")
+    assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: "), result.stderr
+    assert "HTTP 503; trying again in 1 s" in result.stderr  # the backoff's first step
+    assert len(receiver.requests) <= 3 and receiver.spans == []
+
+
+def test_a_collector_trickling_its_answer_cannot_hold_a_request_past_its_time(demo):
+    """A byte every half second never trips a socket's timeout, which bounds
+    each read alone: the whole request is bounded (here 1 s, from the OTLP
+    timeout variable), so --give-up-after ends the run."""
+    stop = threading.Event()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def trickle(connection):
+            with connection:
+                connection.recv(1 << 20)
+                try:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not stop.wait(0.5):
+                        connection.sendall(b"z")
+                except OSError:
+                    pass  # the exporter hung up
+
+        def accept():
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    return
+                threading.Thread(target=trickle, args=(connection,), daemon=True).start()
+        threading.Thread(target=accept, daemon=True).start()
+        try:
+            result = export(demo, f"http://127.0.0.1:{server.getsockname()[1]}", "--give-up-after", "2",
+                            env={"OTEL_EXPORTER_OTLP_TIMEOUT": "1000"}, timeout=60)
+        finally:
+            stop.set()
+    assert result.returncode == 1 and result.stderr.splitlines()[-1].startswith("Error: "), result.stderr
+    assert "did not answer within 1 s" in result.stderr
+    assert not (demo / "otlp-positions.json").exists()
+
+
+def test_an_answer_is_read_only_as_far_as_an_otlp_answer_can_need(demo):
+    """A 2xx with a body of 128 MiB (or 1 GiB) accepted the spans; reading it
+    whole would take the exporter's memory with it. The collector here counts
+    what it could send before the exporter hung up."""
+    size, sent = 128 << 20, []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer():
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(1 << 20)
+                count = 0
+                try:
+                    connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+                    chunk = b"\0" * (1 << 20)
+                    while count < size:
+                        connection.sendall(chunk)
+                        count += len(chunk)
+                except OSError:
+                    pass  # the exporter hung up
+                sent.append(count)
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        result = export(demo, f"http://127.0.0.1:{server.getsockname()[1]}")
+        thread.join(60)
+    assert result.returncode == 0, result.stderr
+    assert "exported 13 span(s)" in result.stdout  # a 2xx accepted them, whatever its body
+    assert sent and sent[0] < size // 4  # it stopped reading long before the end
+
+
+def test_a_session_sent_in_several_requests_has_each_span_once_across_runs(root, receiver):
+    """The position of a session split between requests moves with each one
+    the collector accepts: refused after the first, the next run sends the
+    rest, and no span twice."""
+    with Store(root) as store:
+        big_session(store, "ssn_big0", 1200)
+        store.append("ssn_big0", make_event("session.closed"))  # the agent and the root complete at one line
+    receiver.answers = [(200, {}), (401, {})]
+    first = export(root, receiver)
+    assert first.returncode == 1 and "HTTP 401" in first.stderr
+    assert 0 < len(receiver.spans) < 1202
+    again = export(root, receiver)
+    assert again.returncode == 0, again.stderr
+    expected = {span.span_id.hex() for span in spans_of(root, "ssn_big0")}
+    assert len(expected) == 1202 and sorted(s.span_id for s in receiver.spans) == sorted(expected)
+    assert "exported 0 span(s)" in export(root, receiver).stdout
+
+
+def test_a_request_refused_as_too_large_is_split_and_never_stops_the_rest(root, receiver):
+    """A collector whose intake limit is 1 MB answers 413: requests are split
+    smaller; a span over the limit even alone is counted rejected, not sent
+    again, and every other span still goes."""
+    receiver.max_body = 1 << 20
+    with Store(root, max_line_bytes=4 << 20) as store:
+        big_session(store, "ssn_a", 2)
+        big_session(store, "ssn_b", 1, command_bytes=1_500_000)  # one span of 1.5 MB
+        big_session(store, "ssn_c", 700)  # 3 MB
+    env = {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2000000"}
+    result = export(root, receiver, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "(1 rejected by the collector)" in result.stdout and "ssn_b" in result.stderr and "413" in result.stderr
+    expected = {span.span_id.hex() for session in ("ssn_a", "ssn_c") for span in spans_of(root, session)}
+    assert sorted(s.span_id for s in receiver.spans) == sorted(expected)
+    assert "exported 0 span(s)" in export(root, receiver, env=env).stdout

@@ -9,7 +9,7 @@ import click
 
 from .cli import open_store
 from .cli_stop import Stop
-from .errors import CentralUnavailable, StoreError, ValidationError
+from .errors import CentralRefused, CentralUnavailable, StoreError, ValidationError
 
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts at most
 
@@ -43,9 +43,16 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool,
       treeship-store push postgresql://treeship@db.internal/treeship --follow
     """
     module = central()
-    url = url or ctx.meta.get("db") or os.environ.get(module.DB_ENV)
+    given = url or ctx.meta.get("db")  # on the command line
+    url = given or os.environ.get(module.DB_ENV)
     if not url:
         raise ValidationError(f"push needs the central store: give a postgresql:// URL or set ${module.DB_ENV}")
+    if follow and given and module.holds_password(given):
+        # A command line is readable by every user of the machine (ps, /proc) for as long as
+        # the process runs, and --follow runs for days; an environment only by its owner.
+        raise ValidationError(f"push --follow would show the password in its command line to every user of this "
+                              f"machine for as long as it runs: give the URL in ${module.DB_ENV}, or the password "
+                              "in a passfile or $PGPASSWORD")
     jobs = module.JOBS if jobs is None else jobs
     store = open_store(ctx)
     sessions = None if session is None else [session]
@@ -55,28 +62,32 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool,
         return
     stop = Stop()
     pusher, backoff, pushed = None, 1.0, module.PushReport()
-    while not stop:
-        try:
-            if pusher is None:
-                pusher = module.Pusher(store, url, jobs)
-                click.echo(f"pushing to {module.masked(url)}; Ctrl-C stops", err=True)
-                backoff = 1.0
-            report = pusher.push(sessions, stop=stop.__bool__)
-            if report.lines:
-                pushed.lines += report.lines
-                pushed.new += report.new
-                pushed.conflicts += report.conflicts
-                click.echo(summary(report, module.masked(url)))
-            stop.pause_after(report.seconds)
-        except CentralUnavailable as error:
-            if pusher is not None:
-                pusher.close()
-                pusher = None
-            click.echo(f"warning: {error}; trying again in {backoff:.0f} s", err=True)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
-    if pusher is not None:
-        pusher.close()
+    try:
+        while not stop:
+            try:
+                if pusher is None:
+                    pusher = module.Pusher(store, url, jobs)
+                    click.echo(f"pushing to {module.masked(url)}; Ctrl-C stops", err=True)
+                    backoff = 1.0
+                report = pusher.push(sessions, stop=stop.__bool__)
+                if report.lines:
+                    pushed.lines += report.lines
+                    pushed.new += report.new
+                    pushed.conflicts += report.conflicts
+                    click.echo(summary(report, module.masked(url)))
+                stop.pause_after(report.seconds)
+            except CentralRefused:
+                raise  # the same answer next time: one Error line, not a warning for ever
+            except CentralUnavailable as error:
+                if pusher is not None:
+                    pusher.close()
+                    pusher = None
+                click.echo(f"warning: {error}; trying again in {backoff:.0f} s", err=True)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+    finally:
+        if pusher is not None:
+            pusher.close()
     click.echo(f"stopped: {pushed.lines} lines pushed in all, {pushed.new} new, {pushed.conflicts} conflicts",
                err=True)
 

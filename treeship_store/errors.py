@@ -66,6 +66,18 @@ class CentralUnavailable(StoreError):
     down, wrong password, missing rights). Nothing local was changed."""
 
 
+class CentralRefused(CentralUnavailable):
+    """The central store refused what was asked, and will until someone
+    changes something (missing rights, a schema this version cannot use, a
+    value it will not take): trying again does not help, as it may when the
+    store is down."""
+
+
 class ExportUnavailable(StoreError):
     """An OpenTelemetry collector could not be reached, or refused the spans.
     Nothing was marked exported; the next export sends them again."""
+
+
+class ExportTooLarge(ExportUnavailable):
+    """The collector refused a request as too large (HTTP 413): the exporter
+    sends its spans in smaller requests instead."""

@@ -27,6 +27,7 @@ from ..faults import crash_point
 from ..log import SessionLog
 from ..positions import Position
 from ..store import Store
+from .columns import to_column
 from .connection import connect, translate
 
 logger = logging.getLogger("treeship_store")
@@ -318,8 +319,9 @@ class Lane:
 def line_row(line: bytes) -> tuple:
     """(sequence_no, at, type, agent_id, agent_name, agent_instance_id, host_id,
     file_path, exit_code, model, tokens_in, tokens_out, line, damaged, reason)
-    of one line, each column only what PostgreSQL can hold: a text without
-    NUL, an integer within 64 bits. The line itself is kept whole."""
+    of one line, each column only what PostgreSQL can hold: a string as
+    columns.py holds it, an integer within 64 bits. The line itself is kept
+    whole."""
     event, reason = decode_line(line)
     if event is None:
         return (None, None, None, None, None, None, None, None, None, None, None, None, None, line, reason)
@@ -334,7 +336,7 @@ def line_row(line: bytes) -> tuple:
 
 
 def _text(value: object) -> str | None:
-    return value if type(value) is str and "\0" not in value else None
+    return to_column(value) if type(value) is str else None
 
 
 def _int64(value: object) -> int | None:

@@ -17,6 +17,7 @@ from ..event import EVENT_TYPES, Event, check_session_id, format_time
 from ..filters import EventFilter, _values
 from ..follow import Followed, Position, follow_events
 from ..queries import fold_files
+from .columns import from_column, to_column, to_columns
 from .connection import connect, masked, translate
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -127,13 +128,14 @@ class CentralStore:
               since=None, until=None, read: bool = False, host: str | Iterable[str] | None = None) -> list[dict]:
         if not isinstance(read, bool):
             raise ValidationError(f"read must be True or False, got {read!r}")
-        chosen = EventFilter.build(session, agent=agent, type="agent.read_file" if read else "agent.wrote_file",
-                                   since=since, until=until)
+        event_type = "agent.read_file" if read else "agent.wrote_file"
+        chosen = EventFilter.build(session, agent=agent, type=event_type, since=since, until=until)
         where, params = self._where(chosen, host)
-        return fold_files(self._rows(
+        rows = [(self._whole("file_path", path, " AND l.agent_name = %s AND l.type = %s", [name, event_type]),
+                 self._whole("agent_name", name), *rest) for path, name, *rest in self._rows(
             f"SELECT l.file_path, l.agent_name, count(*), min(l.at), max(l.at) FROM lines l WHERE {where} "
-            "AND l.file_path IS NOT NULL GROUP BY 1, 2 ORDER BY l.file_path COLLATE \"C\", l.agent_name COLLATE \"C\"",
-            params), _time)
+            "AND l.file_path IS NOT NULL GROUP BY 1, 2", params)]
+        return fold_files(sorted(rows, key=lambda row: row[:2]), _time)
 
     def _where(self, chosen: EventFilter, host) -> tuple[str, list]:
         if chosen.search is not None:
@@ -148,13 +150,14 @@ class CentralStore:
             # Only the columns that hold one of these values: usually one, whose
             # (column, type, time) index then gives the newest first in order,
             # where an OR of three would combine bitmaps and sort every match.
-            columns = self._agent_columns(chosen.agents) or ["agent_name"]
-            where.append("(" + " OR ".join(one_of(f"l.{column}", chosen.agents) for column in columns) + ")")
-            params.extend([value_of(chosen.agents)] * len(columns))
+            agents = to_columns(chosen.agents)
+            columns = self._agent_columns(agents) or ["agent_name"]
+            where.append("(" + " OR ".join(one_of(f"l.{column}", agents) for column in columns) + ")")
+            params.extend([value_of(agents)] * len(columns))
         if chosen.types:
             self._check_types(chosen.types)
             where.append(one_of("l.type", chosen.types))
-            params.append(value_of(chosen.types))
+            params.append(value_of(to_columns(chosen.types)))
         for bound, operator in ((chosen.since_us, ">="), (chosen.until_us, "<")):
             if bound is not None:
                 where.append(f"l.at {operator} %s")
@@ -164,7 +167,7 @@ class CentralStore:
             params.append(chosen.after_seq)
         if chosen.failed:
             where.append(FAILED)
-        hosts = _values(host, "host")
+        hosts = to_columns(_values(host, "host") or ())
         if hosts:
             where.append(one_of("l.host_id", hosts))
             params.append(value_of(hosts))
@@ -179,7 +182,7 @@ class CentralStore:
             "SELECT type FROM t WHERE type IS NOT NULL")]
 
     def _agent_columns(self, agents: tuple[str, ...]) -> list[str]:
-        """Which of the three agent columns hold one of `agents`. Names are
+        """Which of the three agent columns hold one of `agents` (as held). Names are
         looked up in the counts, a few rows a session, where a common name
         is met at once; ids and instances through their indexes."""
         return [column for column, table in (("agent_id", "lines"), ("agent_name", "line_counts"),
@@ -190,8 +193,19 @@ class CentralStore:
         """As locally: a type neither in the schema nor stored is a typo."""
         for event_type in types:
             if event_type not in EVENT_TYPES and not self._rows("SELECT 1 FROM lines WHERE type = %s LIMIT 1",
-                                                                 [event_type]):
+                                                                 [to_column(event_type)]):
                 raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store")
+
+    def _whole(self, column: str, held: str, where: str = "", params: Iterable = ()) -> str:
+        """The value `column` holds as `held`: for one held by its digest
+        (columns.py), read from a line that holds it (`where` narrows the
+        search to an index). The digest itself if no line holds it any more
+        (its month dropped, its counts kept)."""
+        value = from_column(held)
+        if value is None:
+            found = self._rows(f"SELECT l.line FROM lines l WHERE l.{column} = %s{where} LIMIT 1", [held, *params])
+            value = orjson.loads(found[0][0])[column] if found else held
+        return value
 
     # -- summaries ------------------------------------------------------------
 
@@ -216,8 +230,9 @@ class CentralStore:
             "coalesce(sum(c.tokens_out) FILTER (WHERE c.type = 'agent.decision'), 0), "
             "coalesce(sum(c.events) FILTER (WHERE c.type = 'agent.wrote_file'), 0) "
             f"FROM line_counts c {scope} GROUP BY c.session_id {order}", params)
-        return [(sid, int(events), int(damaged), list(agents), first, last, int(failed), int(tin), int(tout),
-                 int(writes)) for sid, events, damaged, agents, first, last, failed, tin, tout, writes in rows]
+        return [(sid, int(events), int(damaged), sorted(self._whole("agent_name", agent) for agent in agents), first,
+                 last, int(failed), int(tin), int(tout), int(writes))
+                for sid, events, damaged, agents, first, last, failed, tin, tout, writes in rows]
 
     def session_page(self, *, agent=None, type=None, since=None, until=None, search=None, before: str | None = None,
                      limit: int = 50) -> list[dict]:
@@ -238,7 +253,7 @@ class CentralStore:
             if values:
                 where.append(f"EXISTS (SELECT 1 FROM line_counts c WHERE c.session_id = s.session_id "
                              f"AND c.{column} = ANY(%s))")
-                params.append(list(values))
+                params.append(list(to_columns(values)))
         for bound, test in ((chosen.since_us, "max(c.last_at) >= %s"), (chosen.until_us, "min(c.first_at) < %s")):
             if bound is not None:
                 where.append(f"(SELECT {test} FROM line_counts c WHERE c.session_id = s.session_id)")
@@ -292,24 +307,27 @@ class CentralStore:
         scope, params = "", []
         if session is not None:
             scope, params = " AND session_id = %s", [check_session_id(session)]
-        by_type = {name: int(n) for name, n in self._rows(
-            f"SELECT type, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} GROUP BY type "
-            "ORDER BY 2 DESC, type COLLATE \"C\"", params)}
+        by_type = _by_count((self._whole("type", name), n) for name, n in self._rows(
+            f"SELECT type, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} GROUP BY type", params))
         counts = {
             "events": sum(by_type.values()),
             "damaged_lines": int(self._rows(f"SELECT coalesce(sum(events), 0) FROM line_counts WHERE type IS NULL"
                                             f"{scope}", params)[0][0]),
             "by_type": by_type,
-            "by_agent": {name: int(n) for name, n in self._rows(
+            "by_agent": _by_count((self._whole("agent_name", name), n) for name, n in self._rows(
                 f"SELECT agent_name, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} "
-                "GROUP BY agent_name ORDER BY 2 DESC, agent_name COLLATE \"C\"", params)},
+                "GROUP BY agent_name", params)),
         }
         if not full:
             return counts
-        tokens = self._rows(
+        # Models are not indexed in `lines`: a digest is looked up in the lines of one session that has it.
+        in_a_session = (" AND (l.month, l.session_id) IN (SELECT month, session_id FROM line_counts "
+                        "WHERE model = %s LIMIT 1)")
+        tokens = sorted(((model if model is None else self._whole("model", model, in_a_session, [model]), *sums)
+                         for model, *sums in self._rows(
             "SELECT nullif(model, ''), sum(events), sum(tokens_in), sum(tokens_out) FROM line_counts "
-            f"WHERE type = 'agent.decision'{scope} GROUP BY model ORDER BY nullif(model, '') COLLATE \"C\" NULLS FIRST",
-            params)
+            f"WHERE type = 'agent.decision'{scope} GROUP BY model", params)),
+                        key=lambda row: (row[0] is not None, row[0] or ""))
         files_scope = _ONE_SESSION if session is not None else ""
         return counts | {
             "tokens_by_model": {model: {"decisions": int(n), "tokens_in": int(tin), "tokens_out": int(tout)}
@@ -333,6 +351,12 @@ class CentralStore:
                          f"SELECT session_id, line_no, store_id, line FROM conflicts{scope} "
                          "ORDER BY session_id COLLATE \"C\", line_no, store_id", params)]
         return CentralVerifyReport(sessions, lines, damaged, conflicts)
+
+
+def _by_count(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Most first, then by name, as the local index orders them (in Python:
+    a value held by its digest is not in its order in the column)."""
+    return {name: int(n) for name, n in sorted(counts, key=lambda pair: (-pair[1], pair[0]))}
 
 
 def one_of(column: str, values: tuple) -> str:

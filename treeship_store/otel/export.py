@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import orjson
 
-from ..errors import StoreError, UnsafePath, WriteError
+from ..errors import ExportTooLarge, StoreError, UnsafePath, WriteError
 from ..event import decode_line
 from ..faults import crash_point
 from ..log import SessionLog
@@ -35,7 +36,41 @@ from .otlp import MAX_REQUEST_BYTES, Collector, post, request
 logger = logging.getLogger("treeship_store")
 
 POSITIONS = "otlp-positions.json"
-BATCH_SPANS = 2000  # spans per request at most (one session's may be more: it is never split)
+BATCH_SPANS = 2000  # spans per request at most (more only if that many complete at one line)
+
+
+@dataclass
+class SessionSpans:
+    """A session's file as read this time: the spans the collector has not
+    accepted yet, in the order they complete (spans.py), and where the
+    export stands once it has accepted some of them."""
+    session_id: str
+    host: str | None
+    spans: list[Span]
+    line_starts: list[int]  # byte offset of each line read, and of their end
+    file: tuple[int, int]  # (st_dev, st_ino) of the file read
+    done: Position  # once every one of these spans is accepted
+
+    def groups(self) -> Iterator[tuple[int, int]]:
+        """(start, end) of each run of spans completing at one line: a
+        request may end between two lines, never inside one, since the
+        position is a number of lines."""
+        start = 0
+        for _, run in itertools.groupby(self.spans, key=lambda span: span.closes_at):
+            end = start + sum(1 for _ in run)
+            yield start, end
+            start = end
+
+    def position_after(self, end: int) -> Position:
+        """Where the export stands once spans[:end] (whole runs) are accepted:
+        every line before the one the next span completes at."""
+        if end == len(self.spans):
+            return self.done
+        line = self.spans[end].closes_at
+        return Position(self.line_starts[line], line, *self.file)
+
+
+Part = tuple[SessionSpans, int, int]  # the spans [start:end] of one session, one run or more
 
 
 @dataclass
@@ -53,6 +88,7 @@ class Exporter:
     def __init__(self, store: Store, target: Collector, service: str = "treeship-store"):
         store._require_root()
         self.store, self.target, self.service = store, target, service
+        self.request_limit = MAX_REQUEST_BYTES  # lowered when the collector refuses a request as too large
         self.directory = os.open(store.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             self.lock = open_regular("otlp.lock", os.O_RDWR | os.O_CREAT, dir_fd=self.directory,
@@ -86,9 +122,9 @@ class Exporter:
         report = ExportReport()
         done = self.positions.setdefault(self.target.shown, {})
         base = os.fspath(self.store.sessions_dir)
-        batch: list[tuple[str, str | None, list[Span]]] = []
+        batch: list[Part] = []
         in_batch = 0  # spans
-        moved: dict[str, Position] = {}  # session -> its position once the batch is accepted
+        moved = False  # a position changed that no request will save
         for session_id in sessions if sessions is not None else self.store.session_ids():
             if stop():
                 break
@@ -98,24 +134,28 @@ class Exporter:
             found = self._new_spans(session_id, position, named=sessions is not None)
             if found is None:
                 continue
-            host, spans, now = found
-            moved[session_id] = now
-            if spans:
-                batch.append((session_id, host, spans))
-                in_batch += len(spans)
-                report.sessions += 1
-            if in_batch >= BATCH_SPANS:
-                self._send(batch, moved, report, retry)
-                batch, in_batch, moved = [], 0, {}
-        if batch or moved:
-            self._send(batch, moved, report, retry)
+            if not found.spans:
+                done[session_id], moved = found.done, True  # nothing to send: saved with the next save
+                continue
+            report.sessions += 1
+            for start, end in found.groups():
+                batch.append((found, start, end))
+                in_batch += end - start
+                if in_batch >= BATCH_SPANS:
+                    self._send(batch, report, retry)
+                    batch, in_batch, moved = [], 0, False
+                    if stop():
+                        break  # the rest of this session next time, from the position just saved
+        if batch:
+            self._send(batch, report, retry)
+        elif moved:
+            self._save()
         report.seconds = time.monotonic() - started
         return report
 
-    def _new_spans(self, session_id: str, position: Position, named: bool):
-        """(host, spans not yet accepted, the position after them), or None if
-        there is no file, or one that cannot be used (left out with a warning,
-        unless named)."""
+    def _new_spans(self, session_id: str, position: Position, named: bool) -> SessionSpans | None:
+        """The session's spans not yet accepted, or None if there is no file,
+        or one that cannot be used (left out with a warning, unless named)."""
         try:
             log = SessionLog(self.store.sessions_dir, session_id).open_for_reading()
         except (UnsafePath, WriteError) as error:
@@ -141,23 +181,46 @@ class Exporter:
         spans = [span for span in session_spans(session_id, decoded) if span.closes_at >= lines_done]
         host = next((event.get("host_id") for _, event in decoded
                      if event is not None and type(event.get("host_id")) is str), None)
-        return host, spans, Position(offset, max(len(lines), lines_done), info.st_dev, info.st_ino)
+        return SessionSpans(session_id, host, spans, [0, *itertools.accumulate(len(line) + 1 for line in lines)],
+                            (info.st_dev, info.st_ino),
+                            Position(offset, max(len(lines), lines_done), info.st_dev, info.st_ino))
 
-    def _send(self, batch, moved: dict[str, Position], report: ExportReport, retry) -> None:
-        """Post the batch, then save the positions it moves. A request over
-        MAX_REQUEST_BYTES goes as two, each with its sessions' positions (one
-        session's spans stay in one request: its position is one number)."""
-        body = request(batch, self.service, self.target.value_limit) if batch else None
-        if body is not None and len(body) > MAX_REQUEST_BYTES and len(batch) > 1:
-            first = {session_id for session_id, _, _ in batch[:len(batch) // 2]}
-            self._send(batch[:len(batch) // 2], {s: p for s, p in moved.items() if s in first}, report, retry)
-            self._send(batch[len(batch) // 2:], {s: p for s, p in moved.items() if s not in first}, report, retry)
+    def _send(self, batch: list[Part], report: ExportReport, retry) -> None:
+        """Post the batch, then save the positions it moves, in the order the
+        spans complete. A request over the limit goes as two halves, split
+        between two lines; so does one the collector refuses as too large
+        (413), and the limit comes down. Spans of one line refused as too
+        large even alone are counted rejected and passed, as a partial
+        success's are: they would be refused again, and must not stop the
+        export of every span after them."""
+        by_session: list[tuple[str, str | None, list[Span]]] = []
+        for found, start, end in batch:  # a session's parts are next to each other, in order
+            if by_session and by_session[-1][0] == found.session_id:
+                by_session[-1][2].extend(found.spans[start:end])
+            else:
+                by_session.append((found.session_id, found.host, found.spans[start:end]))
+        body = request(by_session, self.service, self.target.value_limit)
+        if len(body) > self.request_limit and len(batch) > 1:
+            self._send(batch[:len(batch) // 2], report, retry)
+            self._send(batch[len(batch) // 2:], report, retry)
             return
-        if body is not None:
+        count = sum(end - start for _, start, end in batch)
+        try:
             report.rejected += post(self.target, body, retry=retry)
-            report.spans += sum(len(spans) for _, _, spans in batch)
-            crash_point("export-sent")  # accepted by the collector, the position not yet saved
-        self.positions[self.target.shown].update(moved)
+            report.spans += count
+        except ExportTooLarge as refusal:
+            if len(batch) > 1:
+                self.request_limit = min(self.request_limit, len(body) // 2)
+                self._send(batch, report, retry)
+                return
+            found, start, _ = batch[0]
+            logger.warning("session %s: %d span(s) completing at line %d not exported: %s", found.session_id,
+                           count, found.spans[start].closes_at, refusal)
+            report.rejected += count
+        crash_point("export-sent")  # accepted by the collector, the position not yet saved
+        done = self.positions[self.target.shown]
+        for found, _, end in batch:
+            done[found.session_id] = found.position_after(end)
         self._save()
 
     def _load(self) -> dict[str, dict[str, Position]]:

@@ -14,6 +14,8 @@ import base64
 import email.utils
 import http.client
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -32,7 +34,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from .. import __version__
-from ..errors import ExportUnavailable, ValidationError
+from ..errors import ExportTooLarge, ExportUnavailable, ValidationError
 from ..spans import CLIENT, Span
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
@@ -40,9 +42,13 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 # 408 and any other 5xx (a collector's passing fault), but 501 and 505, which
 # say the collector will never take this request. Other 4xx will not change.
 RETRYABLE = {408, 429, *range(500, 600)} - {501, 505}
-TIMEOUT = 10.0  # seconds for one request
+TIMEOUT = 10.0  # seconds a request may take as a whole (the OTLP default), unless OTEL_EXPORTER_OTLP_TIMEOUT says
+SLOWEST_UPLOAD = 128 << 10  # bytes a second: a request may take a second more per this much it sends
+# An answer is a count of rejected spans and a message: more is not read (a
+# collector answering a gigabyte would otherwise take the exporter's memory).
+ANSWER_BYTES = 64 << 10
 MAX_BACKOFF = 30.0
-MAX_REQUEST_BYTES = 4 << 20  # collectors' common intake limit (the gRPC default); larger batches are split
+MAX_REQUEST_BYTES = 4 << 20  # collectors' common intake limit (the gRPC default); larger requests are split
 VALUE_LIMIT = 4096  # characters of a string attribute, unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT says otherwise
 KINDS = {CLIENT: ProtoSpan.SPAN_KIND_CLIENT}
 
@@ -52,16 +58,20 @@ class Collector:
     url: str  # where traces are posted
     headers: tuple[tuple[str, str], ...]  # never printed: they carry API keys
     value_limit: int = VALUE_LIMIT  # longer string attributes are cut: a collector refuses a huge span
+    timeout: float = TIMEOUT  # seconds a small request may take, from connecting to the last byte of the answer
 
     @property
     def shown(self) -> str:
         """The URL without credentials or query, for messages and as the key of positions."""
-        parts = urllib.parse.urlsplit(self.url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        return urllib.parse.urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host,
-                                        parts.path, "", ""))
+        return _shown(self.url)
+
+
+def _shown(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return urllib.parse.urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, parts.path, "", ""))
 
 
 def collector(endpoint: str | None, environ=os.environ) -> Collector:
@@ -84,9 +94,12 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
         raise ValidationError(f"not an OTLP/HTTP endpoint: {_no_secrets(url)!r} (give http://host:4318 or "
                               "https://...)")
     text = environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
-    limit = environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") or environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
-    if limit is not None and not (limit.isascii() and limit.isdigit() and 0 < int(limit) <= 1 << 30):
-        raise ValidationError(f"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT must be a number of characters, not {limit[:40]!r}")
+    limit = _number(environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+                    or environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"), "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                    "a number of characters", VALUE_LIMIT)
+    milliseconds = _number(environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+                           or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT"), "OTEL_EXPORTER_OTLP_TIMEOUT",
+                           "a number of milliseconds", int(TIMEOUT * 1000))
     headers = _headers(text)
     if parts.username is not None or parts.password is not None:
         # http://user:password@host: sent as Basic authentication (urllib would
@@ -95,7 +108,16 @@ def collector(endpoint: str | None, environ=os.environ) -> Collector:
         url = _no_secrets(url) + (f"?{parts.query}" if parts.query else "")
         if not any(name.lower() == "authorization" for name, _ in headers):
             headers += (("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()),)
-    return Collector(url, headers, VALUE_LIMIT if limit is None else int(limit))
+    return Collector(url, headers, limit, milliseconds / 1000)
+
+
+def _number(text: str | None, name: str, what: str, default: int) -> int:
+    """A positive whole number from an environment variable (at most 2**30)."""
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= 1 << 30):
+        raise ValidationError(f"{name} must be {what}, not {text[:40]!r}")
+    return int(text)
 
 
 def _traces(base: str) -> str:
@@ -171,6 +193,88 @@ def _any(value, limit: int) -> AnyValue:
     return AnyValue(string_value=str(value)[:limit])
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a place to go: urllib would send a POST
+    again as a GET without its body (whose 200 is no acceptance of any
+    span), carrying the API key headers to whatever host the collector
+    names. Handling none (before urllib parses the Location, which may say
+    anything) leaves urllib to raise the 3xx as an HTTPError."""
+
+    def http_error_302(self, *args) -> None:
+        return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+class _Deadline:
+    """Ends one request when its time is up, whatever it is waiting for. A
+    socket's timeout bounds each read alone, so a collector sending a byte
+    a second could hold a request for ever; this timer shuts the request's
+    TCP connection down instead, which ends any connect, write or read under
+    way, through TLS and proxies alike. It shuts down duplicates of the
+    sockets, closed only once the timer has stopped: never a descriptor the
+    process may have reused for something else since."""
+
+    def __init__(self, seconds: float):
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.passed = False
+        self.timer = threading.Timer(seconds, self._pass)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self.lock:
+            self.sockets.append(sock.dup())
+            if self.passed:
+                _shut(self.sockets[-1])
+        return sock
+
+    def _pass(self) -> None:
+        with self.lock:
+            self.passed = True
+            for sock in self.sockets:
+                _shut(sock)
+
+    def close(self) -> None:
+        self.timer.cancel()
+        self.timer.join()
+        for sock in self.sockets:
+            sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the other end
+
+
+class _Watched:
+    """urllib's HTTP(S) handler whose connections' sockets the deadline
+    watches, from the moment they exist (before TLS or a proxy tunnel)."""
+
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def do_open(self, http_class, req, **kwargs):
+        def connection(host, **options):
+            opened = http_class(host, **options)
+            # http.client's own hook for making the socket (its tests use it too).
+            opened._create_connection = lambda *args, **kw: self.deadline.watch(socket.create_connection(*args, **kw))
+            return opened
+        return super().do_open(connection, req, **kwargs)
+
+
+class _WatchedHTTP(_Watched, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPS(_Watched, urllib.request.HTTPSHandler):
+    pass
+
+
 def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool]) -> int:
     """Post one request until the collector accepts it; returns the spans it
     says it rejected (partial success). A refusal that waiting will not
@@ -178,23 +282,40 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
     answers 408, 429 or a 5xx but 501/505, is tried again after a backoff (Retry-After
     when it gives one) for as long as `retry(why, seconds)` says."""
     backoff = 1.0
+    # The whole request, the answer included; a slow uplink still gets a large body through.
+    seconds = target.timeout + len(body) / SLOWEST_UPLOAD
     while True:
         wait, why = backoff, ""
+        deadline = _Deadline(seconds)
         try:
             req = urllib.request.Request(target.url, data=body, method="POST", headers={
                 "Content-Type": "application/x-protobuf", "User-Agent": f"treeship-store/{__version__}",
                 **dict(target.headers)})
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as answer:  # noqa: S310 - http(s) only, checked
+            opener = urllib.request.build_opener(_NoRedirects, _WatchedHTTP(deadline), _WatchedHTTPS(deadline))
+            with opener.open(req, timeout=seconds) as answer:
+                if deadline.passed:  # http.client takes a cut for the end of the headers: no answer
+                    raise TimeoutError
                 response = ExportTraceServiceResponse()
-                try:
-                    response.ParseFromString(answer.read())
-                except Exception:  # noqa: BLE001 - an empty or non-protobuf 2xx still accepted the spans
+                try:  # a 2xx has accepted the spans, whatever its body turns out to be
+                    data = answer.read(ANSWER_BYTES + 1)
+                    if len(data) > ANSWER_BYTES:
+                        return 0  # not an OTLP answer: the rest is not read, and what is cannot be parsed
+                    response.ParseFromString(data)
+                except Exception:  # noqa: BLE001 - empty, not protobuf, or cut short by the deadline
                     return 0
                 return response.partial_success.rejected_spans
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                try:
+                    location = _printable(_shown(urllib.parse.urljoin(target.url, error.headers.get("Location", ""))))
+                except ValueError:  # the collector may say anything
+                    location = "an address that does not parse"
+                raise ExportUnavailable(f"{target.shown} answered HTTP {error.code}, a redirect to {location}: "
+                                        "redirects are not followed (the headers would go with them); give the "
+                                        "endpoint it names, if it is yours") from None
             if error.code not in RETRYABLE:
-                raise ExportUnavailable(f"{target.shown} refused the spans: HTTP {error.code} "
-                                        f"{_first_line(error)}") from None
+                refusal = ExportTooLarge if error.code == 413 else ExportUnavailable
+                raise refusal(f"{target.shown} refused the spans: HTTP {error.code} {_first_line(error)}") from None
             why = f"{target.shown} answered HTTP {error.code}"
             wait = _retry_after(error.headers.get("Retry-After")) or backoff
         except (urllib.error.URLError, OSError) as error:
@@ -202,29 +323,37 @@ def post(target: Collector, body: bytes, *, retry: Callable[[str, float], bool])
             why = f"{target.shown} is unreachable: {getattr(reason, 'strerror', None) or reason}"
         except http.client.HTTPException as error:  # something answered, not in HTTP (or cut short)
             why = f"{target.shown} did not answer in HTTP: {type(error).__name__}"
+        finally:
+            deadline.close()
+        if deadline.passed:  # whatever the cut connection raised
+            why = f"{target.shown} did not answer within {seconds:.0f} s (OTEL_EXPORTER_OTLP_TIMEOUT)"
         if not retry(why, wait):
             raise ExportUnavailable(why)
         backoff = min(backoff * 2, MAX_BACKOFF)
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds or an HTTP date, at most MAX_BACKOFF * 4."""
-    if not value:
-        return None
+    """Retry-After as RFC 9110 has it, whole seconds (digits only) or an HTTP
+    date, at most MAX_BACKOFF * 4; None for anything else. Not float(): it
+    takes "nan", which no deadline comparison ever stops, and "inf"."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_BACKOFF * 4)  # float: int() refuses 5,000 digits; this is inf
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
+        seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
     return min(max(seconds, 0.0), MAX_BACKOFF * 4)
 
 
 def _first_line(error: urllib.error.HTTPError) -> str:
     try:
         text = error.read(300).decode("utf-8", "replace")
-    except OSError:
+    except (OSError, http.client.HTTPException):  # cut short, by the collector or the deadline
         return ""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return "".join(c if c.isprintable() else "?" for c in line)[:200]
+    return _printable(text.strip().splitlines()[0] if text.strip() else "")
+
+
+def _printable(text: str) -> str:
+    """A collector's text as one short line of a message."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:200]
