@@ -357,3 +357,27 @@ def test_a_tool_calls_redaction_happens_before_the_session_lock_is_taken(project
     run_hook("claude-code", json.dumps(payload).encode())
     assert seen and set(seen) == {"free"}
     assert recorded(project, CLAUDE_SESSION)[-1]["exit_code"] == 3
+
+
+def test_exit_codes_and_wall_times_are_read_as_the_patterns_read_them():
+    """exit_code_in and wall_time_in read the agents' texts without `re` (a
+    hook's cold start); they must read them exactly as these patterns do."""
+    import re
+    from hypothesis import given, settings, strategies as st
+    from treeship_store.capture.mapping import _ms, exit_code_in, wall_time_in
+    exit_code = re.compile(r"(?im)^\s*exit code:?\s*(-?\d{1,4})\b")
+    wall_time = re.compile(r"(?im)^\s*wall time:\s*([0-9.]+)\s*s")
+    texts = st.text(st.sampled_from(list("Exit codeEXITCODE:wall timeWALL TIME -0123456789.sx_\n\r\t é١٢")),
+                    max_size=60)
+
+    @settings(max_examples=3000, deadline=None)
+    @given(st.one_of(texts, st.text(max_size=40)))
+    def check(text):
+        found = exit_code.search(text)
+        assert exit_code_in(text) == (int(found.group(1)) if found else None)
+        found = wall_time.search(text)
+        if found and found.group(1).count(".") <= 1 and found.group(1) != ".":
+            assert wall_time_in(text) == _ms(float(found.group(1)))
+        elif not found:
+            assert wall_time_in(text) is None
+    check()

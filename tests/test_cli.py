@@ -377,7 +377,8 @@ def test_a_read_only_store_is_verified_and_errors_are_one_line(read_only_root):
 # What a hook process loads, or its cold start grows (scripts/bench.py measures
 # it against a bare interpreter): no command-line framework, no SQLite, no
 # orjson (jsoncodec), none of the heavier standard modules; `re` and hashlib
-# only for the payloads that need them.
+# only for the payloads that need them (a command holding a secret's literal,
+# a tool kept as digests).
 NOT_IN_A_HOOK_PROCESS = ("click", "sqlite3", "_sqlite3", "orjson", "filelock", "sqlite_utils", "logging", "pathlib",
                          "typing", "dataclasses", "json", "datetime", "contextlib", "urllib", "uuid", "enum",
                          "treeship_store.store", "treeship_store.index", "treeship_store.cli", "treeship_store.reading")
@@ -386,7 +387,9 @@ NOT_IN_A_HOOK_PROCESS = ("click", "sqlite3", "_sqlite3", "orjson", "filelock", "
 @pytest.mark.parametrize("tool, tool_input, response, allowed", [
     ("Read", {"file_path": "/p/README.md"}, {"type": "text"}, ()),
     ("Write", {"file_path": "/p/a.py", "content": "x\n"}, {"type": "create"}, ()),
-    ("Bash", {"command": "pytest -q"}, {"stdout": "ok", "interrupted": False}, ("re", "enum")),
+    ("Bash", {"command": "pytest -q"}, {"stdout": "ok", "interrupted": False}, ()),  # nothing to redact: no re
+    ("Bash", {"command": "API_TOKEN=x make"}, {"stdout": "ok", "interrupted": False}, ("re", "enum")),
+    ("Bash", {"command": "make"}, "Exit code 2\nmake: *** [all] Error 2", ()),  # a failure's code, read without re
     ("mcp__github__get_issue", {"n": 1}, {"title": "x"}, ("hashlib",)),
 ])
 def test_a_hook_process_loads_only_what_recording_needs(tmp_path, tool, tool_input, response, allowed):

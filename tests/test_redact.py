@@ -2,7 +2,7 @@
 
 import pytest
 
-from treeship_store.capture.redact import PATTERNS, redact, redact_value
+from treeship_store.capture.redact import LITERALS, PATTERNS, redact, redact_value
 
 # (pattern name, text holding a secret, the secret, what must stay)
 CASES = [
@@ -85,3 +85,19 @@ def test_a_megabyte_of_every_adversarial_shape_is_redacted_without_hanging():
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_pattern_is_tried_on_the_texts_it_could_match():
+    """redact() skips a pattern for a text holding none of its literals; the
+    literals must cover every way the pattern matches, the four non-ASCII
+    letters case-insensitive matching takes for ASCII ones included."""
+    assert set(LITERALS) == {name for name, _ in PATTERNS}
+    for name, text, secret, kept in CASES:
+        assert secret not in redact(text) and kept in redact(text), name
+    sneaky = {"author\u0131zat\u0131on: Bearer abcDEF123456": "abcDEF123456",  # dotless i
+              "author\u0130zation: Bearer abcDEF123457": "abcDEF123457",  # dotted capital I
+              "DB_PA\u017f\u017fWORD=hunter2 run": "hunter2",  # long s
+              "MY_\u212aEY=s3cr3tvalue": "s3cr3tvalue"}  # Kelvin sign
+    for text, secret in sneaky.items():
+        assert secret not in redact(text), text
+    assert redact("pytest -q && git status") == "pytest -q && git status"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -38,13 +37,15 @@ def settings_path(agent: str, *, project: Path | None, user: bool) -> Path:
 
 
 def hook_command(agent: str) -> str:
-    """The command the agent runs: this installation's treeship-store, by full
-    path when it can be found, so the agent's PATH does not matter."""
-    found = shutil.which("treeship-store")
-    if found is None and Path(sys.argv[0]).name == "treeship-store":
-        found = str(Path(sys.argv[0]).resolve())
-    program = shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m treeship_store"
-    return f"{program} hook {agent}"
+    """The command the agent runs: this installation's interpreter, by full
+    path (the agent's PATH does not matter), importing our entry point
+    itself. The console script's wrapper would cost every tool call 15 ms
+    (pip's wrapper imports `re`), `python -m` 8 ms (runpy): a hook so started
+    costs about 1.4x a bare interpreter (scripts/bench.py)."""
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(ENTRY_POINT)} hook {agent}"
+
+
+ENTRY_POINT = "from treeship_store.__main__ import main; main()"
 
 
 def is_ours(entry: object, agent: str) -> bool:

@@ -28,11 +28,8 @@ if TYPE_CHECKING:
     from .state import CaptureState
 
 FILE_WRITERS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
-# How the agents report a command's end in text: Claude Code's failure message
-# ("Exit code 2\n..."), Codex's tool output ("Exit code: 1\nWall time: 0.4 seconds").
-# Compiled on first use: `re` is 8 ms of a cold start, and a Read needs none.
-_PATTERNS = {"exit code": r"(?im)^\s*exit code:?\s*(-?\d{1,4})\b", "wall time": r"(?im)^\s*wall time:\s*([0-9.]+)\s*s",
-             "assignment": r"[A-Za-z_][A-Za-z0-9_]*="}
+# Compiled on first use: `re` is 8 ms of a cold start, and most payloads need none.
+_PATTERNS = {"assignment": r"[A-Za-z_][A-Za-z0-9_]*="}
 _compiled: dict = {}
 MAX_COMMAND = 16 << 10  # characters of a command kept, after redaction
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -48,9 +45,54 @@ def pattern(name: str):
 
 
 def exit_code_in(text: str) -> int | None:
-    """The code of an "Exit code N" line in the first 4,000 characters of `text`."""
-    found = pattern("exit code").search(text[:4000])
-    return int(found.group(1)) if found else None
+    """N of the first line "Exit code N" or "Exit code: N" (any case, leading
+    blanks) in the first 4,000 characters of `text`: how the agents report a
+    command's end in text (Claude Code's failure message, Codex's tool
+    output). Read without `re` (a hook's cold start), as the pattern
+    (?im)^\\s*exit code:?\\s*(-?\\d{1,4})\\b would."""
+    for value in _after_label(text[:4000], "exit code", colon_required=False):
+        digits = value[1:] if value.startswith("-") else value
+        count = 0
+        while count < len(digits) and digits[count].isdecimal():
+            count += 1
+        after = digits[count:count + 1]
+        if 1 <= count and not (after.isalnum() or after == "_") and count <= 4:
+            return int(value[:count + (value != digits)])
+    return None
+
+
+def wall_time_in(text: str) -> int | None:
+    """Milliseconds of Codex's "Wall time: 0.4 seconds", as the pattern
+    (?im)^\\s*wall time:\\s*([0-9.]+)\\s*s would read it."""
+    for value in _after_label(text[:4000], "wall time", colon_required=True):
+        number = value[:len(value) - len(value.lstrip("0123456789."))]
+        if number and value[len(number):].lstrip().startswith("s"):
+            try:
+                return _ms(float(number))
+            except ValueError:
+                return None
+    return None
+
+
+def _after_label(text: str, label: str, *, colon_required: bool):
+    """For each line starting (after blanks) with `label` in any case: the
+    text after it and its colon, blanks (newlines too) skipped. Linear: the
+    blank lines one skip crosses are not started from again."""
+    start, size = 0, len(text)
+    while True:
+        at = start
+        while at < size and text[at].isspace():
+            at += 1
+        if text[at:at + len(label)].lower() == label:
+            rest = text[at + len(label):]
+            if rest.startswith(":"):
+                yield rest[1:].lstrip()
+            elif not colon_required:
+                yield rest.lstrip()
+        newline = text.find("\n", at)
+        if newline < 0:
+            return
+        start = newline + 1
 
 
 class Agent:
@@ -296,14 +338,15 @@ def process_event(command: object, response: object, error: str | None, failed: 
     output = response if isinstance(response, str) else (error or "")
     if exit_code is None and output:
         exit_code = exit_code_in(output)
-    if duration is None and isinstance(response, str) and (wall := pattern("wall time").search(response[:4000])):
-        duration = _ms(float(wall.group(1)))
+    if duration is None and isinstance(response, str):
+        duration = wall_time_in(response)
     interrupted = isinstance(response, dict) and response.get("interrupted") is True
     if exit_code is None and (failed or interrupted):
         exit_code = 1  # the agent reports a failure without a code
     elif exit_code is None and isinstance(response, dict) and not named and not reading:
         exit_code = 0  # completed, not interrupted, not a failure: Claude Code says no more
-    words = [word for word in text.split() if not pattern("assignment").match(word)]  # FOO=bar cmd: the process is cmd
+    words = [word for word in text.split() if "=" not in word or not pattern("assignment").match(word)]
+    # FOO=bar cmd: the process is cmd
     process = words[0].rsplit("/", 1)[-1] if words else "shell"
     command = redact(text)
     if len(command) > MAX_COMMAND:
