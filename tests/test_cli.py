@@ -406,3 +406,24 @@ def test_a_hook_process_loads_only_what_recording_needs(tmp_path, tool, tool_inp
     hook = loaded("-m", "treeship_store", "hook", "claude-code", payload=payload) - at_start
     assert "treeship_store.capture" in hook and len(list(Store(tmp_path / ".treeship").events())) == 3  # it recorded
     assert sorted(hook & set(NOT_IN_A_HOOK_PROCESS) - set(allowed)) == []
+
+
+def test_a_command_line_append_process_loads_no_framework_nor_index(tmp_path):
+    """Other agents' hooks run `append` per tool call: a plain one is parsed
+    before click loads, and writes as a hook does (the index is the reader's)."""
+    def loaded(*args):
+        result = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, env=ENV,
+                                cwd=tmp_path, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    at_start = loaded("-c", "pass")
+    append = loaded("-m", "treeship_store", "--root", str(tmp_path / "s"), "append", SESSION, "--type",
+                    "agent.called_tool", "--tool", "Read", "--duration-ms", "7", "--set", "tool_input_digest=sha256:aa")
+    assert "treeship_store.appending" in append
+    assert sorted((append - at_start) & set(NOT_IN_A_HOOK_PROCESS)) == []
+    [event] = Store(tmp_path / "s").events()
+    assert (event["tool_name"], event["duration_ms"], event["tool_input_digest"]) == ("Read", 7, "sha256:aa")
+    # What the fast path does not take goes to click, which explains it: the same errors as ever.
+    result = run("append", SESSION, "--type", "agent.called_tool", "--duration-ms", "soon", root=tmp_path / "s")
+    assert result.returncode == 2 and "'soon' is not a valid integer" in result.stderr

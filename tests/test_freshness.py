@@ -184,3 +184,31 @@ def test_a_last_sweep_in_the_future_counts_as_due(root):
     move_the_last_sweep_back(root, -86400)  # the clock went back a day since the last sweep
     with Store(root) as store:
         assert store.count_events() == 2
+
+
+def test_a_hook_or_command_line_append_to_an_idle_session_is_seen_by_the_next_store_wide_query(root):
+    """They leave the index to the reader and name the session in
+    .treeship/unindexed: a session idle for a month is not left to the sweep."""
+    import subprocess
+    import sys
+    sessions = [f"ssn_{i}" for i in range(5)]
+    with Store(root) as store:
+        for session in sessions:
+            store.append_many(session, [make_event(), make_event("session.closed")])
+    age_the_store(root, sessions)
+    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(root), "append", "ssn_3",
+                             "--type", "agent.called_tool", "--tool", "Late", "--agent-id", "agent://x"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == "appended ssn_3 #2 agent.called_tool\n", result.stderr
+    assert (root / "unindexed").read_text() == "ssn_3\n"
+    with Store(root) as store:
+        assert store.count_events() == 11  # store-wide, within the sweep bound: the hint made it look
+        assert [e["tool_name"] for e in store.events(type="agent.called_tool") if e["session_id"] == "ssn_3"] == \
+            ["Read", "Late"]
+    assert index_contents(root) == (rebuilt := _rebuilt(root)), rebuilt
+
+
+def _rebuilt(root):
+    with Store(root) as store:
+        store.reindex(full=True)
+    return index_contents(root)

@@ -1,8 +1,10 @@
 """The treeship-store command (and `python -m treeship_store`).
 
-A hook call (`treeship-store [--root DIR] hook AGENT [--lock-timeout S]`),
-which an agent waits for at every tool call, is run before the command-line
-framework is even imported (capture/command.py); everything else is cli.py's.
+A hook call (`treeship-store [--root DIR] hook AGENT [--lock-timeout S]`) and
+a plain append (`[--root DIR] append SESSION ...`), which an agent waits for
+at every tool call, run before the command-line framework is even imported
+(capture/command.py, appending.py); everything else, and any form those do
+not recognise (help, a mistake to explain), is cli.py's.
 """
 
 import sys
@@ -14,6 +16,11 @@ def main() -> None:
     if hook is not None:
         from .capture.command import run
         sys.exit(run(*hook))
+    if "append" in sys.argv[1:4]:  # after a --root DIR at most
+        from . import appending
+        options = appending.parse(sys.argv[1:])
+        if options is not None:
+            sys.exit(appending.run(options))
     from .cli import main as cli_main
     cli_main()
 

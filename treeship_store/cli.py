@@ -16,7 +16,8 @@ import click
 
 from . import __version__
 from .errors import StoreError, ValidationError
-from .event import field_from_text, field_kind, loads_exact
+from . import appending
+from .appending import FIELD_FLAGS
 from .store import ROOT_ENV, Store, find_root
 
 if TYPE_CHECKING:
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
 
 FORMATS = click.Choice(["table", "json", "jsonl"])
 # Treeship's own flag names for type fields.
-FIELD_FLAGS = {"tool": "tool_name", "file": "file_path", "destination": "destination",
-               "duration_ms": "duration_ms", "exit_code": "exit_code", "model": "model", "provider": "provider",
-               "tokens_in": "tokens_in", "tokens_out": "tokens_out"}
-AGENT_DEFAULTS = (("agent_id", "TREESHIP_AGENT_ID"), ("agent_name", "TREESHIP_AGENT_NAME"),
-                  ("agent_instance_id", "TREESHIP_AGENT_INSTANCE_ID"), ("host_id", "TREESHIP_HOST_ID"))
 
 
 class StoreGroup(click.Group):
@@ -156,94 +152,17 @@ def append(ctx: click.Context, session_id: str, event_type: str | None, from_std
           --agent-id agent://claude-code --duration-ms 42
       echo '{"type":"agent.read_file","file_path":"a.py"}' | treeship-store append ssn_1 --stdin
     """
-    agent = agent_fields(flags)
-    if from_stdin:
-        if event_type or assignments or meta or any(flags[name] is not None for name in FIELD_FLAGS):
-            raise click.UsageError("--stdin takes the events from standard input; give no --type or field flags")
-        data = click.get_binary_stream("stdin").read()
-        try:
-            text = data.decode()
-        except UnicodeDecodeError as error:
-            raise ValidationError(f"standard input is not UTF-8 (byte {error.start}); nothing was appended") from None
-        events, line_numbers = events_from_stdin(text)
-        events = [{**agent, **event} if isinstance(event, dict) else event for event in events]
-    else:
-        if not event_type:
-            raise click.UsageError("give --type TYPE, or --stdin")
-        event = {**agent, "type": event_type, **{field: flags[flag] for flag, field in FIELD_FLAGS.items()}}
-        event.update(fields_from_assignments(event_type, assignments))
-        if meta is not None:
-            event["meta"] = field_from_text(event_type, "meta", meta)
-        events, line_numbers = [event], None
-    try:
-        stored = open_store(ctx, lock_timeout=lock_timeout).append_many(session_id, events,
-                                                                        allow_unknown=allow_unknown)
-    except ValidationError as error:
-        if line_numbers is None or error.position is None:
-            raise
-        raise ValidationError(f"line {line_numbers[error.position]}: {error.reason}; nothing was appended") \
-            from None
-    if as_json:
-        for event in stored:
-            click.echo(event.raw)
-    elif len(stored) == 1:
-        click.echo(f"appended {session_id} #{stored[0]['sequence_no']} {stored[0]['type']}")
-    elif stored:
-        click.echo(f"appended {session_id} #{stored[0]['sequence_no']}..#{stored[-1]['sequence_no']} "
-                   f"({len(stored)} events)")
-    else:
-        click.echo("appended nothing: no events on standard input")
-
-
-def agent_fields(flags: dict) -> dict:
-    """Agent fields from flags, then the environment, then defaults: the agent
-    name from its id, the instance from the name, the host from this machine."""
-    fields = {name: flags.pop(name) or os.environ.get(variable) or None for name, variable in AGENT_DEFAULTS}
-    fields["agent_role"] = flags.pop("agent_role")
-    if not fields["agent_id"]:
-        fields["agent_id"] = f"agent://{fields['agent_name'] or 'treeship-store'}"
-    if not fields["agent_name"]:
-        fields["agent_name"] = fields["agent_id"].rstrip("/").rsplit("/", 1)[-1] or fields["agent_id"]
-    fields["agent_instance_id"] = fields["agent_instance_id"] or f"ai_{fields['agent_name']}"
-    fields["host_id"] = fields["host_id"] or os.uname().nodename
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def fields_from_assignments(event_type: str, assignments: tuple[str, ...]) -> dict:
-    fields: dict = {}
-    for assignment in assignments:
-        name, equals, text = assignment.partition("=")
-        if not equals or not name:
-            raise ValidationError(f"--set {assignment!r}: expected KEY=VALUE")
-        if field_kind(event_type, name) == "list of strings":
-            fields.setdefault(name, []).append(text)
-        elif name in fields:
-            raise ValidationError(f"--set {name}: given twice")
-        else:
-            fields[name] = field_from_text(event_type, name, text)
-    return fields
-
-
-def events_from_stdin(text: str) -> tuple[list, list[int]]:
-    """Events from JSON lines (blank lines skipped) or one JSON array, with the
-    input line each came from."""
-    if text.lstrip().startswith("["):
-        try:
-            events = loads_exact(text)
-        except ValueError as error:
-            raise ValidationError(f"standard input: not a JSON array: {error}; nothing was appended") from None
-        first_line = text[:len(text) - len(text.lstrip())].count("\n") + 1
-        return events, [first_line] * len(events)
-    events, line_numbers = [], []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            events.append(loads_exact(line))
-        except ValueError as error:
-            raise ValidationError(f"line {number}: not JSON: {error}; nothing was appended") from None
-        line_numbers.append(number)
-    return events, line_numbers
+    if from_stdin and (event_type or assignments or meta or any(flags[name] is not None for name in FIELD_FLAGS)):
+        raise click.UsageError("--stdin takes the events from standard input; give no --type or field flags")
+    if not from_stdin and not event_type:
+        raise click.UsageError("give --type TYPE, or --stdin")
+    if ctx.meta.get("db") is not None:
+        raise ValidationError("--db works with events, sessions, files, stats, verify and push, not append")
+    options = {"root": str(ctx.obj), "session_id": session_id, "event_type": event_type, "from_stdin": from_stdin,
+               "assignments": list(assignments), "meta": meta, "allow_unknown": allow_unknown, "as_json": as_json,
+               "lock_timeout": lock_timeout, **flags}
+    for line in appending.append(options, click.get_binary_stream("stdin").read() if from_stdin else None):
+        click.echo(line)
 
 
 @cli.command()

@@ -362,11 +362,7 @@ def loads_exact(text: str) -> object:
     integer beyond 64 bits into a float, which would change the data unseen;
     here it stays an integer, and prepare() refuses it. NaN and Infinity,
     which are not JSON, are refused. Raises ValueError."""
-    import json  # noqa: PLC0415 - only for --meta and --stdin, not a hook's plain append
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"{constant} is not JSON")
-    return json.loads(text, parse_constant=refuse)
+    return jsoncodec.loads(text)  # CPython's scanner: integers exact, NaN and Infinity refused
 
 
 def canonical_order(event: Mapping) -> dict:

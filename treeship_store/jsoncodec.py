@@ -74,6 +74,12 @@ def loads(data: bytes | str) -> object:
         raise ValueError(f"not JSON at character {stop.value}") from None
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    except SystemError:
+        # The accelerator reports a malformed value with json.decoder's
+        # JSONDecodeError, which it finds only if json.decoder was imported:
+        # import it (costly, but only for bad input) and scan again for the message.
+        import json.decoder  # noqa: F401, PLC0415
+        return loads(text)
     if text[end:].strip(_WHITESPACE):
         raise ValueError(f"extra data at character {end}")
     return value

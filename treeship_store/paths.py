@@ -55,6 +55,19 @@ def _shown(name: str | os.PathLike, parent: Path | None) -> str | os.PathLike:
     return name if parent is None else os.path.join(parent, name)
 
 
+def nearest_store(directory: str | os.PathLike) -> str | None:
+    """The nearest `.treeship` directory in `directory` or one of its parents
+    (as Treeship and git look), or None."""
+    directory = os.path.abspath(directory)
+    while True:
+        if os.path.isdir(os.path.join(directory, ".treeship")):
+            return os.path.join(directory, ".treeship")
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
 def make_private_directory(path: str | os.PathLike) -> None:
     """Create `path` and its missing parents owner-only (0700), whatever the
     umask. `path` itself (the store root) may be a symlink: it is the one path

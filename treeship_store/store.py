@@ -21,7 +21,7 @@ from .index import Index
 from .index_file import is_corrupt, translate
 from .freshness import refresh
 from .log import SessionLog, count_lines
-from .paths import make_private_directory, open_directory, open_regular
+from .paths import make_private_directory, nearest_store, open_directory, open_regular
 from .reading import StoreReading
 from .writer import SessionWriter, Writing
 
@@ -341,11 +341,8 @@ def find_root(explicit: str | os.PathLike | None = None) -> Path:
         return Path(explicit)
     if os.environ.get(ROOT_ENV):
         return Path(os.environ[ROOT_ENV])
-    here = Path.cwd()
-    for directory in (here, *here.parents):
-        if (directory / ".treeship").is_dir():
-            return directory / ".treeship"
-    return Path(".treeship")
+    found = nearest_store(os.getcwd())
+    return Path(found) if found else Path(".treeship")
 
 
 def _is_session_id(name: str) -> bool:

@@ -21,7 +21,7 @@ from .. import jsoncodec, unindexed
 from ..errors import StoreError, ValidationError
 from ..event import Event, check_session_id, now_timestamp, prepare as prepare_event
 from ..log import SessionLog
-from ..paths import make_private_directory
+from ..paths import make_private_directory, nearest_store
 from ..writer import Writing, warn
 from .claude_code import CLAUDE_CODE
 from .codex import CODEX
@@ -56,6 +56,25 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
     store_root = os.path.abspath(hook_root(payload.get("cwd"), root))
     ctx = prepare(agent, payload, host, os.path.dirname(store_root))  # before the lock
+
+    def build(state: CaptureState) -> list[dict]:
+        try:
+            return events_for(ctx, state)
+        except OSError as error:  # the transcript: nothing is written
+            raise StoreError(f"cannot read {error.filename or 'the transcript'}: "
+                             f"{error.strerror or error}; nothing was recorded") from None
+    return record_events(store_root, session_id, build, lock_timeout=lock_timeout)
+
+
+def record_events(store_root: str, session_id: str, build, *, lock_timeout: float, allow_unknown: bool = False,
+                  max_line_bytes: int = MAX_LINE_BYTES) -> list[Event]:
+    """Append what `build(state)` returns to the session, all or nothing, under
+    its lock, and leave the index to the next reader: the record, the
+    writers' cache (state.py: its position numbers the lines) and the hint
+    (unindexed.py). What a process started per call writes with: a hook, and
+    `treeship-store append`."""
+    if not isinstance(lock_timeout, (int, float)) or not 0 <= lock_timeout < float("inf"):
+        raise ValidationError(f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}")
     fsync = os.environ.get("TREESHIP_STORE_FSYNC", "").lower() in ("1", "true", "yes")
     make_private_directory(store_root)
     log = SessionLog(os.path.join(store_root, "sessions"), session_id)
@@ -66,27 +85,23 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
         state = CaptureState.cached(directory, fd)
         return state.line_count(fd)
 
-    def prepare_events(events, allow_unknown):
+    def prepare_events(events, unknown_ok):
         now = now_timestamp()
-        return [prepare_event(event, session_id, position=i, max_line_bytes=MAX_LINE_BYTES, timestamp=now)
-                for i, event in enumerate(events)]
+        unknown_ok = allow_unknown if unknown_ok is None else unknown_ok
+        return [prepare_event(event, session_id, position=i, max_line_bytes=max_line_bytes, timestamp=now,
+                              allow_unknown=unknown_ok) for i, event in enumerate(events)]
 
     try:
         with Writing(log, timeout=lock_timeout, fsync=fsync, prepare=prepare_events, line_count=line_count) as writer:
             state.load(writer)
-            try:
-                events = events_for(ctx, state)
-            except OSError as error:  # the transcript: nothing is written
-                raise StoreError(f"cannot read {error.filename or 'the transcript'}: "
-                                 f"{error.strerror or error}; nothing was recorded") from None
-            stored = writer.append_many(events)
+            stored = writer.append_many(build(state))
             for event in stored:  # the state is the record's fold, ours included
                 state.fold(event.raw)
             if stored and time.time() - state.hinted >= unindexed.HINT_SECONDS:
                 _hint(store_root, session_id, state)
             try:
                 state.save(writer)
-            except (OSError, StoreError) as error:  # a cache: the next hook folds the record instead
+            except (OSError, StoreError) as error:  # a cache: the next writer folds the record instead
                 warn("session %s: capture state not cached (%s)", session_id, error)
     finally:
         log.close()
@@ -108,11 +123,4 @@ def hook_root(cwd: object, explicit: str | os.PathLike | None) -> str:
     if explicit:
         return os.fspath(explicit)
     here = cwd if isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd) else os.getcwd()
-    directory = os.path.normpath(here)
-    while True:
-        if os.path.isdir(os.path.join(directory, ".treeship")):
-            return os.path.join(directory, ".treeship")
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return os.path.join(os.path.normpath(here), ".treeship")
-        directory = parent
+    return nearest_store(here) or os.path.join(os.path.normpath(here), ".treeship")
