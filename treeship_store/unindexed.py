@@ -44,7 +44,7 @@ def read(root: str | os.PathLike, position: tuple[int, int]) -> tuple[list[str],
     try:
         info = os.fstat(fd)
         offset = position[1] if position[0] == info.st_ino and position[1] <= info.st_size else 0
-        data = os.pread(fd, info.st_size - offset, offset)
+        data = os.pread(fd, min(info.st_size - offset, ROTATE_BYTES), offset)  # at most 1 MiB a query
     finally:
         os.close(fd)
     end = data.rfind(b"\n") + 1  # a line still being written is read next time
