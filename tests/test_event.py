@@ -158,3 +158,40 @@ def test_damaged_line_reasons(line, reason):
 def test_unknown_type_is_an_event_not_damage():
     event, reason = decode_line(b'{' + ENVELOPE.encode() + b',"type":"agent.dreamed","dream":"sheep"}')
     assert reason is None and event["dream"] == "sheep"
+
+
+def test_the_hook_codec_writes_what_orjson_writes():
+    """A hook writes its lines with CPython's _json accelerator (jsoncodec),
+    not orjson: the bytes must be orjson's, for every value a line can hold,
+    and what orjson refuses must be refused."""
+    from hypothesis import given, settings, strategies as st
+    from treeship_store import jsoncodec
+    values = st.recursive(
+        st.none() | st.booleans() | st.integers(min_value=-(2**64), max_value=2**65) | st.floats() |
+        st.text(st.characters(codec="utf-8")) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+        max_leaves=12)
+
+    @settings(max_examples=2000, deadline=None)
+    @given(values, st.booleans())
+    def check(value, sort_keys):
+        options = orjson.OPT_SORT_KEYS if sort_keys else 0
+        try:
+            expected = orjson.dumps(value, option=options)
+        except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+            with pytest.raises((TypeError, ValueError)):
+                jsoncodec.lean_dumps(value, sort_keys=sort_keys)
+            return
+        assert jsoncodec.lean_dumps(value, sort_keys=sort_keys) == expected
+        assert jsoncodec.loads(expected) == orjson.loads(expected)
+    check()
+    for refused in ("\ud800", {"a": ["\udfff"]}, 2**64, -(2**63) - 1):
+        with pytest.raises((TypeError, ValueError)):
+            orjson.dumps(refused)
+        with pytest.raises((TypeError, ValueError)):
+            jsoncodec.lean_dumps(refused)
+    deep = []
+    for _ in range(260):
+        deep = [deep]
+    with pytest.raises((TypeError, ValueError)):
+        jsoncodec.lean_dumps(deep)  # orjson refuses nesting past 254, and so must the hook

@@ -51,9 +51,15 @@ def dumps(value: object, *, sort_keys: bool = False) -> bytes:
     TypeError/ValueError for what it refuses. A process that has orjson
     loaded already (a reader, the Store) gets orjson itself, the faster."""
     orjson = sys.modules.get("orjson")
-    if orjson is None and (_json is None or _needs_orjson(value)):
-        import orjson  # noqa: PLC0415 - only for floats, huge integers, deep nesting
     if orjson is not None:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if sort_keys else orjson.dumps(value)
+    return lean_dumps(value, sort_keys=sort_keys)
+
+
+def lean_dumps(value: object, *, sort_keys: bool = False) -> bytes:
+    """dumps() without loading orjson unless the value needs it."""
+    if _json is None or _needs_orjson(value):
+        import orjson  # noqa: PLC0415 - only for floats, huge integers, deep nesting
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if sort_keys else orjson.dumps(value)
     try:
         return "".join((_encode_sorted if sort_keys else _encode)(value, 0)).encode("utf-8")
