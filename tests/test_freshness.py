@@ -212,3 +212,27 @@ def _rebuilt(root):
     with Store(root) as store:
         store.reindex(full=True)
     return index_contents(root)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_an_unusable_unindexed_file_costs_only_the_hints(root, tmp_path, kind, caplog):
+    """.treeship/unindexed is a hint: a symlink, FIFO or directory planted in
+    its place is not followed and costs its hints (the sweep still finds
+    every session), never the store-wide queries themselves."""
+    with Store(root) as store:
+        store.append_many("ssn_1", [make_event(), make_event()])
+    path = root / "unindexed"
+    if kind == "symlink":
+        (tmp_path / "elsewhere").write_text("ssn_1\n")
+        os.symlink(tmp_path / "elsewhere", path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    foreign_append(root, "ssn_1", 2)
+    with Store(root) as store:
+        assert store.count_events() == 3
+        assert [s["events"] for s in store.sessions()] == [3]
+        assert len(list(store.events())) == 3
+    assert any("unindexed" in message for message in caplog.messages)
+    assert (tmp_path / "elsewhere").read_text() == "ssn_1\n" if kind == "symlink" else True

@@ -9,13 +9,14 @@ change, not every session ever written.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import unindexed
-from .errors import SessionIdError
+from .errors import SessionIdError, StoreError
 from .event import check_session_id
 from .paths import open_directory
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 HOT_SECONDS = 3600  # a session whose file changed this recently is checked by every query
 SWEEP_SECONDS = 600  # every session is checked by one query this often
 RACY_SECONDS = 2  # an mtime this close to now may still change without moving
+logger = logging.getLogger("treeship_store")
 
 
 def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
@@ -75,7 +77,15 @@ def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bo
         new = [session_id for session_id in on_disk if session_id not in everything]
         gone = list(everything.keys() - set(on_disk))
     checked = everything if sweep else index.file_states(changed_since_ns=now - HOT_SECONDS * 10**9)
-    hinted, position = unindexed.read(store.root, (meta.get("unindexed_ino", 0), meta.get("unindexed_offset", 0)))
+    position = (meta.get("unindexed_ino", 0), meta.get("unindexed_offset", 0))
+    try:
+        hinted, position = unindexed.read(store.root, position)
+    except (OSError, StoreError) as error:
+        # A hint file we cannot use (a symlink, FIFO or directory planted in
+        # its place, unreadable) costs its hints, never the query: the sweep
+        # still finds every session.
+        logger.warning("hints in %s not read: %s", unindexed.FILE, error)
+        hinted = []
     if hinted and not sweep:
         named = [session_id for session_id in hinted if session_id not in checked and _valid(session_id)]
         checked = {**checked, **index.file_states(named)}
