@@ -30,6 +30,8 @@ SHAPES = {
     "a- repeated (schemes)": lambda n: "a-" * (n // 2 + 1),
     "://a:b without @": lambda n: "://a:" + "b" * n,
     "sk- prefixes": lambda n: "sk-ant-x " * (n // 9 + 1),
+    "keys after a - (short)": lambda n: "-sk-ant-abc -xoxb-1 " * (n // 20 + 1),
+    "eyJ after every -": lambda n: "a-eyJ-" * (n // 6 + 1),
     "-----BEGIN without key": lambda n: ("-----BEGIN " + "A " * 30) * (n // 71 + 1),
     "authorization: repeated": lambda n: "authorization: " * (n // 15 + 1),
     "shell heredoc": lambda n: ("cat <<'EOF' > f.py\nimport os\nAPI_KEY = os.environ['API_KEY']\n"

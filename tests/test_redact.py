@@ -101,3 +101,20 @@ def test_every_pattern_is_tried_on_the_texts_it_could_match():
     for text, secret in sneaky.items():
         assert secret not in redact(text), text
     assert redact("pytest -q && git status") == "pytest -q && git status"
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("x-sk-proj-AbCdEfGhIjKlMnOpQrStUvWx0123", "AbCdEfGhIjKlMnOpQrStUvWx0123"),
+    ("--sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv", "AbCdEfGhIjKlMnOpQrStUv"),
+    ("notify -xoxb-1234567890-abcdefghij", "1234567890-abcdefghij"),
+    ("x-eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+    ("run-1-eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8V",
+     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8V"),
+    ("-----BEGIN " + "VERY LONG LABEL FROM SOME KEY MANAGEMENT TOOL " + "PRIVATE KEY-----\nMIIEow\n", "MIIEow"),
+])
+def test_a_secret_after_a_dash_or_behind_a_long_label_is_still_found(text, secret):
+    """What \\b found before the patterns were made linear: a key right after
+    a '-' (a word boundary, as after a space), and a private key whose label
+    is longer than 40 characters."""
+    assert secret not in redact(text)
