@@ -381,3 +381,24 @@ def test_exit_codes_and_wall_times_are_read_as_the_patterns_read_them():
         elif not found:
             assert wall_time_in(text) is None
     check()
+
+
+def test_a_lone_surrogate_in_a_payload_costs_only_that_character(project):
+    """A JavaScript agent cuts strings by UTF-16 unit, and its JSON.stringify
+    writes a half of a cut pair as an escape (\\ud83d). Such a payload is
+    JSON; a field holding one is recorded with U+FFFD in its place (the
+    line must be UTF-8), never a failed hook that loses the tool call."""
+    failed = claude_tool(project, "Bash", {"command": "echo 'done \ud83d'"}, "Exit code 3\ncut at \ud83d",
+                         failed=True)
+    read = claude_tool(project, "Read", {"file_path": str(project / "src" / "a\udc00.py")}, {})
+    for payload in (failed, read):
+        data = json.dumps(payload).encode()
+        assert b"\\ud83d" in data or b"\\udc00" in data
+        result = hook("claude-code", data)
+        assert result.returncode == 0, result.stderr
+    events = recorded(project, CLAUDE_SESSION)
+    process = next(e for e in events if e["type"] == "agent.completed_process")
+    assert process["command"] == "echo 'done \ufffd'" and process["exit_code"] == 3
+    assert process["meta"]["error"] == "Exit code 3\ncut at \ufffd"
+    assert next(e for e in events if e["type"] == "agent.read_file")["file_path"] == "src/a\ufffd.py"
+    assert Store(project / ".treeship").verify().ok

@@ -52,6 +52,8 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
         raise ValidationError(f"the hook payload is not JSON: {error}") from None
     if not isinstance(payload, dict):
         raise ValidationError("the hook payload is not a JSON object")
+    if b"\\ud" in data or b"\\uD" in data:  # an escape of a UTF-16 half, perhaps of a cut pair
+        _replace_lone_surrogates(payload)
     session_id = check_session_id(payload.get("session_id"))
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
     store_root = os.path.abspath(hook_root(payload.get("cwd"), root))
@@ -115,6 +117,31 @@ def _hint(store_root: str, session_id: str, state: CaptureState) -> None:
         state.hinted = time.time()
     except (OSError, StoreError) as error:  # a hint: the sweep finds the session anyway
         warn("session %s: not named for the index (%s)", session_id, error)
+
+
+def _replace_lone_surrogates(payload: dict) -> None:
+    """Put U+FFFD in place of each lone surrogate in the payload's strings
+    (keys too). A JavaScript agent cuts a string by UTF-16 unit and writes
+    a half of a cut pair as an escape: valid JSON, but no line can hold it
+    as UTF-8, and one odd character must not cost the hook call."""
+    def fixed(text: str) -> str:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+        return text
+    pending: list = [payload]
+    while pending:
+        item = pending.pop()
+        pairs = list(item.items()) if isinstance(item, dict) else enumerate(item)
+        if isinstance(item, dict):
+            item.clear()
+        for key, value in pairs:
+            if isinstance(value, str):
+                value = fixed(value)
+            elif isinstance(value, (dict, list)):
+                pending.append(value)
+            item[fixed(key) if isinstance(key, str) else key] = value
 
 
 def hook_root(cwd: object, explicit: str | os.PathLike | None) -> str:
