@@ -427,3 +427,36 @@ def test_a_command_line_append_process_loads_no_framework_nor_index(tmp_path):
     # What the fast path does not take goes to click, which explains it: the same errors as ever.
     result = run("append", SESSION, "--type", "agent.called_tool", "--duration-ms", "soon", root=tmp_path / "s")
     assert result.returncode == 2 and "'soon' is not a valid integer" in result.stderr
+
+
+@pytest.mark.parametrize("via", ["lean", "click"])
+def test_an_append_whose_output_is_closed_or_gone_ends_as_clicks_does(root, via):
+    """The fast path prints as click's would: stdout closed (`>&-`) prints
+    nothing and exits 0, the event stored; a reader gone (`| head -0`) exits
+    1 quietly, no traceback; with stderr closed an error is not written to
+    stdout, where an agent reads a hook's answer."""
+    entry = ["-m", "treeship_store"] if via == "lean" else ["-c", "from treeship_store.cli import main; main()"]
+    command = [sys.executable, *entry, "--root", str(root), "append", SESSION, "--agent-id", "agent://a"]
+    good, bad = ["--type", "agent.called_tool", "--tool", "Read", "--json"], ["--type", "agent.nope"]
+    closed = subprocess.run([*command, *good], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV,
+                            timeout=60, preexec_fn=lambda: os.close(1))
+    assert (closed.returncode, closed.stderr) == (0, b"")
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        gone = subprocess.run([*command, *good], stdout=writer, stderr=subprocess.PIPE, env=ENV, timeout=60)
+    finally:
+        os.close(writer)
+    assert (gone.returncode, gone.stderr) == (1, b"")
+    silent = subprocess.run([*command, *bad], capture_output=True, env=ENV, timeout=60,
+                            preexec_fn=lambda: os.close(2))
+    assert (silent.returncode, silent.stdout) == (1, b"")
+    assert [e["tool_name"] for e in Store(root).events(SESSION)] == ["Read", "Read"]
+
+
+def test_a_hook_with_stderr_closed_writes_nothing_to_stdout(tmp_path):
+    """Claude Code reads a hook's stdout as its answer: a failure's one line
+    goes to stderr or nowhere, as click's hook command does."""
+    result = subprocess.run([sys.executable, "-m", "treeship_store", "hook", "claude-code"], input=b"{}",
+                            capture_output=True, env=ENV, cwd=tmp_path, timeout=60, preexec_fn=lambda: os.close(2))
+    assert (result.returncode, result.stdout) == (1, b"")

@@ -134,9 +134,18 @@ def run(options: dict) -> int:
     try:
         lines = append(options)
     except StoreError as error:
-        print(f"Error: {printable(str(error))}", file=sys.stderr)
+        if sys.stderr is not None:  # closed (2>&-): nowhere, as click's echo; never to stdout
+            print(f"Error: {printable(str(error))}", file=sys.stderr)
         return 1
-    sys.stdout.write("".join(line + "\n" for line in lines))
+    if sys.stdout is None:  # closed (>&-): the event is stored, there is nothing to tell
+        return 0
+    try:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as cli.main does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

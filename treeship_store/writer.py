@@ -31,7 +31,8 @@ def warn(message: str, *args: object) -> None:
     """A warning on the store's logger, which loads only when there is one."""
     if WARNINGS_TO_STDERR:
         import sys  # noqa: PLC0415
-        print("warning: " + message % args, file=sys.stderr)
+        if sys.stderr is not None:  # closed: nowhere, never to stdout
+            print("warning: " + message % args, file=sys.stderr)
         return
     import logging  # noqa: PLC0415 - 17 ms of a hook's cold start, for a rare message
     logging.getLogger("treeship_store").warning(message, *args)
