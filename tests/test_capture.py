@@ -402,3 +402,27 @@ def test_a_lone_surrogate_in_a_payload_costs_only_that_character(project):
     assert process["meta"]["error"] == "Exit code 3\ncut at \ufffd"
     assert next(e for e in events if e["type"] == "agent.read_file")["file_path"] == "src/a\ufffd.py"
     assert Store(project / ".treeship").verify().ok
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_a_cache_that_is_not_a_regular_file_costs_a_fold_never_the_append(project, tmp_path, kind):
+    """events.jsonl.capture is a cache: one that cannot be read (a symlink,
+    FIFO or directory in its place) is neither followed nor trusted, and the
+    hook and `append` count and fold the record instead. It was a failed
+    hook, and since `append` writes as a hook does, a failed append too."""
+    root = project / ".treeship"
+    assert hook("claude-code", claude("SessionStart", project, source="startup")).returncode == 0
+    cache = root / "sessions" / CLAUDE_SESSION / "events.jsonl.capture"
+    cache.unlink()
+    target = tmp_path / "elsewhere"
+    target.write_text("not ours")
+    {"symlink": lambda: cache.symlink_to(target), "fifo": lambda: os.mkfifo(cache),
+     "directory": cache.mkdir}[kind]()
+    result = hook("claude-code", claude_tool(project, "Read", {"file_path": str(project / "a.py")}, {}))
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-m", "treeship_store", "--root", str(root), "append", CLAUDE_SESSION,
+                             "--type", "agent.note", "--meta", "{\"text\": \"x\"}", "--agent-id", "agent://x"],
+                            capture_output=True, env=ENV, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [e["sequence_no"] for e in recorded(project, CLAUDE_SESSION)] == [0, 1, 2, 3]
+    assert target.read_text() == "not ours"

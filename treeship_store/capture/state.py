@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from .. import jsoncodec
+from ..errors import StoreError
 from ..log import count_lines
 from ..paths import open_regular, tighten_mode
 from .transcript import TranscriptMark
@@ -122,7 +123,10 @@ class CaptureState:
     def _cached(cls, directory: int) -> CaptureState | None:
         try:
             fd = open_regular(CACHE_FILE, os.O_RDONLY, dir_fd=directory)
-        except FileNotFoundError:
+        except (OSError, StoreError):
+            # Missing, or not a regular file (a symlink, FIFO or directory in
+            # its place: never followed), or unreadable: fold the record
+            # instead. save() renames a new cache over a symlink or FIFO.
             return None
         try:
             cached = jsoncodec.loads(os.read(fd, 1 << 20))
