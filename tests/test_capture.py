@@ -426,3 +426,19 @@ def test_a_cache_that_is_not_a_regular_file_costs_a_fold_never_the_append(projec
     assert result.returncode == 0, result.stderr
     assert [e["sequence_no"] for e in recorded(project, CLAUDE_SESSION)] == [0, 1, 2, 3]
     assert target.read_text() == "not ours"
+
+
+def test_a_hint_time_from_the_future_does_not_silence_the_hints(project):
+    """The cache says when the session was last named in .treeship/unindexed;
+    one in the future (the clock set back, a cache from another machine)
+    must not keep the session unnamed until the clock gets there."""
+    root = project / ".treeship"
+    assert hook("claude-code", claude("SessionStart", project, source="startup")).returncode == 0
+    assert (root / "unindexed").read_text() == CLAUDE_SESSION + "\n"
+    cache = root / "sessions" / CLAUDE_SESSION / "events.jsonl.capture"
+    state = json.loads(cache.read_text())
+    state["hinted"] += 86400
+    cache.write_text(json.dumps(state))
+    (root / "unindexed").unlink()
+    assert hook("claude-code", claude_tool(project, "Read", {"file_path": str(project / "a.py")}, {})).returncode == 0
+    assert (root / "unindexed").read_text() == CLAUDE_SESSION + "\n"

@@ -99,7 +99,8 @@ def record_events(store_root: str, session_id: str, build, *, lock_timeout: floa
             stored = writer.append_many(build(state))
             for event in stored:  # the state is the record's fold, ours included
                 state.fold(event.raw)
-            if stored and time.time() - state.hinted >= unindexed.HINT_SECONDS:
+            # A time ahead of now means the clock went back: name the session now.
+            if stored and not 0 <= time.time() - state.hinted < unindexed.HINT_SECONDS:
                 _hint(store_root, session_id, state)
             try:
                 state.save(writer)
