@@ -367,8 +367,11 @@ def test_exit_codes_and_wall_times_are_read_as_the_patterns_read_them():
     from treeship_store.capture.mapping import _ms, exit_code_in, wall_time_in
     exit_code = re.compile(r"(?im)^\s*exit code:?\s*(-?\d{1,4})\b")
     wall_time = re.compile(r"(?im)^\s*wall time:\s*([0-9.]+)\s*s")
-    texts = st.text(st.sampled_from(list("Exit codeEXITCODE:wall timeWALL TIME -0123456789.sx_\n\r\t é١٢")),
-                    max_size=60)
+    letters = "Exit codeEXITCODE:wall timeWALL TIME -0123456789.sx_\n\r\t é١٢\u0130\u0131"
+    texts = st.text(st.sampled_from(list(letters)), max_size=60)
+    # (?i) takes the dotted capital I and the dotless i for an i, as it does in redact().
+    assert exit_code_in("EX\u0130T CODE 2") == 2 and exit_code_in("ex\u0131t code: 3") == 3
+    assert wall_time_in("Wall t\u0131me: 1.5s") == 1500
 
     @settings(max_examples=3000, deadline=None)
     @given(st.one_of(texts, st.text(max_size=40)))
