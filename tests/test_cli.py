@@ -460,3 +460,16 @@ def test_a_hook_with_stderr_closed_writes_nothing_to_stdout(tmp_path):
     result = subprocess.run([sys.executable, "-m", "treeship_store", "hook", "claude-code"], input=b"{}",
                             capture_output=True, env=ENV, cwd=tmp_path, timeout=60, preexec_fn=lambda: os.close(2))
     assert (result.returncode, result.stdout) == (1, b"")
+
+
+def test_stdin_json_lines_may_hold_any_unicode_line_separator_inside_a_string(root):
+    """JSON lines are separated by \\n only: U+2028, U+0085 or a form feed
+    inside a string is text (orjson and every JSON writer leave them raw, and
+    `events --format jsonl` prints them so)."""
+    texts = ["a\u2028b", "c\u0085d", "e\x0cf", "g\u2029h\x1ci"]
+    lines = "".join(json.dumps(make_event("agent.note", meta={"text": t}), ensure_ascii=False) + "\r\n"
+                    for t in texts)
+    result = run("append", SESSION, "--stdin", root=root, stdin=lines)
+    assert result.returncode == 0, result.stderr
+    assert [e["meta"]["text"] for e in Store(root).events(SESSION)] == texts
+    assert result.stdout == f"appended {SESSION} #0..#3 (4 events)\n"

@@ -199,7 +199,10 @@ def events_from_stdin(text: str) -> tuple[list, list[int]]:
         first_line = text[:len(text) - len(text.lstrip())].count("\n") + 1
         return events, [first_line] * len(events)
     events, line_numbers = [], []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at \n only: U+2028, U+0085 or a form feed (which splitlines()
+    # also breaks at) may be raw inside a JSON string. A \r before it is JSON
+    # whitespace.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
