@@ -236,3 +236,24 @@ def test_an_unusable_unindexed_file_costs_only_the_hints(root, tmp_path, kind, c
         assert len(list(store.events())) == 3
     assert any("unindexed" in message for message in caplog.messages)
     assert (tmp_path / "elsewhere").read_text() == "ssn_1\n" if kind == "symlink" else True
+
+
+def test_a_hint_file_naming_more_sessions_than_sqlite_takes_variables_costs_no_query(root):
+    """1 MiB of hints (what one query reads) can name 263,000 distinct session
+    ids, more than SQLite binds in one statement (250,000 here, 32,766 by
+    default, 999 before 3.32). Looking them up must not fail every
+    store-wide query for good (the position would never move on)."""
+    import itertools
+    import string
+    with Store(root) as store:
+        store.append_many("ssn_1", [make_event(), make_event()])
+        assert store.count_events() == 2  # the sweep: the next queries go by the hints
+    first = string.ascii_letters + string.digits + "_"
+    names = (head + "".join(tail) for size in (1, 2, 3)
+             for head in first for tail in itertools.product(first + ".-", repeat=size - 1))
+    data = b"".join(name.encode() + b"\n" for name in names)[:freshness.unindexed.ROTATE_BYTES]
+    (root / "unindexed").write_bytes(data[:data.rfind(b"\n") + 1] + b"ssn_1\n")
+    foreign_append(root, "ssn_1", 2)
+    with Store(root) as store:
+        assert store.count_events() == 3
+        assert store.count_events() == 3

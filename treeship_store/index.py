@@ -43,6 +43,7 @@ _SUBTRACT_TOTALS = ("INSERT INTO event_totals SELECT type, agent_name, model, -e
 
 
 HOT_CACHE_NS = 60 * 10**9  # how long file_states may reuse the hot sessions it found
+IN_SLICE = 900  # values bound in one statement: under the 999 of SQLite before 3.32
 # (session key, indexed bytes, device, inode, mtime) of a session's file, as indexed.
 FileState = tuple[int, int, int | None, int | None, int | None]
 
@@ -332,8 +333,15 @@ class Index(IndexQueries):
                 cached = self._file_states[changed_since_ns is not None] = \
                     version, changed_since_ns, {row[0]: row[1:] for row in rows}
             return cached[2]
-        return {row[0]: row[1:] for row in self.conn.execute(
-            f"{sql} WHERE session_id IN ({', '.join('?' * len(session_ids))})", list(session_ids))}
+        # In slices: SQLite binds a limited number of values per statement
+        # (32,766 by default), and one read of the hint file can name 263,000.
+        session_ids = list(session_ids)
+        states = {}
+        for start in range(0, len(session_ids), IN_SLICE):
+            chunk = session_ids[start:start + IN_SLICE]
+            states.update((row[0], row[1:]) for row in self.conn.execute(
+                f"{sql} WHERE session_id IN ({', '.join('?' * len(chunk))})", chunk))
+        return states
 
     def meta(self) -> dict[str, int]:
         """The index's own bookkeeping (listing_mtime_ns, swept_ns)."""
