@@ -257,3 +257,21 @@ def test_a_hint_file_naming_more_sessions_than_sqlite_takes_variables_costs_no_q
     with Store(root) as store:
         assert store.count_events() == 3
         assert store.count_events() == 3
+
+
+def test_a_megabyte_without_a_newline_in_the_hint_file_does_not_stop_the_hints(root):
+    """A query reads at most 1 MiB of hints and takes whole lines: 1 MiB with
+    no newline (junk, a hostile write) is passed over, not read again by
+    every query while the hints written after it are never reached."""
+    sessions = [f"ssn_{i}" for i in range(3)]
+    with Store(root) as store:
+        for session in sessions:
+            store.append_many(session, [make_event(), make_event()])
+    age_the_store(root, sessions)
+    (root / "unindexed").write_bytes(b"x" * (freshness.unindexed.ROTATE_BYTES + 10))
+    with open(root / "unindexed", "ab") as hints:
+        hints.write(b"\nssn_2\n")  # what a hook writes after appending
+    foreign_append(root, "ssn_2", 2)
+    with Store(root) as store:
+        counts = [store.count_events() for _ in range(3)]
+    assert counts[-1] == 7, counts

@@ -48,6 +48,8 @@ def read(root: str | os.PathLike, position: tuple[int, int]) -> tuple[list[str],
     finally:
         os.close(fd)
     end = data.rfind(b"\n") + 1  # a line still being written is read next time
+    if end == 0 and len(data) == ROTATE_BYTES:
+        end = len(data)  # a whole read with no line in it is no hint: pass it over, or no query gets past it
     names = sorted({name for name in data[:end].decode("ascii", "replace").split("\n") if name})
     offset += end
     if offset >= ROTATE_BYTES and offset == info.st_size:
