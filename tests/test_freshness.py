@@ -275,3 +275,38 @@ def test_a_megabyte_without_a_newline_in_the_hint_file_does_not_stop_the_hints(r
     with Store(root) as store:
         counts = [store.count_events() for _ in range(3)]
     assert counts[-1] == 7, counts
+
+
+def test_sessions_are_listed_whole_while_another_process_indexes_a_new_one(root):
+    """Hooks leave new sessions to the readers, so one reader's catch-up can
+    commit a session while another lists them: the listing reads its
+    sessions, agents and damaged lines from one snapshot (it raised
+    KeyError for a session whose counts it saw without its row)."""
+    with Store(root) as store:
+        store.append("ssn_1", make_event())
+    lister, other = Store(root), Store(root)
+    assert [s["session_id"] for s in lister.sessions()] == ["ssn_1"]
+    index = lister._index
+    real = index.conn
+
+    class Between:
+        """The listing's connection; another store commits a new session
+        right after the listing has read the sessions table."""
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def execute(self, sql, *args):
+            result = real.execute(sql, *args)
+            if sql.startswith("SELECT session_key, session_id, indexed_lines"):
+                rows = result.fetchall()
+                other.append("ssn_2", make_event())
+                return iter(rows)
+            return result
+    index._conn = Between()
+    try:
+        listed = [s["session_id"] for s in index.session_summaries()]
+    finally:
+        index._conn = real
+        lister.close()
+        other.close()
+    assert listed in (["ssn_1"], ["ssn_1", "ssn_2"])

@@ -185,20 +185,23 @@ class IndexQueries:
 
     def session_summaries(self) -> list[dict]:
         """Per session: events, damaged lines, agents, first and last time, from
-        the counts catch-up keeps (no scan of the events table)."""
-        rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [],
-                      "first": _time(first), "last": _time(last),
-                      "indexed_lines": lines}
-                for key, sid, lines, first, last in self.conn.execute(
-                    "SELECT session_key, session_id, indexed_lines, first_us, last_us FROM sessions "
-                    "ORDER BY session_id")}
-        for key, name, count in self.conn.execute(
-                "SELECT session_key, agent_name, sum(events) FROM event_counts GROUP BY session_key, agent_name "
-                "ORDER BY session_key, agent_name"):
-            rows[key]["agents"].append(name)
-            rows[key]["events"] += count
-        for key, count in self.conn.execute("SELECT session_key, count(*) FROM damaged_lines GROUP BY session_key"):
-            rows[key]["damaged_lines"] = count
+        the counts catch-up keeps (no scan of the events table). One read
+        snapshot: another process's catch-up may commit a session between
+        the three reads."""
+        with self.snapshot() as conn:
+            rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [],
+                          "first": _time(first), "last": _time(last),
+                          "indexed_lines": lines}
+                    for key, sid, lines, first, last in conn.execute(
+                        "SELECT session_key, session_id, indexed_lines, first_us, last_us FROM sessions "
+                        "ORDER BY session_id")}
+            for key, name, count in conn.execute(
+                    "SELECT session_key, agent_name, sum(events) FROM event_counts GROUP BY session_key, agent_name "
+                    "ORDER BY session_key, agent_name"):
+                rows[key]["agents"].append(name)
+                rows[key]["events"] += count
+            for key, count in conn.execute("SELECT session_key, count(*) FROM damaged_lines GROUP BY session_key"):
+                rows[key]["damaged_lines"] = count
         return list(rows.values())
 
     def session_page(self, *, agents: Sequence[str] | None = None, types: Sequence[str] | None = None,
