@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from treeship_store import Store
-from treeship_store import freshness
+from treeship_store.index import freshness
 from treeship_store.event import prepare
-from treeship_store.index_file import SCHEMA_VERSION
+from treeship_store.index.file import SCHEMA_VERSION
 
 from conftest import index_contents, make_event
 

@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 
 from treeship_store import Store
-from treeship_store.index_file import SCHEMA_VERSION
+from treeship_store.index.file import SCHEMA_VERSION
 from treeship_store.migrations import migrations
 
 from conftest import FAULTY_PYTHON, SESSION, index_contents, make_event

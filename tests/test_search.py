@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from treeship_store import Store, ValidationError
-from treeship_store.index_file import SCHEMA_VERSION
+from treeship_store.index.file import SCHEMA_VERSION
 
 from conftest import index_contents, make_event
 

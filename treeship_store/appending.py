@@ -128,7 +128,7 @@ def append(options: dict, data: bytes | None = None) -> list[str]:
 
 def run(options: dict) -> int:
     """`append` started without click: print, and the exit status."""
-    from . import writer
+    from .record import writer
     from .errors import StoreError, printable
     writer.WARNINGS_TO_STDERR = True
     try:
@@ -155,7 +155,7 @@ def _session(session_id: str) -> str:
 
 
 def _nearest() -> str:
-    from .paths import nearest_store
+    from .record.paths import nearest_store
     return nearest_store(os.getcwd()) or ".treeship"
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .errors import StoreError, StoreNotFound, ValidationError
 from .event import EVENT_TYPES, Event, check_session_id, decode_line
 from .follow import Followed, Position, follow_events, read_after
-from .log import SessionLog, iter_lines
+from .record.log import SessionLog, iter_lines
 
 if TYPE_CHECKING:
     from .filters import EventFilter
@@ -58,7 +58,7 @@ class StoreReading:
                 if key not in names:
                     names[key] = index.session_id_of(key)
                 return names[key]
-            from .readback import read_events  # noqa: PLC0415 - queries only, not the append path
+            from .index.readback import read_events  # noqa: PLC0415 - queries only, not the append path
             return read_events(self.sessions_dir, self._index.path, cursor or (), session_id_of)
         return self._matching(chosen, read)
 

@@ -18,12 +18,12 @@ from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, Validati
 from .event import Event, check_session_id, now_timestamp, prepare
 from .faults import crash_point
 from .index import Index
-from .index_file import is_corrupt, translate
-from .freshness import refresh
-from .log import SessionLog, count_lines
-from .paths import make_private_directory, nearest_store, open_directory, open_regular
+from .index.file import is_corrupt, translate
+from .index.freshness import refresh
+from .record.log import SessionLog, count_lines
+from .record.paths import make_private_directory, nearest_store, open_directory, open_regular
 from .reading import StoreReading
-from .writer import SessionWriter, Writing
+from .record.writer import SessionWriter, Writing
 
 if TYPE_CHECKING:
     from .results import ReindexReport, VerifyReport

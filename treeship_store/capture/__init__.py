@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import time
 
-from .. import jsoncodec, unindexed
+from .. import jsoncodec
 from ..errors import StoreError, ValidationError
 from ..event import Event, check_session_id, now_timestamp, prepare as prepare_event
-from ..log import SessionLog
-from ..paths import make_private_directory, nearest_store
-from ..writer import Writing, warn
+from ..record.log import SessionLog
+from ..record.paths import make_private_directory, nearest_store
+from ..record import unindexed
+from ..record.writer import Writing, warn
 from .claude_code import CLAUDE_CODE
 from .codex import CODEX
 from .mapping import Agent, events_for, prepare

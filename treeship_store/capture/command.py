@@ -46,7 +46,7 @@ def parse(args: list[str]) -> tuple[str, str | None, float | None] | None:
 
 def run(agent: str, root: str | None, timeout: float | None) -> int:
     """Record one hook call from standard input; the exit status."""
-    from .. import writer
+    from ..record import writer
     from ..errors import StoreError
     writer.WARNINGS_TO_STDERR = True
     try:

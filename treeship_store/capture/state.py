@@ -22,8 +22,8 @@ import os
 
 from .. import jsoncodec
 from ..errors import StoreError
-from ..log import count_lines
-from ..paths import open_regular, tighten_mode
+from ..record.log import count_lines
+from ..record.paths import open_regular, tighten_mode
 from .transcript import TranscriptMark
 
 CACHE_FILE = "events.jsonl.capture"

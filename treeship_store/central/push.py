@@ -24,7 +24,7 @@ from .. import positions
 from ..errors import CentralUnavailable, UnsafePath, ValidationError, WriteError
 from ..event import decode_line, parse_time
 from ..faults import crash_point
-from ..log import SessionLog
+from ..record.log import SessionLog
 from ..positions import Position
 from ..store import Store
 from .columns import to_column

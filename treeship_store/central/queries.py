@@ -16,7 +16,7 @@ from ..errors import StoreError, StoreNotFound, ValidationError
 from ..event import EVENT_TYPES, Event, check_session_id, format_time
 from ..filters import EventFilter, _values
 from ..follow import Followed, Position, follow_events
-from ..queries import fold_files
+from ..index.queries import fold_files
 from .columns import from_column, to_column, to_columns
 from .connection import connect, masked, translate
 

@@ -26,8 +26,8 @@ import orjson
 from ..errors import ExportTooLarge, StoreError, UnsafePath, WriteError
 from ..event import decode_line
 from ..faults import crash_point
-from ..log import SessionLog
-from ..paths import open_regular
+from ..record.log import SessionLog
+from ..record.paths import open_regular
 from ..positions import START, Position, pending
 from ..spans import Span, session_spans
 from ..store import Store

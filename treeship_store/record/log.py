@@ -15,9 +15,9 @@ import os
 import struct
 import time
 
-from .errors import LockTimeout, LockUnsupported, WriteError
-from .event import check_session_id
-from .faults import FAULT, crash_point, error_point
+from ..errors import LockTimeout, LockUnsupported, WriteError
+from ..event import check_session_id
+from ..faults import FAULT, crash_point, error_point
 from .paths import is_same_file, open_directory, open_regular, tighten_mode
 
 # How much of the file one read (and one index transaction) takes at most; a

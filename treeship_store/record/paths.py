@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from .errors import StoreError, UnsafePath, WriteError
+from ..errors import StoreError, UnsafePath, WriteError
 
 TYPE_CHECKING = False  # typing and pathlib cost a hook's cold start 4 and 15 ms: paths here are os paths
 if TYPE_CHECKING:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import orjson
 
-from .errors import StoreError
-from .event import Event
-from .index_file import translate
-from .event import check_session_id
-from .paths import open_directory, open_regular
+from ..errors import StoreError
+from ..event import Event
+from .file import translate
+from ..event import check_session_id
+from ..record.paths import open_directory, open_regular
 
 OPEN_FILES = 64  # session files kept open while reading one query's results
 READ_RUN = 64 << 10  # consecutive result lines read at once, at most (plus one line)

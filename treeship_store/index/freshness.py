@@ -15,14 +15,14 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from . import unindexed
-from .errors import SessionIdError, StoreError
-from .event import check_session_id
-from .paths import open_directory
+from ..record import unindexed
+from ..errors import SessionIdError, StoreError
+from ..event import check_session_id
+from ..record.paths import open_directory
 
 if TYPE_CHECKING:
-    from .index import Index
-    from .store import Store
+    from . import Index
+    from ..store import Store
 
 HOT_SECONDS = 3600  # a session whose file changed this recently is checked by every query
 SWEEP_SECONDS = 600  # every session is checked by one query this often

@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from .faults import crash_point, error_point
-from .index_file import BRIEF_WAIT, IndexFile, is_busy
-from .log import READ_CHUNK, OpenLog, count_lines
-from .projector import project
+from ..faults import crash_point, error_point
+from .file import BRIEF_WAIT, IndexFile, is_busy
+from ..record.log import READ_CHUNK, OpenLog, count_lines
+from ..projector import project
 from .queries import IndexQueries
 
 logger = logging.getLogger("treeship_store")

@@ -8,9 +8,9 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from .errors import ValidationError
-from .event import format_time
-from .index_file import SQLITE_INTERRUPT
+from ..errors import ValidationError
+from ..event import format_time
+from .file import SQLITE_INTERRUPT
 
 AGENT_COLUMNS = ("agent_id_key", "agent_name_key", "instance_key")
 # A process that ended with a non-zero exit code (the index holds exit_code

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 
-from . import jsoncodec
-from .errors import StoreError
-from .event import Event
-from .faults import crash_point
+from .. import jsoncodec
+from ..errors import StoreError
+from ..event import Event
+from ..faults import crash_point
 from .log import OpenLog, SessionLog, complete_lines
 
 TYPE_CHECKING = False

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from filelock import lock_descriptor, unlock_descriptor
 
-from .errors import IndexTooNew, IndexUnavailable, UnsafePath
-from .paths import open_regular, tighten_mode
+from ..errors import IndexTooNew, IndexUnavailable, UnsafePath
+from ..record.paths import open_regular, tighten_mode
 
 logger = logging.getLogger("treeship_store")
 
@@ -205,7 +205,7 @@ class IndexFile:
                 return
             from sqlite_utils import Database  # noqa: PLC0415 - only when the schema changes
 
-            from .migrations import migrations  # noqa: PLC0415
+            from ..migrations import migrations  # noqa: PLC0415
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             try:
                 conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
