@@ -21,7 +21,8 @@ from typing import NamedTuple
 from .errors import StoreError, ValidationError
 from .event import Event, decode_line
 from .index import TAIL_BYTES, Watermark, file_change
-from .record.log import READ_CHUNK, OpenLog, SessionLog
+from .record.log import OpenLog, SessionLog
+from .record.lines import READ_CHUNK
 
 logger = logging.getLogger("treeship_store")
 

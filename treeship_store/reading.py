@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, TypeVar
 from .errors import StoreError, StoreNotFound, ValidationError
 from .event import EVENT_TYPES, Event, check_session_id, decode_line
 from .follow import Followed, Position, follow_events, read_after
-from .record.log import SessionLog, iter_lines
+from .record.log import SessionLog
+from .record.lines import iter_lines
 
 if TYPE_CHECKING:
     from .filters import EventFilter

@@ -20,7 +20,8 @@ from .faults import crash_point
 from .index import Index
 from .index.file import is_corrupt, translate
 from .index.freshness import refresh
-from .record.log import SessionLog, count_lines
+from .record.log import SessionLog
+from .record.lines import count_lines
 from .record.paths import make_private_directory, nearest_store, open_directory, open_regular
 from .reading import StoreReading
 from .record.writer import SessionWriter, Writing

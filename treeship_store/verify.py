@@ -19,7 +19,8 @@ from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, WriteErr
 from .event import check_session_id, decode_line, field_problems, unknown_fields_note
 from .index import Index, file_change
 from .index.file import translate
-from .record.log import OpenLog, SessionLog, iter_lines
+from .record.log import OpenLog, SessionLog
+from .record.lines import iter_lines
 
 from .results import DamagedLine, VerifyReport
 

@@ -22,7 +22,7 @@ import os
 
 from .. import jsoncodec
 from ..errors import StoreError
-from ..record.log import count_lines
+from ..record.lines import count_lines
 from ..record.paths import open_regular, tighten_mode
 from .transcript import TranscriptMark
 

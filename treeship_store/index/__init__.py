@@ -22,7 +22,8 @@ from typing import NamedTuple
 
 from ..faults import crash_point, error_point
 from .file import BRIEF_WAIT, IndexFile, is_busy
-from ..record.log import READ_CHUNK, OpenLog, count_lines
+from ..record.log import OpenLog
+from ..record.lines import READ_CHUNK, count_lines
 from ..projector import project
 from .queries import IndexQueries
 

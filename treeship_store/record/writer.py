@@ -15,7 +15,8 @@ from .. import jsoncodec
 from ..errors import StoreError
 from ..event import Event
 from ..faults import crash_point
-from .log import OpenLog, SessionLog, complete_lines
+from .log import OpenLog, SessionLog
+from .lines import complete_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
