@@ -274,8 +274,8 @@ def test_every_command_has_help_with_an_example():
 # What an append or a hook must never load: the schema tooling, output code
 # and the web view's packages.
 NOT_ON_THE_HOOK_PATH = ("sqlite_utils", "treeship_store.render", "treeship_store.results", "treeship_store.verify",
-                        "treeship_store.web", "treeship_store.cli_web", "starlette", "uvicorn", "jinja2",
-                        "treeship_store.spans", "treeship_store.otel", "treeship_store.cli_export", "opentelemetry",
+                        "treeship_store.web", "treeship_store.cli.web", "starlette", "uvicorn", "jinja2",
+                        "treeship_store.spans", "treeship_store.otel", "treeship_store.cli.export", "opentelemetry",
                         "google.protobuf", "psycopg", "treeship_store.central")
 
 

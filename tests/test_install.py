@@ -39,3 +39,9 @@ def test_pip_install_in_a_fresh_venv_finds_its_migrations(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True)
     assert hook.returncode == 0, hook.stderr
     assert (tmp_path / ".treeship" / "sessions" / payload["session_id"] / "events.jsonl").read_text().count("\n") == 3
+    # Every command's module ships too (each loads only when asked for).
+    for command in ("events", "sessions", "files", "stats", "verify", "reindex", "tail", "hooks", "push", "serve",
+                    "export"):
+        shown = subprocess.run([venv / "bin" / "treeship-store", command, "--help"], cwd=tmp_path,
+                               capture_output=True, text=True)
+        assert shown.returncode == 0 and shown.stdout.startswith("Usage: "), (command, shown.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -143,3 +144,35 @@ def follow_events(reader, session_id: str, *, after_seq: int | None, interval: f
                     return
                 time.sleep(interval)
     return polled()
+
+
+# -- How a follower stops and paces itself (push --follow, export otlp --follow) --
+
+FOLLOW_INTERVAL = 0.25  # seconds between looks for new lines with --follow, at least
+
+
+class Stop:
+    """Ctrl-C or SIGTERM: finish the batch in flight (its transaction and the
+    local position after it), then stop."""
+
+    def __init__(self):
+        self.asked = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._ask)
+
+    def _ask(self, *_) -> None:
+        self.asked = True
+
+    def __bool__(self) -> bool:
+        return self.asked
+
+    def pause_after(self, spent: float) -> None:
+        """Between two looks of a follower: FOLLOW_INTERVAL, or twice what the
+        last look took (a stat per session: 0.4 s at 100,000 sessions), so
+        that looking never takes more than a third of a core."""
+        self.wait(max(FOLLOW_INTERVAL, 2 * spent))
+
+    def wait(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.asked and time.monotonic() < deadline:
+            time.sleep(min(0.05, deadline - time.monotonic()))

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, ValidationError, WriteError
 from .event import Event, check_session_id, now_timestamp, prepare
-from .faults import crash_point
 from .index import Index
 from .index.file import is_corrupt, translate
 from .index.freshness import refresh

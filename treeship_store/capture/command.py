@@ -3,7 +3,7 @@
 An agent starts this once per tool call and waits for it, so it is started
 before click is imported (__main__.py hands over the argument forms below)
 and imports only what recording needs. Anything else (`hook --help`, an
-unknown option) goes to the click command in cli_hooks.py, which says what
+unknown option) goes to the click command in cli/hooks.py, which says what
 is wrong. Either way a hook never exits 2, which Claude Code takes as "block
 the agent": every failure is one line on stderr and exit status 1.
 """

@@ -24,9 +24,6 @@ from .paths import is_same_file, open_directory, open_regular, tighten_mode
 # Waiters poll the flock, backing off up to this interval: short, so that a
 # busy session hands over quickly.
 LOCK_POLL_SECONDS = 0.002
-TYPE_CHECKING = False  # typing's own costs a hook's cold start 4 ms; this file is on the append path
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 
 class SessionLog:

@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from .cli import open_reader
-from .errors import StoreError, ValidationError
+from .context import open_reader, require_extra
+from ..errors import StoreError, ValidationError
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # A token travels in a link (?token=), a cookie and an Authorization header.
@@ -49,13 +49,8 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
     Example:
       treeship-store serve --open
     """
-    try:
-        import uvicorn  # noqa: PLC0415
-
-        from .web import create_app  # noqa: PLC0415
-    except ImportError as error:
-        raise StoreError(f"the web view needs its packages ({error.name} is missing): "
-                         "pip install 'treeship-store[web]'") from None
+    uvicorn = require_extra("uvicorn", "web", "the web view")
+    create_app = require_extra("treeship_store.web", "web", "the web view").create_app
     db = ctx.meta.get("db")
     store = open_reader(ctx)
     store.counts()  # a missing or unusable store is one error line now, not a page later

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .cli import open_reader, open_store, output_format
+from .context import open_reader, open_store, output_format
 
 
 @click.command()
@@ -48,9 +48,9 @@ def verify(ctx: click.Context, session: str | None) -> None:
     Example:
       treeship-store verify --session ssn_42e740bd9eb238f6
     """
-    from .render import printable  # noqa: PLC0415
+    from ..render import printable  # noqa: PLC0415
     if ctx.meta.get("db") is not None:
-        from .cli_central import verify_central  # noqa: PLC0415
+        from .central import verify_central  # noqa: PLC0415
         verify_central(ctx, open_reader(ctx), session)
         return
     report = open_store(ctx).verify(session)
@@ -83,7 +83,7 @@ def tail(ctx: click.Context, session_id: str, lines: int, follow: bool, output: 
     Example:
       treeship-store tail ssn_42e740bd9eb238f6 -n 20 -f
     """
-    from .render import event_header, event_row  # noqa: PLC0415
+    from ..render import event_header, event_row  # noqa: PLC0415
     store = open_store(ctx)
     table = output_format(output) == "table"
     if not follow and not store.sessions_dir.joinpath(session_id).is_dir():
@@ -118,8 +118,8 @@ def demo(directory: str) -> None:
     """
     from pathlib import Path  # noqa: PLC0415
 
-    from .demo import write_demo  # noqa: PLC0415
-    from .render import session_lines  # noqa: PLC0415
+    from ..demo import write_demo  # noqa: PLC0415
+    from ..render import session_lines  # noqa: PLC0415
     root = Path(directory) / ".treeship"
     store = write_demo(root)
     click.echo(f"wrote a sample store to {root}\n")

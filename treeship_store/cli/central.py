@@ -7,20 +7,15 @@ import os
 
 import click
 
-from .cli import open_store
-from .cli_stop import Stop
-from .errors import CentralRefused, CentralUnavailable, StoreError, ValidationError
+from .context import open_store, require_extra
+from ..follow import Stop
+from ..errors import CentralRefused, CentralUnavailable, ValidationError
 
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts at most
 
 
 def central():
-    try:
-        from . import central as module  # noqa: PLC0415
-    except ImportError as error:
-        raise StoreError(f"a central store needs its packages ({error.name} is missing): "
-                         "pip install 'treeship-store[postgres]'") from None
-    return module
+    return require_extra("treeship_store.central", "postgres", "a central store")
 
 
 @click.command()
@@ -99,7 +94,7 @@ def summary(report, shown: str) -> str:
 
 
 def verify_central(ctx: click.Context, store, session: str | None) -> None:
-    from .render import printable  # noqa: PLC0415
+    from ..render import printable  # noqa: PLC0415
     report = store.verify(session)
     for conflict in report.conflicts:
         click.echo(f"conflict: session {conflict['session_id']} line {conflict['line_no']} from store "

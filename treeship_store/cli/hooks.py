@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .errors import StoreError
+from ..errors import StoreError
 
 AGENT_NAMES = ("claude-code", "codex")
 
@@ -32,7 +32,7 @@ def hook(ctx: click.Context, agent: str, lock_timeout: float | None) -> None:
     """
     data = click.get_binary_stream("stdin").read()
     try:
-        from .capture import HOOK_LOCK_TIMEOUT, run_hook  # noqa: PLC0415 - only for hooks
+        from ..capture import HOOK_LOCK_TIMEOUT, run_hook  # noqa: PLC0415 - only for hooks
         run_hook(agent, data, root=ctx.meta.get("explicit_root"),
                  lock_timeout=HOOK_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
     except StoreError:
@@ -80,7 +80,7 @@ def install(agent: str, project: Path | None, user: bool, dry_run: bool, trust: 
     path = _change("install", agent, project, user, dry_run)
     if dry_run:
         return
-    from .capture import trust as gates  # noqa: PLC0415
+    from ..capture import trust as gates  # noqa: PLC0415
     directory = None if user else path.parent.parent
     if trust:
         for line in gates.write_codex_trust(path, directory) or ["nothing to trust: already trusted"]:
@@ -106,8 +106,8 @@ def status(agent: str, project: Path | None, user: bool) -> None:
     """Whether AGENT will run our hooks, from its own configuration: installed,
     the command present, and for Codex the project and each hook trusted
     with a current hash. Exit 0 when they will run, 1 when not."""
-    from .capture import trust as gates  # noqa: PLC0415
-    from .capture.install import settings_path  # noqa: PLC0415
+    from ..capture import trust as gates  # noqa: PLC0415
+    from ..capture.install import settings_path  # noqa: PLC0415
     if user and project:
         raise click.UsageError("give --project or --user, not both")
     path = settings_path(agent, project=project, user=user)
@@ -121,7 +121,7 @@ def status(agent: str, project: Path | None, user: bool) -> None:
 
 
 def _change(action: str, agent: str, project: Path | None, user: bool, dry_run: bool) -> Path:
-    from .capture import install as settings  # noqa: PLC0415
+    from ..capture import install as settings  # noqa: PLC0415
     if user and project:
         raise click.UsageError("give --project or --user, not both")
     path = settings.settings_path(agent, project=project, user=user)

@@ -8,9 +8,9 @@ import time
 
 import click
 
-from .cli import open_store
-from .cli_stop import Stop
-from .errors import StoreError, ValidationError
+from .context import open_store, require_extra
+from ..follow import Stop
+from ..errors import ValidationError
 
 
 @click.group()
@@ -41,11 +41,7 @@ def otlp(ctx: click.Context, endpoint: str | None, session: str | None, since: s
     Example:
       treeship-store export otlp --endpoint http://localhost:4318 --follow
     """
-    try:
-        from . import otel  # noqa: PLC0415
-    except ImportError as error:
-        raise StoreError(f"export otlp needs its packages ({error.name} is missing): "
-                         "pip install 'treeship-store[otel]'") from None
+    otel = require_extra("treeship_store.otel", "otel", "export otlp")
     if session is not None and since is not None:
         raise ValidationError("give --session or --since, not both")
     target = otel.collector(endpoint)
