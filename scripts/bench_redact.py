@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from treeship_store.capture.redact import redact  # noqa: E402
+from treeship_store.redact import redact  # noqa: E402
 
 # Each shape defeats one way a pattern could rescan: runs of token characters
 # with a boundary after every "-", keywords with no value, quotes left open,

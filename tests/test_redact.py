@@ -1,8 +1,8 @@
-"""Secrets never reach the disk: one case per pattern in capture/redact.py."""
+"""Secrets never reach the disk: one case per pattern in redact.py."""
 
 import pytest
 
-from treeship_store.capture.redact import LITERALS, PATTERNS, redact, redact_value
+from treeship_store.redact import LITERALS, PATTERNS, redact, redact_value
 
 # (pattern name, text holding a secret, the secret, what must stay)
 CASES = [
@@ -79,7 +79,7 @@ def test_a_megabyte_of_every_adversarial_shape_is_redacted_without_hanging():
     import subprocess
     import sys
     code = ("import sys, uuid; sys.path.insert(0, 'scripts'); import bench_redact as b\n"
-            "from treeship_store.capture.redact import redact\n"
+            "from treeship_store.redact import redact\n"
             "for make in b.SHAPES.values(): redact(make(1 << 20)[:1 << 20])\n")
     from pathlib import Path
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,

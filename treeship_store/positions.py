@@ -1,6 +1,8 @@
-"""How far each session has been pushed to a central store: kept in the
-local index (migration m006), advanced only after the central commit. An
-OTLP export keeps the same positions in a file of its own (otel/export.py)."""
+"""How far a sink has shipped each session: bytes and lines of its file
+accepted by the other side, and which file it was. A push to a central store
+keeps them in the local index (migration m006's push_positions), advanced
+only after the central commit; an OTLP export keeps them in a file of its own
+(otel/export.py). Both ask pending() whether a session has anything new."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from .index import Index
 
 
 class Position(NamedTuple):
-    pushed_bytes: int  # of the file, sent and accepted
-    pushed_lines: int
+    shipped_bytes: int  # of the file, sent and accepted
+    shipped_lines: int
     file_dev: int | None
     file_ino: int | None
 
@@ -21,15 +23,11 @@ START = Position(0, 0, None, None)
 
 
 def load(index: Index, central_id: str) -> dict[str, Position]:
-    rows = index.conn.execute("SELECT session_id, pushed_bytes, pushed_lines, file_dev, file_ino FROM push_positions "
-                              "WHERE central_id = ?", (central_id,))
-    return {row[0]: Position(*row[1:]) for row in rows}
+    return {session_id: Position(*values) for session_id, *values in index.push_positions(central_id)}
 
 
 def save(index: Index, central_id: str, session_id: str, position: Position) -> None:
-    with index.writing() as conn:
-        conn.execute("INSERT OR REPLACE INTO push_positions VALUES (?, ?, ?, ?, ?, ?)",
-                     (central_id, session_id, *position))
+    index.save_push_position(central_id, session_id, tuple(position))
 
 
 def pending(path: str, position: Position) -> int:
@@ -42,4 +40,4 @@ def pending(path: str, position: Position) -> int:
         return 1  # gone, unreadable, or not a session: the open says which
     if (info.st_dev, info.st_ino) != (position.file_dev, position.file_ino):
         return max(info.st_size, 1)  # another file: all of it
-    return info.st_size - position.pushed_bytes if info.st_size >= position.pushed_bytes else 1
+    return info.st_size - position.shipped_bytes if info.st_size >= position.shipped_bytes else 1

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .capture.redact import redact
+from .redact import redact
 from .event import parse_time
 
 INTERNAL, CLIENT = "internal", "client"

@@ -18,7 +18,7 @@ import os
 import time
 
 from .. import jsoncodec
-from .redact import _TO_ASCII, redact
+from ..redact import caseless, redact
 from .transcript import TranscriptMark, new_lines
 
 TYPE_CHECKING = False  # this module is on a hook's path: only what a payload needs is imported
@@ -83,7 +83,7 @@ def _after_label(text: str, label: str, *, colon_required: bool):
         at = start
         while at < size and text[at].isspace():
             at += 1
-        if text[at:at + len(label)].translate(_TO_ASCII).lower() == label:  # as (?i) takes İ and ı for i
+        if caseless(text[at:at + len(label)]) == label:  # as (?i) takes İ and ı for i
             rest = text[at + len(label):]
             if rest.startswith(":"):
                 yield rest[1:].lstrip()

@@ -185,14 +185,14 @@ class Pusher:
         try:
             info = os.fstat(log.fd)
             if (position.file_dev, position.file_ino) not in ((info.st_dev, info.st_ino), (None, None)) \
-                    or info.st_size < position.pushed_bytes:
+                    or info.st_size < position.shipped_bytes:
                 # Another file now: ship it from the start (what is the same is a no-op).
                 position = positions.START
             shipped = False
-            while not stop() and (data := self._batch(log, position.pushed_bytes)):
+            while not stop() and (data := self._batch(log, position.shipped_bytes)):
                 lines = data.split(b"\n")[:-1]
-                lane.send(session_id, position.pushed_lines, position.pushed_bytes, lines, report)
-                position = Position(position.pushed_bytes + len(data), position.pushed_lines + len(lines),
+                lane.send(session_id, position.shipped_lines, position.shipped_bytes, lines, report)
+                position = Position(position.shipped_bytes + len(data), position.shipped_lines + len(lines),
                                     info.st_dev, info.st_ino)
                 with self.saving:
                     self.store._indexed(lambda index: positions.save(index, self.central_id, session_id, position))

@@ -360,6 +360,19 @@ class Index(IndexQueries):
             if not is_busy(error):
                 raise
 
+    def push_positions(self, central_id: str) -> list[tuple]:
+        """(session_id, pushed bytes, pushed lines, file_dev, file_ino) of every
+        session pushed to the central store `central_id` (positions.py)."""
+        return self.conn.execute("SELECT session_id, pushed_bytes, pushed_lines, file_dev, file_ino "
+                                 "FROM push_positions WHERE central_id = ?", (central_id,)).fetchall()
+
+    def save_push_position(self, central_id: str, session_id: str, values: tuple) -> None:
+        """Record how far `session_id` is pushed to `central_id`, after the
+        central commit, waiting for SQLite's write lock as long as it takes."""
+        with self.writing() as conn:
+            conn.execute("INSERT OR REPLACE INTO push_positions VALUES (?, ?, ?, ?, ?, ?)",
+                         (central_id, session_id, *values))
+
     def session_id_of(self, key: int) -> str:
         row = self.conn.execute("SELECT session_id FROM sessions WHERE session_key = ?", (key,)).fetchone()
         return row[0] if row else f"(session key {key})"

@@ -167,7 +167,7 @@ class Exporter:
             return None
         try:
             info = os.fstat(log.fd)
-            lines_done = position.pushed_lines
+            lines_done = position.shipped_lines
             if (info.st_dev, info.st_ino) != (position.file_dev, position.file_ino) and position != START:
                 lines_done = 0  # another file in its place: every span of it is new
             data, offset = [], 0
