@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from .index import Index
-
 
 class Position(NamedTuple):
     shipped_bytes: int  # of the file, sent and accepted
@@ -20,14 +18,6 @@ class Position(NamedTuple):
 
 
 START = Position(0, 0, None, None)
-
-
-def load(index: Index, central_id: str) -> dict[str, Position]:
-    return {session_id: Position(*values) for session_id, *values in index.push_positions(central_id)}
-
-
-def save(index: Index, central_id: str, session_id: str, position: Position) -> None:
-    index.save_push_position(central_id, session_id, tuple(position))
 
 
 def pending(path: str, position: Position) -> int:

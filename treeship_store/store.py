@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -14,14 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 
-from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, ValidationError, WriteError
+from .errors import IndexTooNew, StoreError, StoreNotFound, ValidationError
 from .event import Event, check_session_id, now_timestamp, prepare
 from .index import Index
 from .index.file import is_corrupt, translate
-from .index.freshness import refresh
+from .index.freshness import catch_up_session, refresh
+from .positions import Position
+from .record.directory import SessionDirectory
 from .record.log import SessionLog
 from .record.lines import count_lines
-from .record.paths import make_private_directory, nearest_store, open_directory, open_regular
+from .record.paths import make_private_directory, nearest_store, open_regular
 from .reading import StoreReading
 from .record.writer import SessionWriter, Writing
 
@@ -34,7 +35,6 @@ FSYNC_ENV = "TREESHIP_STORE_FSYNC"
 ROOT_ENV = "TREESHIP_STORE_ROOT"
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 T = TypeVar("T")
-OPEN_LOCKS = 32  # sessions whose lock and batch files a Store keeps open: those it wrote to last
 
 
 class Store(StoreReading):
@@ -69,26 +69,14 @@ class Store(StoreReading):
         # A search runs as long as it takes unless bounded: the web view bounds
         # it (its workers serve everyone); a caller of its own waits for its answer.
         self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0), search_timeout=search_timeout)
-        self._logs: dict[str, SessionLog] = {}
-        self._listing: tuple[int, list[str]] | None = None  # (mtime of sessions/, session ids)
+        self.directory = SessionDirectory(self.root)  # which sessions exist, each one's log
 
     def _log(self, session_id: str) -> SessionLog:
-        """The session's log, kept so that its lock is set up once per Store.
-        Only the most recently used OPEN_LOCKS keep their lock file open: a
-        process writing to thousands of sessions must not run out of descriptors."""
-        log = self._logs.pop(session_id, None)
-        if log is None:
-            log = SessionLog(self.sessions_dir, session_id)
-            if len(self._logs) >= OPEN_LOCKS:
-                self._logs.pop(next(iter(self._logs))).close()
-        self._logs[session_id] = log  # now the most recently used
-        return log
+        return self.directory.log(session_id)
 
     def close(self) -> None:
         self._index.close()
-        for log in self._logs.values():
-            log.close()
-        self._logs.clear()
+        self.directory.close()
 
     def __enter__(self) -> Store:
         return self
@@ -181,52 +169,14 @@ class Store(StoreReading):
             raise StoreError(f"{error.filename or self.root}: {error.strerror or error}") from None
 
     def session_ids(self) -> list[str]:
-        """Sessions present on disk (directories under sessions/ with a valid id).
-        The listing is reused while sessions/ keeps its mtime: adding or removing
-        a session changes it, appending to one does not."""
-        self._require_root()
-        try:
-            fd = open_directory(self.sessions_dir)
-        except FileNotFoundError:
-            return []
-        try:
-            mtime = os.fstat(fd).st_mtime_ns
-            if self._listing is not None and self._listing[0] == mtime:
-                return self._listing[1]
-            with os.scandir(fd) as entries:
-                names = sorted(entry.name for entry in entries
-                               if entry.is_dir(follow_symlinks=False) and _is_session_id(entry.name))
-        except OSError as error:
-            raise StoreError(f"cannot read {self.sessions_dir}: {error.strerror or error}") from None
-        finally:
-            os.close(fd)
-        self._listing = (mtime, names)
-        return names
+        """Sessions present on disk (directories under sessions/ with a valid id)."""
+        return self.directory.session_ids()
 
     # -- keeping the index current -------------------------------------------
 
     def _refresh(self, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
         """Catch the index up with other writers' lines, as freshness.refresh says."""
-        return refresh(self, index, sessions, sweep=sweep)
-
-    def _catch_up_or_skip(self, index: Index, session_id: str, *, strict: bool, patient: bool = False,
-                          progress: Callable[[int], None] | None = None) -> bool:
-        """Catch the index up with one session; False if its file is missing or
-        cannot be used, which raises instead when `strict`."""
-        try:
-            log = self._log(session_id).open_for_reading()
-            if log is None:
-                return False
-            try:
-                index.catch_up(session_id, log, progress, patient=patient)
-            finally:
-                log.close()
-        except (UnsafePath, WriteError) as error:
-            if strict:
-                raise
-            logger.warning("session %s: left out: %s", session_id, error)
-            return False
-        return True
+        return refresh(self.directory, index, sessions, sweep=sweep)
 
     def reindex(self, session: str | None = None, *, full: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:
@@ -253,7 +203,8 @@ class Store(StoreReading):
                 if progress:
                     progress(report.bytes_read, max(total, report.bytes_read))
             for session_id in sessions:
-                self._catch_up_or_skip(index, session_id, strict=session is not None, patient=True, progress=advance)
+                catch_up_session(self.directory, index, session_id, strict=session is not None, patient=True,
+                                 progress=advance)
             if session is None:
                 self._refresh(index, None, sweep=True)  # forget sessions whose file is gone
             index.flush_search(patient=True)
@@ -318,19 +269,23 @@ class Store(StoreReading):
         finally:
             os.close(directory)
 
+    # -- how far each session is pushed to a central store (central/push.py) --
+
+    def push_positions(self, central_id: str) -> dict[str, Position]:
+        """{session_id: Position} of every session pushed to `central_id`."""
+        return self._indexed(lambda index: {session_id: Position(*values)
+                                            for session_id, *values in index.push_positions(central_id)})
+
+    def save_push_position(self, central_id: str, session_id: str, position: Position) -> None:
+        """Record how far a session is pushed: after the central commit, never before."""
+        self._indexed(lambda index: index.save_push_position(central_id, session_id, tuple(position)))
+
     def _refuse_if_read_only(self) -> None:
         if self.read_only:
             raise StoreError(f"the store at {self.root} was opened read-only")
 
     def _require_root(self) -> None:
-        try:
-            if stat.S_ISDIR(os.stat(self.root).st_mode):
-                return
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            raise StoreError(f"cannot use the store root {self.root}: {error.strerror or error}") from None
-        raise StoreNotFound(f"no treeship store at {self.root}")
+        self.directory.require_root()
 
 
 def find_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -343,14 +298,6 @@ def find_root(explicit: str | os.PathLike | None = None) -> Path:
         return Path(os.environ[ROOT_ENV])
     found = nearest_store(os.getcwd())
     return Path(found) if found else Path(".treeship")
-
-
-def _is_session_id(name: str) -> bool:
-    try:
-        check_session_id(name)
-    except ValidationError:
-        return False
-    return True
 
 
 def _size(path: Path) -> int:

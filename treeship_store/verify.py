@@ -32,7 +32,7 @@ _CLAIMED, _DAMAGED = 1, 2  # a line position taken by its own event / by a damag
 
 
 def verify_store(store: Store, session: str | None) -> VerifyReport:
-    store._require_root()
+    store.directory.require_root()
     report = VerifyReport()
     index = _open_index(store, report)
     try:

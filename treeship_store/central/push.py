@@ -100,7 +100,7 @@ class Pusher:
         """Ship what is new in these sessions (all when None), until `stop()`
         says so between batches."""
         started = time.monotonic()
-        done = self.store._indexed(lambda index: positions.load(index, self.central_id))
+        done = self.store.push_positions(self.central_id)
         base = os.fspath(self.store.sessions_dir)
         todo, pending = deque(), 0
         for session_id in sessions if sessions is not None else self.store.session_ids():
@@ -195,7 +195,7 @@ class Pusher:
                 position = Position(position.shipped_bytes + len(data), position.shipped_lines + len(lines),
                                     info.st_dev, info.st_ino)
                 with self.saving:
-                    self.store._indexed(lambda index: positions.save(index, self.central_id, session_id, position))
+                    self.store.save_push_position(self.central_id, session_id, position)
                 shipped = True
             report.sessions += shipped
         finally:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..record import unindexed
-from ..errors import SessionIdError, StoreError
+from ..errors import SessionIdError, StoreError, UnsafePath, WriteError
 from ..event import check_session_id
 from ..record.paths import open_directory
 
 if TYPE_CHECKING:
     from . import Index
-    from ..store import Store
+    from ..record.directory import SessionDirectory
 
 HOT_SECONDS = 3600  # a session whose file changed this recently is checked by every query
 SWEEP_SECONDS = 600  # every session is checked by one query this often
@@ -30,7 +30,7 @@ RACY_SECONDS = 2  # an mtime this close to now may still change without moving
 logger = logging.getLogger("treeship_store")
 
 
-def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
+def refresh(store: SessionDirectory, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
     """Catch the index up with sessions whose file changed behind its back (a
     crash between the two writes, Treeship's own CLI appending, a new
     session), and forget sessions whose events.jsonl is gone or cannot be
@@ -54,7 +54,7 @@ def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bo
         for session_id in sessions:
             # The stat below follows a symlinked directory; a session the
             # caller names is checked first, as the listing checks the rest.
-            directory = store._log(session_id).open_directory()
+            directory = store.log(session_id).open_directory()
             if directory is not None:
                 os.close(directory)
         known = index.file_states(sessions)
@@ -103,7 +103,7 @@ def refresh(store: Store, index: Index, sessions: list[str] | None, *, sweep: bo
     return {}
 
 
-def _check(store: Store, index: Index, session_ids: Iterable[str], known: dict, *, strict: bool,
+def _check(store: SessionDirectory, index: Index, session_ids: Iterable[str], known: dict, *, strict: bool,
            gone: list[str] | None = None) -> list[tuple[int, int]]:
     """Stat each session's file: catch up those that changed, forget those
     gone (with `gone` already known). Returns (mtime, key) of unchanged
@@ -123,13 +123,33 @@ def _check(store: Store, index: Index, session_ids: Iterable[str], known: dict, 
             if state is not None:
                 gone.append(session_id)
         elif not info or state is None or state[1:4] != (info.st_size, info.st_dev, info.st_ino):
-            if not store._catch_up_or_skip(index, session_id, strict=strict) and state is not None:
+            if not catch_up_session(store, index, session_id, strict=strict) and state is not None:
                 gone.append(session_id)
         elif state[4] != info.st_mtime_ns:
             mtimes.append((info.st_mtime_ns, state[0]))
     if gone:
         index.forget(gone)
     return mtimes
+
+
+def catch_up_session(store: SessionDirectory, index: Index, session_id: str, *, strict: bool,
+                     patient: bool = False, progress: Callable[[int], None] | None = None) -> bool:
+    """Catch the index up with one session; False if its file is missing or
+    cannot be used, which raises instead when `strict`."""
+    try:
+        log = store.log(session_id).open_for_reading()
+        if log is None:
+            return False
+        try:
+            index.catch_up(session_id, log, progress, patient=patient)
+        finally:
+            log.close()
+    except (UnsafePath, WriteError) as error:
+        if strict:
+            raise
+        logger.warning("session %s: left out: %s", session_id, error)
+        return False
+    return True
 
 
 def _valid(session_id: str) -> bool:
@@ -142,7 +162,7 @@ def _valid(session_id: str) -> bool:
     return True
 
 
-def _listing_mtime(store: Store) -> int | None:
+def _listing_mtime(store: SessionDirectory) -> int | None:
     """The mtime of sessions/ (it moves when a session is added or removed)."""
     try:
         fd = open_directory(store.sessions_dir)

@@ -86,7 +86,7 @@ class Exporter:
     root while open: two exports of one store at once would send twice."""
 
     def __init__(self, store: Store, target: Collector, service: str = "treeship-store"):
-        store._require_root()
+        store.directory.require_root()
         self.store, self.target, self.service = store, target, service
         self.request_limit = MAX_REQUEST_BYTES  # lowered when the collector refuses a request as too large
         self.directory = os.open(store.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
