@@ -9,10 +9,11 @@ import sys
 import click
 
 from .context import open_reader, open_store, output_format
+from .options import one_session_option
 
 
 @click.command()
-@click.option("--session", help="Only this session.")
+@one_session_option
 @click.option("--full", is_flag=True, help="Rebuild from the JSONL instead of catching up.")
 @click.pass_context
 def reindex(ctx: click.Context, session: str | None, full: bool) -> None:
@@ -36,7 +37,7 @@ def reindex(ctx: click.Context, session: str | None, full: bool) -> None:
 
 
 @click.command()
-@click.option("--session", help="Only this session.")
+@one_session_option
 @click.pass_context
 def verify(ctx: click.Context, session: str | None) -> None:
     """Check the index against the JSONL, sequence numbers, and damaged lines.

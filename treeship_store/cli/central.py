@@ -8,6 +8,7 @@ import os
 import click
 
 from .context import open_store, require_extra
+from .options import one_session_option
 from ..follow import Stop
 from ..errors import CentralRefused, CentralUnavailable, ValidationError
 
@@ -20,7 +21,7 @@ def central():
 
 @click.command()
 @click.argument("url", required=False)
-@click.option("--session", help="Only this session.")
+@one_session_option
 @click.option("--follow", is_flag=True, help="Keep shipping new lines as they are appended; Ctrl-C or SIGTERM stops.")
 @click.option("--jobs", type=int, help="Connections a push with much to ship uses at once (default 2; "
               "--follow keeps one between catch-ups).")

@@ -14,9 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..backend import Reader
 
-FORMATS = click.Choice(["table", "json", "jsonl"])
-
-
 def require_extra(module: str, extra: str, needs: str):
     """`module`, from an optional extra: imported when a command needs it, and
     one line saying what to install when its packages are missing."""

@@ -9,6 +9,7 @@ import time
 import click
 
 from .context import open_store, require_extra
+from .options import one_session_option
 from ..follow import Stop
 from ..errors import ValidationError
 
@@ -22,7 +23,7 @@ def export() -> None:
 @click.option("--endpoint", metavar="URL",
               help="OTLP/HTTP endpoint (default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else "
                    "$OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else http://localhost:4318/v1/traces).")
-@click.option("--session", help="Only this session.")
+@one_session_option
 @click.option("--since", metavar="TIME", help="Only sessions with an event at or after TIME (RFC 3339, or 2h, 7d).")
 @click.option("--follow", is_flag=True, help="Keep exporting spans as they complete; Ctrl-C or SIGTERM stops.")
 @click.option("--give-up-after", type=click.FloatRange(0, 86400), default=60, show_default=True, metavar="SECONDS",

@@ -6,15 +6,12 @@ from __future__ import annotations
 import click
 
 from ..errors import ValidationError
-from .context import FORMATS, open_reader, output_format
+from .context import open_reader, output_format
+from .options import format_option, one_session_option, scope_options
 
 
 @click.command()
-@click.option("--session", multiple=True, help="Only this session (repeatable).")
-@click.option("--agent", multiple=True, help="Agent id, name or instance id (repeatable).")
-@click.option("--type", "types", multiple=True, help="Event type (repeatable).")
-@click.option("--since", help="From this time (inclusive): RFC 3339, or an age such as 30m, 2h, 7d.")
-@click.option("--until", help="Up to this time (exclusive): RFC 3339 or an age.")
+@scope_options(types=True)
 @click.option("--after-seq", type=int, help="Only sequence numbers above this.")
 @click.option("--failed", is_flag=True, help="Only processes that exited non-zero.")
 @click.option("--search", metavar="WORDS",
@@ -23,7 +20,7 @@ from .context import FORMATS, open_reader, output_format
 @click.option("--host", "hosts", multiple=True, help="Only events from this host_id (repeatable; with --db).")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest first.")
-@click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
+@format_option
 @click.option("--count", is_flag=True, help="Print only the number of matching events (from the index).")
 @click.pass_context
 def events(ctx: click.Context, session, agent, types, since, until, after_seq, failed, search, hosts, limit,
@@ -54,7 +51,7 @@ def events(ctx: click.Context, session, agent, types, since, until, after_seq, f
 
 
 @click.command()
-@click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
+@format_option
 @click.pass_context
 def sessions(ctx: click.Context, output: str | None) -> None:
     """One row per session: events, damaged lines, agents, first and last time.
@@ -69,12 +66,9 @@ def sessions(ctx: click.Context, output: str | None) -> None:
 
 
 @click.command()
-@click.option("--session", multiple=True, help="Only this session (repeatable).")
-@click.option("--agent", multiple=True, help="Agent id, name or instance id (repeatable).")
-@click.option("--since", help="From this time (inclusive): RFC 3339, or an age such as 30m, 2h, 7d.")
-@click.option("--until", help="Up to this time (exclusive): RFC 3339 or an age.")
+@scope_options
 @click.option("--read", is_flag=True, help="Files read instead of files written.")
-@click.option("--format", "output", type=FORMATS, help="Default: table on a terminal, jsonl when piped.")
+@format_option
 @click.pass_context
 def files(ctx: click.Context, session, agent, since, until, read, output) -> None:
     """Which files were written (or --read): one row per path, with how many
@@ -92,7 +86,7 @@ def files(ctx: click.Context, session, agent, since, until, read, output) -> Non
 
 
 @click.command()
-@click.option("--session", help="Only this session.")
+@one_session_option
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
 @click.pass_context
 def stats(ctx: click.Context, session: str | None, output: str) -> None:
