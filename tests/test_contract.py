@@ -147,3 +147,20 @@ def test_values_too_long_for_an_index_answer_alike(backend, root):
     values = [start, start + "b", start + "a", "é" * 1500 + "\0", "🦀" * 900, "short"]
     write_hostile_store(root, values)
     assert_same_answers(backend(root), Store(root), values)
+
+
+def test_an_unknown_type_gets_the_same_message_with_a_suggestion(backend, root):
+    """A type neither in the schema nor stored is a typo: both stores say so
+    alike, with the closest type they know (a newer Treeship's included)."""
+    from treeship_store import ValidationError
+    build_store(root, random.Random(8))
+    with Store(root) as store:
+        store.append("ssn_newer", make_event("agent.dreamed"), allow_unknown=True)
+    reader = backend(root)
+    with pytest.raises(ValidationError) as refused:
+        reader.count_events(type="agent.wrote_flie")
+    assert str(refused.value) == ("unknown event type 'agent.wrote_flie': not in Treeship's schema or this store "
+                                  "(did you mean agent.wrote_file?)")
+    with pytest.raises(ValidationError, match=r"\(did you mean agent\.dreamed\?\)"):
+        list(reader.events(type="agent.dreamd"))
+    assert reader.count_events(type="agent.dreamed") == 1  # stored, so not a typo

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import ValidationError
-from .event import MAX_MICROS, MAX_TIME, MIN_MICROS, MIN_TIME, TimeOutOfRange, check_session_id, parse_time
+from .event import EVENT_TYPES, MAX_MICROS, MAX_TIME, MIN_MICROS, MIN_TIME, TimeOutOfRange, check_session_id, parse_time
 from .projector import plain_words
 
 INT64_MAX = 2**63 - 1
@@ -130,3 +130,19 @@ def _values(value: str | Iterable[str] | None, name: str) -> tuple[str, ...] | N
     if not values or not all(isinstance(v, str) for v in values):
         raise ValidationError(f"{name} must be a string or a non-empty list of strings, got {value!r}")
     return tuple(dict.fromkeys(values))
+
+
+def check_types(types: Iterable[str] | None, stored_types: Callable[[], Iterable[str]]) -> None:
+    """Types not in Treeship's schema must be in the store (a newer Treeship's):
+    else they are typos, and an empty answer would hide that. Both stores ask
+    this, with what they hold (`stored_types`, asked only for such a type)."""
+    unknown = [event_type for event_type in types or () if event_type not in EVENT_TYPES]
+    if not unknown:
+        return
+    stored = set(stored_types())
+    for event_type in unknown:
+        if event_type not in stored:
+            import difflib  # noqa: PLC0415 - only for this error
+            close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *sorted(stored)], n=1)
+            raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store"
+                                  + (f" (did you mean {close[0]}?)" if close else ""))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .errors import StoreError, StoreNotFound, ValidationError
-from .event import EVENT_TYPES, Event, check_session_id, decode_line
+from .event import Event, check_session_id, decode_line
 from .follow import Followed, Position, follow_events, read_after
 from .record.log import SessionLog
 from .record.lines import iter_lines
@@ -90,6 +90,7 @@ class StoreReading:
     def _matching(self, chosen: EventFilter, answer: Callable[[Index, dict, dict[str, int]], T]) -> T:
         """Catch the index up, and hand `answer` the index, the filters as the
         index takes them, and {session_id: key}."""
+        from .filters import check_types  # noqa: PLC0415 - queries only, not the append path
         self._require_root()
         sessions = None if chosen.sessions is None else list(chosen.sessions)
 
@@ -97,8 +98,7 @@ class StoreReading:
             keys = self._refresh(index, sessions)
             if chosen.search is not None:
                 index.flush_search()
-            if unknown := [t for t in chosen.types or () if t not in EVENT_TYPES]:
-                _check_stored_types(unknown, index.stats(None, full=False)["by_type"])
+            check_types(chosen.types, lambda: index.stats(None, full=False)["by_type"])
             wanted = None if sessions is None else [keys[s] for s in sessions if s in keys]
             return answer(index, chosen.index_filters(wanted), keys)
 
@@ -209,15 +209,3 @@ class StoreReading:
         finally:
             log.close()
         return contents
-
-
-def _check_stored_types(unknown: list[str], stored: dict[str, int]) -> None:
-    """Types not in the schema must be in the store (a newer Treeship's): else
-    they are typos, and an empty answer would hide that."""
-    for event_type in unknown:
-        if event_type not in stored:
-            import difflib  # noqa: PLC0415 - only for this error
-            close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *stored], n=1)
-            raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store"
-                                  + (f" (did you mean {close[0]}?)" if close else ""))
-

@@ -13,11 +13,11 @@ import orjson
 import psycopg
 
 from ..errors import StoreError, StoreNotFound, ValidationError
-from ..event import EVENT_TYPES, Event, check_session_id, format_time
-from ..filters import EventFilter, _values
+from ..event import Event, check_session_id, format_time
+from ..filters import EventFilter, _values, check_types
 from ..follow import Followed, Position, follow_events
 from ..index.queries import fold_files
-from .columns import from_column, to_column, to_columns
+from .columns import from_column, to_columns
 from .connection import connect, masked, translate
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -155,7 +155,9 @@ class CentralStore:
             where.append("(" + " OR ".join(one_of(f"l.{column}", agents) for column in columns) + ")")
             params.extend([value_of(agents)] * len(columns))
         if chosen.types:
-            self._check_types(chosen.types)
+            # Held and read-back forms both: a type too long to hold whole is held by its digest.
+            check_types(chosen.types, lambda: {form for held in self._stored_types()
+                                               for form in (held, from_column(held)) if form})
             where.append(one_of("l.type", chosen.types))
             params.append(value_of(to_columns(chosen.types)))
         for bound, operator in ((chosen.since_us, ">="), (chosen.until_us, "<")):
@@ -188,13 +190,6 @@ class CentralStore:
         return [column for column, table in (("agent_id", "lines"), ("agent_name", "line_counts"),
                                              ("agent_instance_id", "lines"))
                 if self._rows(f"SELECT 1 FROM {table} WHERE {one_of(column, agents)} LIMIT 1", [value_of(agents)])]
-
-    def _check_types(self, types: Iterable[str]) -> None:
-        """As locally: a type neither in the schema nor stored is a typo."""
-        for event_type in types:
-            if event_type not in EVENT_TYPES and not self._rows("SELECT 1 FROM lines WHERE type = %s LIMIT 1",
-                                                                 [to_column(event_type)]):
-                raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store")
 
     def _whole(self, column: str, held: str, where: str = "", params: Iterable = ()) -> str:
         """The value `column` holds as `held`: for one held by its digest
