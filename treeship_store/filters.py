@@ -132,17 +132,21 @@ def _values(value: str | Iterable[str] | None, name: str) -> tuple[str, ...] | N
     return tuple(dict.fromkeys(values))
 
 
-def check_types(types: Iterable[str] | None, stored_types: Callable[[], Iterable[str]]) -> None:
+def check_types(types: Iterable[str] | None, stored_types: Callable[[], Iterable[str]],
+                held: Callable[[str], str] = str, shown: Callable[[str], str | None] = str) -> None:
     """Types not in Treeship's schema must be in the store (a newer Treeship's):
     else they are typos, and an empty answer would hide that. Both stores ask
-    this, with what they hold (`stored_types`, asked only for such a type)."""
+    this, with the types they hold (`stored_types`, asked only for such a
+    type), as they hold them: `held(type)` is how a type is held, `shown(held)`
+    the type a held one is (None where it cannot say)."""
     unknown = [event_type for event_type in types or () if event_type not in EVENT_TYPES]
     if not unknown:
         return
     stored = set(stored_types())
     for event_type in unknown:
-        if event_type not in stored:
+        if held(event_type) not in stored:
             import difflib  # noqa: PLC0415 - only for this error
-            close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *sorted(stored)], n=1)
+            known = sorted(name for name in map(shown, stored) if name)
+            close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *known], n=1)
             raise ValidationError(f"unknown event type {event_type!r}: not in Treeship's schema or this store"
                                   + (f" (did you mean {close[0]}?)" if close else ""))

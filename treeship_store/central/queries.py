@@ -17,7 +17,7 @@ from ..event import Event, check_session_id, format_time
 from ..filters import EventFilter, _values, check_types
 from ..follow import Followed, Position, follow_events
 from ..index.queries import fold_files
-from .columns import from_column, to_columns
+from .columns import from_column, to_column, to_columns
 from .connection import connect, masked, translate
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -155,9 +155,7 @@ class CentralStore:
             where.append("(" + " OR ".join(one_of(f"l.{column}", agents) for column in columns) + ")")
             params.extend([value_of(agents)] * len(columns))
         if chosen.types:
-            # Held and read-back forms both: a type too long to hold whole is held by its digest.
-            check_types(chosen.types, lambda: {form for held in self._stored_types()
-                                               for form in (held, from_column(held)) if form})
+            check_types(chosen.types, self._stored_types, held=to_column, shown=from_column)
             where.append(one_of("l.type", chosen.types))
             params.append(value_of(to_columns(chosen.types)))
         for bound, operator in ((chosen.since_us, ">="), (chosen.until_us, "<")):
