@@ -386,6 +386,25 @@ def test_exit_codes_and_wall_times_are_read_as_the_patterns_read_them():
     check()
 
 
+def test_shell_assignments_are_read_as_the_pattern_reads_them():
+    """`FOO=bar cmd` names the process cmd; is_assignment reads the words
+    without `re`, exactly as [A-Za-z_][A-Za-z0-9_]*= matches them."""
+    import re
+    from hypothesis import given, settings, strategies as st
+    from treeship_store.capture.mapping import is_assignment
+    assignment = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+    @settings(max_examples=3000, deadline=None)
+    @given(st.one_of(st.text(st.sampled_from(list("aZ_9=xé٣ -")), max_size=12), st.text(max_size=12)))
+    def check(word):
+        assert is_assignment(word) == bool(assignment.match(word))
+    check()
+    from treeship_store.capture.mapping import process_event
+    named = process_event("FOO=x _B2=y /usr/bin/pytest -q", {}, None, False, None)["process_name"]
+    assert named == "pytest"  # the assignments before it are not the process
+    assert process_event("2FA=y make", {}, None, False, None)["process_name"] == "2FA=y"  # not a name: the word
+
+
 def test_a_lone_surrogate_in_a_payload_costs_only_that_character(project):
     """A JavaScript agent cuts strings by UTF-16 unit, and its JSON.stringify
     writes a half of a cut pair as an escape (\\ud83d). Such a payload is

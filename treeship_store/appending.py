@@ -6,7 +6,7 @@ parsed here before the command-line framework is imported (__main__.py):
 `[--root DIR] append SESSION [options]`, each option as click would take it.
 Anything this parser does not recognise goes to the click command in cli.py,
 which says what is wrong; both build the events with the functions below
-and write them with record().
+and write them with capture.record_events().
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import os
 import sys
 
 from .errors import ValidationError
-from .event import field_from_text, field_kind, loads_exact
+from .event import check_session_id, field_from_text, field_kind, loads_exact
+from .record.paths import nearest_store
 
 # Treeship's flag names for type fields, and the agent fields with their variables.
 FIELD_FLAGS = {"tool": "tool_name", "file": "file_path", "destination": "destination",
@@ -107,10 +108,11 @@ def append(options: dict, data: bytes | None = None) -> list[str]:
         if options["meta"] is not None:
             event["meta"] = field_from_text(event_type, "meta", options["meta"])
         events, line_numbers = [event], None
-    root = os.path.abspath(options["root"] or os.environ.get("TREESHIP_STORE_ROOT") or _nearest())
+    root = os.path.abspath(options["root"] or os.environ.get("TREESHIP_STORE_ROOT") or
+                           nearest_store(os.getcwd()) or ".treeship")
     try:
-        stored = record_events(root, _session(session_id), lambda state: events, lock_timeout=options["lock_timeout"],
-                               allow_unknown=options["allow_unknown"])
+        stored = record_events(root, check_session_id(session_id), lambda state: events,
+                               lock_timeout=options["lock_timeout"], allow_unknown=options["allow_unknown"])
     except ValidationError as error:
         if line_numbers is None or error.position is None:
             raise
@@ -128,14 +130,13 @@ def append(options: dict, data: bytes | None = None) -> list[str]:
 
 def run(options: dict) -> int:
     """`append` started without click: print, and the exit status."""
+    from .errors import StoreError, print_error
     from .record import writer
-    from .errors import StoreError, printable
     writer.WARNINGS_TO_STDERR = True
     try:
         lines = append(options)
     except StoreError as error:
-        if sys.stderr is not None:  # closed (2>&-): nowhere, as click's echo; never to stdout
-            print(f"Error: {printable(str(error))}", file=sys.stderr)
+        print_error(str(error))
         return 1
     if sys.stdout is None:  # closed (>&-): the event is stored, there is nothing to tell
         return 0
@@ -147,16 +148,6 @@ def run(options: dict) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
-
-
-def _session(session_id: str) -> str:
-    from .event import check_session_id
-    return check_session_id(session_id)
-
-
-def _nearest() -> str:
-    from .record.paths import nearest_store
-    return nearest_store(os.getcwd()) or ".treeship"
 
 
 def agent_fields(flags: dict) -> dict:

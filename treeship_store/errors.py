@@ -12,6 +12,15 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+def print_error(message: str) -> None:
+    """`Error: message` on one line of stderr, for the commands started without
+    click (a hook, a plain append). A closed stderr (2>&-) gets nothing, and
+    never stdout, which an agent reads as the hook's answer."""
+    import sys  # noqa: PLC0415
+    if sys.stderr is not None:
+        print(f"Error: {printable(message)}", file=sys.stderr)
+
+
 class StoreError(Exception):
     """Base class of every error treeship-store raises on purpose."""
 

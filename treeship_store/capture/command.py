@@ -61,7 +61,6 @@ def run(agent: str, root: str | None, timeout: float | None) -> int:
 
 
 def _fail(message: str) -> int:
-    from ..errors import printable
-    if sys.stderr is not None:  # closed (2>&-): nowhere, never to stdout, which an agent reads as the answer
-        print(f"Error: {printable(message)}", file=sys.stderr)
+    from ..errors import print_error
+    print_error(message)
     return 1

@@ -28,20 +28,20 @@ if TYPE_CHECKING:
     from .state import CaptureState
 
 FILE_WRITERS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
-# Compiled on first use: `re` is 8 ms of a cold start, and most payloads need none.
-_PATTERNS = {"assignment": r"[A-Za-z_][A-Za-z0-9_]*="}
-_compiled: dict = {}
 MAX_COMMAND = 16 << 10  # characters of a command kept, after redaction
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _CODE_KEYS = ("exit_code", "exitCode", "returncode", "code")
 
 
-def pattern(name: str):
-    """One of _PATTERNS, compiled once per process."""
-    if name not in _compiled:
-        import re  # noqa: PLC0415
-        _compiled[name] = re.compile(_PATTERNS[name])
-    return _compiled[name]
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
+
+
+def is_assignment(word: str) -> bool:
+    """Whether a shell word is NAME=value (FOO=bar cmd: the process is cmd), as
+    [A-Za-z_][A-Za-z0-9_]*= matches it, read without `re`."""
+    name, equals, _ = word.partition("=")
+    return bool(equals and name and name[0] in _NAME_START and _NAME_CHARS.issuperset(name))
 
 
 def exit_code_in(text: str) -> int | None:
@@ -345,8 +345,7 @@ def process_event(command: object, response: object, error: str | None, failed: 
         exit_code = 1  # the agent reports a failure without a code
     elif exit_code is None and isinstance(response, dict) and not named and not reading:
         exit_code = 0  # completed, not interrupted, not a failure: Claude Code says no more
-    words = [word for word in text.split() if "=" not in word or not pattern("assignment").match(word)]
-    # FOO=bar cmd: the process is cmd
+    words = [word for word in text.split() if not is_assignment(word)]
     process = words[0].rsplit("/", 1)[-1] if words else "shell"
     command = redact(text)
     if len(command) > MAX_COMMAND:

@@ -94,8 +94,7 @@ class CaptureState:
         """This state brought up to the record `writer` holds locked."""
         for line in writer.lines_from(self.end):
             self.fold(line)
-        self.position = _position(writer.fd, writer.end, writer.lines)
-        return self
+        return self  # save() records the position it then covers
 
     def save(self, writer) -> None:
         """Cache the state beside the record, atomically (write, then rename)."""
