@@ -77,7 +77,7 @@ def main() -> None:
                     cluster.drop_database("bench1")
             print(json.dumps(results, indent=2), flush=True)
             with CentralStore(url) as central:  # statistics for the planner, as autovacuum would gather them
-                central.conn.execute("ANALYZE")
+                central.backend.conn.execute("ANALYZE")
             again = push(local, url)
             results["10. push again (nothing new)"] = {"lines": again.lines, "seconds": round(again.seconds, 3)}
             with CentralStore(url) as central:

@@ -123,7 +123,7 @@ def test_a_large_push_spreads_over_connections_and_lands_exactly_once(root, cent
     assert central_lines(central_url) == local_lines(root)
     with CentralStore(central_url) as central:
         assert central.stats() == Store(root).stats() and central.sessions() == Store(root).sessions()
-        left = central.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+        left = central.backend.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                                     "'treeship-store' AND pid <> pg_backend_pid()").fetchone()[0]
     assert left == 0  # the extra connection is closed with the push
     assert push(Store(root), central_url, jobs=1).lines == 0
@@ -343,7 +343,7 @@ def test_readers_plan_each_question_for_its_values(root, central_url):
     with CentralStore(central_url) as central:
         for _ in range(8):  # past psycopg's prepare threshold
             assert list(central.events(agent="nobody", limit=1)) == []
-        assert central.conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_custom_plan"
+        assert central.backend.conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_custom_plan"
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati"])

@@ -381,7 +381,7 @@ def test_a_read_only_store_is_verified_and_errors_are_one_line(read_only_root):
 # a tool kept as digests).
 NOT_IN_A_HOOK_PROCESS = ("click", "sqlite3", "_sqlite3", "orjson", "filelock", "sqlite_utils", "logging", "pathlib",
                          "typing", "dataclasses", "json", "datetime", "contextlib", "urllib", "uuid", "enum",
-                         "treeship_store.store", "treeship_store.index", "treeship_store.cli", "treeship_store.reading")
+                         "treeship_store.store", "treeship_store.index", "treeship_store.cli", "treeship_store.reader")
 
 
 @pytest.mark.parametrize("tool, tool_input, response, allowed", [

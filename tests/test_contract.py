@@ -67,7 +67,7 @@ def test_bad_filters_are_refused_alike(backend, root, bad):
 
 
 def test_both_backends_answer_every_call_of_the_reader_seam(backend, root):
-    from treeship_store.backend import Reader
+    from treeship_store.reader import Reader
     build_store(root, random.Random(7))
     reader = backend(root)
     calls = [name for name in vars(Reader) if not name.startswith("_") and callable(getattr(Reader, name))]

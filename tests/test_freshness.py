@@ -304,7 +304,7 @@ def test_sessions_are_listed_whole_while_another_process_indexes_a_new_one(root)
             return result
     index._conn = Between()
     try:
-        listed = [s["session_id"] for s in index.session_summaries()]
+        listed = [s["session_id"] for s in lister.sessions()]
     finally:
         index._conn = real
         lister.close()

@@ -392,19 +392,19 @@ def test_queries_are_answered_from_indexes_not_scans(store):
                     dict(agents=["ai_cc_1"], types=["agent.decision"]),
                     dict(session_keys=keys, after_seq=1),
                     dict(types=["agent.called_tool"], since_us=0, until_us=2**60)]:
-        sql, params = index.events_query(limit=50, newest_first=True, **filters)
+        sql, params = store.backend.events_query(limit=50, newest_first=True, **filters)
         plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
         assert not any(step.startswith("SCAN") or step == "USE TEMP B-TREE FOR ORDER BY" for step in plan), \
             (filters, plan)
     # An agent with no type and a limit: one index range per stored type, each
     # cut at the limit; only their union (types x limit rows at most) is sorted.
-    sql, params = index.events_query(agents=["ai_cc_1"], limit=50, newest_first=True)
+    sql, params = store.backend.events_query(agents=["ai_cc_1"], limit=50, newest_first=True)
     plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     touching_events = [step for step in plan if " e " in f" {step} "]
     assert touching_events and all(step == "SEARCH e USING INDEX events_by_agent_instance (instance_key=? AND "
                                           "type_key=?)" for step in touching_events), plan
     # Time alone: the same merge, over the (type, time) index; no index of time alone.
-    sql, params = index.events_query(since_us=0, limit=50, newest_first=True)
+    sql, params = store.backend.events_query(since_us=0, limit=50, newest_first=True)
     plan = [row[-1] for row in index.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     touching_events = [step for step in plan if " e " in f" {step} "]
     assert touching_events and all(step == "SEARCH e USING INDEX events_by_type (type_key=? AND timestamp_us>?)"

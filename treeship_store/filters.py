@@ -35,12 +35,14 @@ class EventFilter:
     search: str | None = None  # an FTS5 query (search_query) of the words asked for
     limit: int | None = None
     newest_first: bool = False
+    hosts: tuple[str, ...] | None = None  # host_id: a central store's filter
 
     @classmethod
     def build(cls, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
               type: str | Iterable[str] | None = None, since: str | datetime | None = None,
               until: str | datetime | None = None, after_seq: int | None = None, failed: bool = False,
-              search: str | None = None, limit: int | None = None, newest_first: bool = False) -> EventFilter:
+              search: str | None = None, limit: int | None = None, newest_first: bool = False,
+              host: str | Iterable[str] | None = None) -> EventFilter:
         """Check every filter as a caller gave it; raise ValidationError naming the bad one."""
         sessions = _values(session, "session")
         for session_id in sessions or ():
@@ -55,10 +57,12 @@ class EventFilter:
         return cls(sessions=sessions, agents=_values(agent, "agent"), types=_values(type, "type"),
                    since_us=time_bound(since, "since"), until_us=time_bound(until, "until"), after_seq=after_seq,
                    failed=failed, search=None if search is None else search_query(search), limit=limit,
-                   newest_first=newest_first)
+                   newest_first=newest_first, hosts=_values(host, "host"))
 
     def index_filters(self, session_keys: list[int] | None) -> dict:
-        """The filters as Index.events_query takes them, with sessions as keys."""
+        """The filters as the index's events_query takes them, with sessions as keys."""
+        if self.hosts is not None:
+            raise ValidationError("host needs a central store: the local index does not keep hosts")
         return dict(session_keys=session_keys, agents=self.agents, types=self.types, since_us=self.since_us,
                     until_us=self.until_us, after_seq=self.after_seq, failed=self.failed, search=self.search,
                     limit=self.limit,

@@ -48,3 +48,21 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems and not self.damaged
+
+
+def fold_files(rows, as_text) -> list[dict]:
+    """File summaries from (path, agent name, events, first, last) rows in
+    path order, one row per path and agent: the local index's and the central
+    store's answer alike. `as_text` turns a first/last time into RFC 3339."""
+    files: dict[object, dict] = {}
+    for path, agent, events, first, last in rows:
+        summary = files.setdefault(path, {"file_path": path, "events": 0, "agents": [], "first": first,
+                                          "last": last})
+        summary["events"] += events
+        summary["agents"].append(agent)
+        # A line whose timestamp is not RFC 3339 has no time.
+        summary["first"] = min((t for t in (summary["first"], first) if t is not None), default=None)
+        summary["last"] = max((t for t in (summary["last"], last) if t is not None), default=None)
+    for summary in files.values():
+        summary["first"], summary["last"] = as_text(summary["first"]), as_text(summary["last"])
+    return list(files.values())

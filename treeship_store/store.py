@@ -1,43 +1,41 @@
 """Store: a Treeship root of sessions, each an append-only events.jsonl, plus
-one SQLite index derived from them."""
+one SQLite index derived from them. Its questions are the Reader's
+(reader.py), answered by the index (index/queries.py)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
-
+from typing import TYPE_CHECKING
 
 from .errors import IndexTooNew, StoreError, StoreNotFound, ValidationError
-from .event import Event, check_session_id, now_timestamp, prepare
+from .event import Event, check_session_id, decode_line, now_timestamp, prepare
 from .index import Index
-from .index.file import is_corrupt, translate
 from .index.freshness import catch_up_session, refresh
+from .index.queries import SqliteQueries
 from .positions import Position
+from .reader import Reader
 from .record.directory import SessionDirectory
-from .record.log import SessionLog
 from .record.lines import count_lines
+from .record.log import SessionLog
 from .record.paths import make_private_directory, nearest_store, open_regular
-from .reading import StoreReading
 from .record.writer import SessionWriter, Writing
 
 if TYPE_CHECKING:
-    from .results import ReindexReport, VerifyReport
+    from .results import ReindexReport, SessionContents, VerifyReport
 
 logger = logging.getLogger("treeship_store")
 
 FSYNC_ENV = "TREESHIP_STORE_FSYNC"
 ROOT_ENV = "TREESHIP_STORE_ROOT"
 DEFAULT_MAX_LINE_BYTES = 1 << 20
-T = TypeVar("T")
 
 
-class Store(StoreReading):
+class Store(Reader):
     """A Treeship root (usually a project's `.treeship/`), created on first write.
 
     Appends are safe across processes: each holds the session's flock while it
@@ -68,15 +66,12 @@ class Store(StoreReading):
         self.read_only = read_only
         # A search runs as long as it takes unless bounded: the web view bounds
         # it (its workers serve everyone); a caller of its own waits for its answer.
-        self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0), search_timeout=search_timeout)
+        self._index = Index(self.root / "index.db", busy_timeout=max(lock_timeout, 5.0))
         self.directory = SessionDirectory(self.root)  # which sessions exist, each one's log
+        self.backend = SqliteQueries(self.directory, self._index, search_timeout=search_timeout)
 
     def _log(self, session_id: str) -> SessionLog:
         return self.directory.log(session_id)
-
-    def close(self) -> None:
-        self._index.close()
-        self.directory.close()
 
     def __enter__(self) -> Store:
         return self
@@ -130,7 +125,7 @@ class Store(StoreReading):
             return
         # The lock is free again: indexing our lines need not hold up the next writer.
         try:
-            self._indexed(lambda index: index.catch_up(session_id, written))
+            self._index.run(lambda index: index.catch_up(session_id, written))
         except StoreError as error:
             # The lines are written: the JSONL is the record. The next append or
             # query catches the index up.
@@ -143,7 +138,7 @@ class Store(StoreReading):
         from the index's watermark and the lines after it; by counting the whole
         file if the index cannot say. A too-new index raises: nothing is written."""
         try:
-            return self._indexed(lambda index: index.line_count(log.session_id, fd))
+            return self._index.run(lambda index: index.line_count(log.session_id, fd))
         except IndexTooNew:
             raise
         except StoreError as error:
@@ -151,32 +146,11 @@ class Store(StoreReading):
                            error, log.path)
             return count_lines(fd)
 
-    def _indexed(self, operation: Callable[[Index], T]) -> T:
-        """Run `operation` on the index. If SQLite finds index.db corrupt, or it is
-        not ours, delete it (it is derived) and run it once more on a new one.
-        Driver and file errors leave here as the store's errors."""
-        try:
-            try:
-                return operation(self._index)
-            except sqlite3.DatabaseError as error:
-                if not is_corrupt(error):
-                    raise
-                self._index.discard()
-                return operation(self._index)
-        except sqlite3.Error as error:
-            raise translate(error, self._index.path) from None
-        except OSError as error:
-            raise StoreError(f"{error.filename or self.root}: {error.strerror or error}") from None
-
     def session_ids(self) -> list[str]:
         """Sessions present on disk (directories under sessions/ with a valid id)."""
         return self.directory.session_ids()
 
     # -- keeping the index current -------------------------------------------
-
-    def _refresh(self, index: Index, sessions: list[str] | None, *, sweep: bool = False) -> dict[str, int]:
-        """Catch the index up with other writers' lines, as freshness.refresh says."""
-        return refresh(self.directory, index, sessions, sweep=sweep)
 
     def reindex(self, session: str | None = None, *, full: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:
@@ -206,7 +180,7 @@ class Store(StoreReading):
                 catch_up_session(self.directory, index, session_id, strict=session is not None, patient=True,
                                  progress=advance)
             if session is None:
-                self._refresh(index, None, sweep=True)  # forget sessions whose file is gone
+                refresh(self.directory, index, None, sweep=True)  # forget sessions whose file is gone
             index.flush_search(patient=True)
 
         def rebuild(index: Index) -> None:
@@ -217,17 +191,39 @@ class Store(StoreReading):
             with index.rebuilding(None if session is None else sessions):
                 catch_up_all(index)
 
-        self._indexed(rebuild)
+        self._index.run(rebuild)
         counts = self.counts(session)
         report.events, report.damaged_lines = counts["events"], counts["damaged_lines"]
         report.seconds = time.monotonic() - started
         return report
 
+    def read_session(self, session_id: str) -> SessionContents:
+        """Every line of a session's record straight from its JSONL, without the
+        index: the events, and the lines that are damaged."""
+        from .results import DamagedLine, SessionContents  # noqa: PLC0415 - not on the append path
+        self._require_root()
+        log = self._log(session_id).open_for_reading()
+        if log is None:
+            raise StoreNotFound(f"no session {session_id} under {self.root}")
+        contents = SessionContents(session_id, [], [])
+        try:
+            for line_no, offset, line in log.lines():
+                event, reason = decode_line(line)
+                if event is None:
+                    contents.damaged.append(DamagedLine(session_id, line_no, offset, len(line), reason))
+                else:
+                    contents.events.append(Event(event, line, line_no))
+        except OSError as error:
+            raise StoreError(f"cannot read {log.path}: {error.strerror or error}") from None
+        finally:
+            log.close()
+        return contents
+
     def verify(self, session: str | None = None) -> VerifyReport:
         """Check the index against the JSONL, sequence numbers against line
         positions, and report damaged lines. Reads only; changes nothing."""
         from .verify import verify_store  # noqa: PLC0415 - not needed by appends
-        return verify_store(self, session)
+        return verify_store(self.directory, session)
 
     def store_id(self) -> str:
         """This store's stable id, a UUID kept in `store.id` beside the sessions
@@ -273,12 +269,12 @@ class Store(StoreReading):
 
     def push_positions(self, central_id: str) -> dict[str, Position]:
         """{session_id: Position} of every session pushed to `central_id`."""
-        return self._indexed(lambda index: {session_id: Position(*values)
+        return self._index.run(lambda index: {session_id: Position(*values)
                                             for session_id, *values in index.push_positions(central_id)})
 
     def save_push_position(self, central_id: str, session_id: str, position: Position) -> None:
         """Record how far a session is pushed: after the central commit, never before."""
-        self._indexed(lambda index: index.save_push_position(central_id, session_id, tuple(position)))
+        self._index.run(lambda index: index.save_push_position(central_id, session_id, tuple(position)))
 
     def _refuse_if_read_only(self) -> None:
         if self.read_only:

@@ -20,36 +20,36 @@ from .event import check_session_id, decode_line, field_problems, unknown_fields
 from .index import Index, file_change
 from .index.file import translate
 from .record.log import OpenLog, SessionLog
-from .record.lines import iter_lines
 
 from .results import DamagedLine, VerifyReport
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .record.directory import SessionDirectory
 
 DETAILS_PER_SESSION = 20  # listed problems per session before "... and N more"
 _CLAIMED, _DAMAGED = 1, 2  # a line position taken by its own event / by a damaged line
 
 
-def verify_store(store: Store, session: str | None) -> VerifyReport:
-    store.directory.require_root()
+def verify_store(directory: SessionDirectory, session: str | None) -> VerifyReport:
+    """The report on the store whose sessions `directory` lists (Store.verify)."""
+    directory.require_root()
     report = VerifyReport()
-    index = _open_index(store, report)
+    index = _open_index(directory, report)
     try:
         # The index is read before the directories are listed: a session created
         # in between must not look "indexed, but gone".
         indexed = set(index.session_keys()) if index else set()
-        sessions = [check_session_id(session)] if session is not None else store.session_ids()
+        sessions = [check_session_id(session)] if session is not None else directory.session_ids()
         report.sessions = len(sessions)
         for session_id in sessions:
             try:
-                log = SessionLog(store.sessions_dir, session_id).open_for_reading()
+                log = SessionLog(directory.sessions_dir, session_id).open_for_reading()
             except (UnsafePath, WriteError) as error:
                 report.problems.append(f"session {session_id}: {error}")
                 continue
             if log is None:
                 if session is not None and session_id not in indexed:
-                    raise StoreNotFound(f"no session {session_id} under {store.root}")
+                    raise StoreNotFound(f"no session {session_id} under {directory.root}")
                 if session_id in indexed:
                     report.problems.append(f"session {session_id}: indexed, but its events.jsonl is gone "
                                            "(the next query forgets it)")
@@ -66,20 +66,20 @@ def verify_store(store: Store, session: str | None) -> VerifyReport:
             for session_id in sorted(indexed - set(sessions)):
                 report.problems.append(f"session {session_id}: indexed, but its directory is gone "
                                        "(the next query forgets it)")
-            for name in _invalid_session_dirs(store):
+            for name in _invalid_session_dirs(directory):
                 report.notes.append(f"sessions/{name}: not a session directory (invalid id, or a symlink); not indexed")
     except sqlite3.Error as error:
-        raise translate(error, store.root / "index.db") from None
+        raise translate(error, directory.root / "index.db") from None
     except OSError as error:  # reading a file failed (EIO): nothing could be verified
-        raise StoreError(f"cannot read {error.filename or store.root}: {error.strerror or error}") from None
+        raise StoreError(f"cannot read {error.filename or directory.root}: {error.strerror or error}") from None
     finally:
         if index:
             index.close()
     return report
 
 
-def _open_index(store: Store, report: VerifyReport) -> Index | None:
-    path = store.root / "index.db"
+def _open_index(directory: SessionDirectory, report: VerifyReport) -> Index | None:
+    path = directory.root / "index.db"
     if not os.path.lexists(path):
         report.notes.append("no index.db yet: the next query or append builds it from the JSONL")
         return None
@@ -124,7 +124,7 @@ class _SessionCheck:
                 change = mark and file_change(log.fd, os.fstat(log.fd), mark, found[1], found[2])
                 if change:
                     self.problem(f"{change} since it was indexed; the next query re-indexes it")
-                rows = index.indexed_lines(mark.session_key) if mark and not change else iter(())
+                rows = _indexed_lines(index, mark.session_key) if mark and not change else iter(())
                 self._check_file(log, rows, mark.indexed_lines if mark and not change else 0)
         self._note_unfinished_batch(log)
         self._check_sequence()
@@ -137,7 +137,7 @@ class _SessionCheck:
     def _check_file(self, log: OpenLog, rows, indexed_lines: int) -> None:
         rows = iter(rows) if rows is not None else None
         lines = 0
-        for line_no, offset, line in iter_lines(log):
+        for line_no, offset, line in log.lines():
             lines += 1
             event, reason = decode_line(line)
             if event is None:
@@ -208,10 +208,20 @@ def _ranges(numbers: list[int], shown: int = 10) -> str:
     return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
 
 
-def _invalid_session_dirs(store: Store) -> list[str]:
+def _invalid_session_dirs(directory: SessionDirectory) -> list[str]:
     try:
-        names = os.listdir(store.sessions_dir)
+        names = os.listdir(directory.sessions_dir)
     except FileNotFoundError:
         return []
-    valid = set(store.session_ids())
+    valid = set(directory.session_ids())
     return sorted(name for name in names if name not in valid)
+
+
+def _indexed_lines(index: Index, session_key: int) -> sqlite3.Cursor:
+    """(line_no, offset, length, type or None, sequence_no or None) for
+    every indexed line of a session, events and damaged lines, in file order."""
+    return index.conn.execute(
+        "SELECT e.line_no, e.offset, e.length, t.text, e.sequence_no FROM events e "
+        "JOIN strings t ON t.key = e.type_key WHERE e.session_key = ? "
+        "UNION ALL SELECT line_no, offset, length, NULL, NULL FROM damaged_lines WHERE session_key = ? "
+        "ORDER BY 1", (session_key, session_key))

@@ -5,7 +5,7 @@ like the index; psycopg 3 is imported only here."""
 
 from .connection import DB_ENV, holds_password, masked
 from .push import JOBS, PushReport, Pusher, push
-from .queries import CentralStore, CentralVerifyReport
+from .store import CentralStore, CentralVerifyReport
 
 __all__ = ["DB_ENV", "JOBS", "CentralStore", "CentralVerifyReport", "PushReport", "Pusher", "holds_password", "masked",
            "push"]

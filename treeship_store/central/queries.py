@@ -1,22 +1,21 @@
-"""CentralStore: the central PostgreSQL store asked the questions a local
-Store answers, with the same filters (filters.EventFilter) and the same
-answers: events as their stored lines, files, sessions, stats. Plus `host`,
-which a central store has many of, and `verify`, which reports conflicts."""
+"""The central store's QueryBackend (reader.py): the questions a local
+Store answers, asked of PostgreSQL with the same checked filters and
+answered alike: events as their stored lines, files, sessions, stats. Plus
+`host`, which a central store has many of."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import orjson
 import psycopg
 
-from ..errors import StoreError, StoreNotFound, ValidationError
-from ..event import Event, check_session_id, format_time
-from ..filters import EventFilter, _values, check_types
-from ..follow import Followed, Position, follow_events
-from ..index.queries import fold_files
+from ..errors import StoreNotFound, ValidationError
+from ..event import Event, format_time
+from ..filters import EventFilter
+from ..follow import Followed, Position
+from ..results import DamagedLine, fold_files
 from .columns import from_column, to_column, to_columns
 from .connection import connect, masked, translate
 
@@ -27,19 +26,7 @@ _ONE_SESSION = " AND (month, session_id) IN (SELECT month, session_id FROM sessi
 FOLLOW_LINES = 10_000  # lines one look of a follower reads at most; it looks again at once for more
 
 
-@dataclass
-class CentralVerifyReport:
-    sessions: int = 0
-    lines: int = 0
-    damaged_lines: int = 0
-    conflicts: list[dict] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.conflicts and not self.damaged_lines
-
-
-class CentralStore:
+class CentralQueries:
     """Read-only questions to a central store (one connection, one thread)."""
 
     def __init__(self, url: str):
@@ -67,13 +54,7 @@ class CentralStore:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> CentralStore:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def _rows(self, query: str, params: Iterable = ()) -> list[tuple]:
+    def rows(self, query: str, params: Iterable = ()) -> list[tuple]:
         if self.conn.broken:
             # The server went away since: connect again (or say it is still
             # away), so that a long-lived reader, the web view's, recovers.
@@ -86,12 +67,8 @@ class CentralStore:
 
     # -- events ---------------------------------------------------------------
 
-    def events(self, session: str | Iterable[str] | None = None, *, host: str | Iterable[str] | None = None,
-               newest_first: bool = False, **filters) -> Iterator[Event]:
-        """As Store.events, from the central store; `host` keeps events whose
-        host_id is one of these."""
-        chosen = EventFilter.build(session, newest_first=newest_first, **filters)
-        where, params = self._where(chosen, host)
+    def select_events(self, chosen: EventFilter) -> Iterator[Event]:
+        where, params = self._where(chosen)
         if chosen.sessions is not None and len(chosen.sessions) == 1:
             columns = ("l.sequence_no", "l.line_no")
         else:
@@ -106,40 +83,32 @@ class CentralStore:
             # agent indexes are (agent, type, time), so the answer is a merge of
             # one ordered range per type, each cut at N, not a sort of every
             # event the agent ever had.
-            stored = self._stored_types()
+            stored = self.stored_types()
             if not stored:
-                return
+                return iter(())
             ranges = [f"(SELECT l.line, l.at, l.session_id, l.sequence_no, l.line_no FROM lines l WHERE {where} "
                       f"AND l.type = %s ORDER BY {order}{limit})"] * len(stored)
             query = f"SELECT l.line, l.line_no FROM ({' UNION ALL '.join(ranges)}) l ORDER BY {order}{limit}"
             params = [value for event_type in stored for value in [*params, event_type]]
-        for line, line_no in self._rows(query, params):
-            raw = line.encode()
-            yield Event(orjson.loads(raw), raw, line_no)
+        return iter([Event(orjson.loads(raw := line.encode()), raw, line_no)
+                     for line, line_no in self.rows(query, params)])
 
-    def count_events(self, session: str | Iterable[str] | None = None, *, host: str | Iterable[str] | None = None,
-                     **filters) -> int:
-        chosen = EventFilter.build(session, **filters)
-        where, params = self._where(chosen, host)
+    def count_events(self, chosen: EventFilter) -> int:
+        where, params = self._where(chosen)
         limit = "" if chosen.limit is None else f" LIMIT {int(chosen.limit)}"
-        return self._rows(f"SELECT count(*) FROM (SELECT 1 FROM lines l WHERE {where}{limit}) matching", params)[0][0]
+        return self.rows(f"SELECT count(*) FROM (SELECT 1 FROM lines l WHERE {where}{limit}) matching", params)[0][0]
 
-    def files(self, session: str | Iterable[str] | None = None, *, agent: str | Iterable[str] | None = None,
-              since=None, until=None, read: bool = False, host: str | Iterable[str] | None = None) -> list[dict]:
-        if not isinstance(read, bool):
-            raise ValidationError(f"read must be True or False, got {read!r}")
-        event_type = "agent.read_file" if read else "agent.wrote_file"
-        chosen = EventFilter.build(session, agent=agent, type=event_type, since=since, until=until)
-        where, params = self._where(chosen, host)
+    def file_rows(self, chosen: EventFilter) -> list[dict]:
+        event_type, = chosen.types
+        where, params = self._where(chosen)
         rows = [(self._whole("file_path", path, " AND l.agent_name = %s AND l.type = %s", [name, event_type]),
-                 self._whole("agent_name", name), *rest) for path, name, *rest in self._rows(
+                 self._whole("agent_name", name), *rest) for path, name, *rest in self.rows(
             f"SELECT l.file_path, l.agent_name, count(*), min(l.at), max(l.at) FROM lines l WHERE {where} "
             "AND l.file_path IS NOT NULL GROUP BY 1, 2", params)]
         return fold_files(sorted(rows, key=lambda row: row[:2]), _time)
 
-    def _where(self, chosen: EventFilter, host) -> tuple[str, list]:
-        if chosen.search is not None:
-            raise ValidationError("search is not available against a central store (yet): ask the local store")
+    def _where(self, chosen: EventFilter) -> tuple[str, list]:
+        _refuse_search(chosen)
         where, params = ["l.line IS NOT NULL"], []
         if chosen.sessions is not None:
             # With the sessions' months, each session is one primary-key range of one partition.
@@ -155,7 +124,6 @@ class CentralStore:
             where.append("(" + " OR ".join(one_of(f"l.{column}", agents) for column in columns) + ")")
             params.extend([value_of(agents)] * len(columns))
         if chosen.types:
-            check_types(chosen.types, self._stored_types, held=to_column, shown=from_column)
             where.append(one_of("l.type", chosen.types))
             params.append(value_of(to_columns(chosen.types)))
         for bound, operator in ((chosen.since_us, ">="), (chosen.until_us, "<")):
@@ -167,19 +135,22 @@ class CentralStore:
             params.append(chosen.after_seq)
         if chosen.failed:
             where.append(FAILED)
-        hosts = to_columns(_values(host, "host") or ())
+        hosts = to_columns(chosen.hosts or ())
         if hosts:
             where.append(one_of("l.host_id", hosts))
             params.append(value_of(hosts))
         return " AND ".join(where), params
 
-    def _stored_types(self) -> list[str]:
+    def stored_types(self) -> list[str]:
         """The types present, by skipping through the type index from one to
         the next: a probe per type, not a scan of the lines."""
-        return [event_type for event_type, in self._rows(
+        return [event_type for event_type, in self.rows(
             "WITH RECURSIVE t(type) AS (SELECT min(type) FROM lines UNION ALL "
             "SELECT (SELECT min(type) FROM lines WHERE type > t.type) FROM t WHERE t.type IS NOT NULL) "
             "SELECT type FROM t WHERE type IS NOT NULL")]
+
+    held = staticmethod(to_column)
+    shown = staticmethod(from_column)
 
     def _agent_columns(self, agents: tuple[str, ...]) -> list[str]:
         """Which of the three agent columns hold one of `agents` (as held). Names are
@@ -187,7 +158,7 @@ class CentralStore:
         is met at once; ids and instances through their indexes."""
         return [column for column, table in (("agent_id", "lines"), ("agent_name", "line_counts"),
                                              ("agent_instance_id", "lines"))
-                if self._rows(f"SELECT 1 FROM {table} WHERE {one_of(column, agents)} LIMIT 1", [value_of(agents)])]
+                if self.rows(f"SELECT 1 FROM {table} WHERE {one_of(column, agents)} LIMIT 1", [value_of(agents)])]
 
     def _whole(self, column: str, held: str, where: str = "", params: Iterable = ()) -> str:
         """The value `column` holds as `held`: for one held by its digest
@@ -196,15 +167,15 @@ class CentralStore:
         (its month dropped, its counts kept)."""
         value = from_column(held)
         if value is None:
-            found = self._rows(f"SELECT l.line FROM lines l WHERE l.{column} = %s{where} LIMIT 1", [held, *params])
+            found = self.rows(f"SELECT l.line FROM lines l WHERE l.{column} = %s{where} LIMIT 1", [held, *params])
             value = orjson.loads(found[0][0])[column] if found else held
         return value
 
     # -- summaries ------------------------------------------------------------
 
-    def sessions(self) -> list[dict]:
-        """As Store.sessions(): per session, events, damaged lines, agents, first
-        and last time, lines. From the counts push keeps."""
+    def session_summaries(self) -> list[dict]:
+        """Per session, events, damaged lines, agents, first and last time,
+        lines: from the counts push keeps."""
         return [{"session_id": row[0], "events": row[1], "damaged_lines": row[2], "agents": row[3],
                  "first": _time(row[4]), "last": _time(row[5]), "indexed_lines": row[1] + row[2]}
                 for row in self._summaries("", [], "ORDER BY c.session_id COLLATE \"C\"")]
@@ -214,7 +185,7 @@ class CentralStore:
         in, tokens out, file writes) per session of `sessions` (a subquery of
         session ids, or "" for all), from line_counts."""
         scope = f"WHERE c.session_id IN ({sessions})" if sessions else ""
-        rows = self._rows(
+        rows = self.rows(
             "SELECT c.session_id, coalesce(sum(c.events) FILTER (WHERE c.type IS NOT NULL), 0), "
             "coalesce(sum(c.events) FILTER (WHERE c.type IS NULL), 0), "
             "coalesce(array_agg(DISTINCT c.agent_name COLLATE \"C\" ORDER BY c.agent_name COLLATE \"C\") "
@@ -227,21 +198,15 @@ class CentralStore:
                  last, int(failed), int(tin), int(tout), int(writes))
                 for sid, events, damaged, agents, first, last, failed, tin, tout, writes in rows]
 
-    def session_page(self, *, agent=None, type=None, since=None, until=None, search=None, before: str | None = None,
-                     limit: int = 50) -> list[dict]:
-        """As Store.session_page: newest first (by the first time of each
-        session's first push), keyset-paged after `before`, with the sessions
-        page's summary of each."""
-        chosen = EventFilter.build(agent=agent, type=type, since=since, until=until, search=search, limit=limit)
-        if chosen.search is not None:
-            raise ValidationError("search is not available against a central store (yet): ask the local store")
-        if not 1 <= limit <= 1000:
-            raise ValidationError(f"limit must be from 1 to 1000 sessions a page, got {limit!r}")
+    def session_page(self, chosen: EventFilter, before: str | None, limit: int) -> list[dict]:
+        """Newest first (by the first time of each session's first push),
+        keyset-paged after `before`, with the sessions page's summary of each."""
+        _refuse_search(chosen)
         where, params = [], []
         if before is not None:
             where.append("(s.started_at, s.session_id) < (SELECT started_at, session_id FROM sessions "
                          "WHERE session_id = %s)")
-            params.append(check_session_id(before))
+            params.append(before)
         for column, values in (("agent_name", chosen.agents), ("type", chosen.types)):
             if values:
                 where.append(f"EXISTS (SELECT 1 FROM line_counts c WHERE c.session_id = s.session_id "
@@ -253,7 +218,7 @@ class CentralStore:
                 params.append(_EPOCH + timedelta(microseconds=bound))
         chosen_ids = ("SELECT s.session_id FROM sessions s" + (" WHERE " + " AND ".join(where) if where else "") +
                       " ORDER BY s.started_at DESC NULLS LAST, s.session_id DESC LIMIT %s")
-        ids = [sid for sid, in self._rows(chosen_ids, [*params, limit])]
+        ids = [sid for sid, in self.rows(chosen_ids, [*params, limit])]
         found = {row[0]: row for row in self._summaries("SELECT unnest(%s::text[])", [ids], "")}
         return [{"session_id": sid, "first": _time(first), "last": _time(last),
                  "duration_ms": None if first is None else (last - first) // timedelta(milliseconds=1),
@@ -262,52 +227,38 @@ class CentralStore:
                 for sid, events, damaged, agents, first, last, failed, tokens_in, tokens_out, writes
                 in (found[sid] for sid in ids if sid in found)]
 
-    def damaged_lines(self, session_id: str) -> list:
-        """As Store.damaged_lines: a session's damaged lines, with their byte offsets."""
-        from ..results import DamagedLine  # noqa: PLC0415
-        rows = self._rows("SELECT line_no, byte_offset, octet_length(damaged), reason FROM lines l WHERE damaged IS "
-                          f"NOT NULL{_ONE_SESSION} ORDER BY line_no", [check_session_id(session_id)])
-        if not rows and not self._rows("SELECT 1 FROM sessions WHERE session_id = %s", [session_id]):
+    def damaged_lines(self, session_id: str) -> list[DamagedLine]:
+        rows = self.rows("SELECT line_no, byte_offset, octet_length(damaged), reason FROM lines l WHERE damaged IS "
+                         f"NOT NULL{_ONE_SESSION} ORDER BY line_no", [session_id])
+        if not rows and not self.rows("SELECT 1 FROM sessions WHERE session_id = %s", [session_id]):
             raise StoreNotFound(f"no session {session_id} in {self.root}")
         return [DamagedLine(session_id, *row) for row in rows]
 
-    def follow(self, session_id: str, *, after_seq: int | None = None, interval: float = 0.25,
-               until=None) -> Iterator[Event]:
-        """As Store.follow: a session's events as hosts push them, by line."""
-        return follow_events(self, session_id, after_seq=after_seq, interval=interval, until=until)
-
     def read_new(self, session_id: str, position: Position) -> Followed:
-        """As Store.read_new: the session's events after position.line, by
-        line_no. A central record only grows (a diverging line is kept as a
+        """The session's events after position.line, by line_no, as hosts push
+        them. A central record only grows (a diverging line is kept as a
         conflict), so a follower here never starts again."""
-        check_session_id(session_id)
         if position.line is None:
-            last, = self._rows(f"SELECT max(line_no) FROM lines l WHERE true{_ONE_SESSION}", [session_id])[0]
+            last, = self.rows(f"SELECT max(line_no) FROM lines l WHERE true{_ONE_SESSION}", [session_id])[0]
             return Followed([], Position(-1 if last is None else last), None, True)
-        rows = self._rows(f"SELECT line_no, line FROM lines l WHERE l.line IS NOT NULL AND l.line_no > %s"
+        rows = self.rows(f"SELECT line_no, line FROM lines l WHERE l.line IS NOT NULL AND l.line_no > %s"
                           f"{_ONE_SESSION} ORDER BY l.line_no LIMIT {FOLLOW_LINES}", [position.line, session_id])
         events = [Event(orjson.loads(line), line.encode(), line_no) for line_no, line in rows]
         return Followed(events, Position(rows[-1][0]) if rows else position, None, len(rows) < FOLLOW_LINES)
 
-    def counts(self, session: str | None = None) -> dict:
-        return self._report(session, full=False)
-
-    def stats(self, session: str | None = None) -> dict:
-        return self._report(session, full=True)
-
-    def _report(self, session: str | None, *, full: bool) -> dict:
-        """As Store's counts and stats, from line_counts (files written from lines)."""
+    def stats(self, session: str | None, full: bool) -> dict:
+        """From line_counts (files written from lines)."""
         scope, params = "", []
         if session is not None:
-            scope, params = " AND session_id = %s", [check_session_id(session)]
-        by_type = _by_count((self._whole("type", name), n) for name, n in self._rows(
+            scope, params = " AND session_id = %s", [session]
+        by_type = _by_count((self._whole("type", name), n) for name, n in self.rows(
             f"SELECT type, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} GROUP BY type", params))
         counts = {
             "events": sum(by_type.values()),
-            "damaged_lines": int(self._rows(f"SELECT coalesce(sum(events), 0) FROM line_counts WHERE type IS NULL"
+            "damaged_lines": int(self.rows(f"SELECT coalesce(sum(events), 0) FROM line_counts WHERE type IS NULL"
                                             f"{scope}", params)[0][0]),
             "by_type": by_type,
-            "by_agent": _by_count((self._whole("agent_name", name), n) for name, n in self._rows(
+            "by_agent": _by_count((self._whole("agent_name", name), n) for name, n in self.rows(
                 f"SELECT agent_name, sum(events) FROM line_counts WHERE type IS NOT NULL{scope} "
                 "GROUP BY agent_name", params)),
         }
@@ -317,7 +268,7 @@ class CentralStore:
         in_a_session = (" AND (l.month, l.session_id) IN (SELECT month, session_id FROM line_counts "
                         "WHERE model = %s LIMIT 1)")
         tokens = sorted(((model if model is None else self._whole("model", model, in_a_session, [model]), *sums)
-                         for model, *sums in self._rows(
+                         for model, *sums in self.rows(
             "SELECT nullif(model, ''), sum(events), sum(tokens_in), sum(tokens_out) FROM line_counts "
             f"WHERE type = 'agent.decision'{scope} GROUP BY model", params)),
                         key=lambda row: (row[0] is not None, row[0] or ""))
@@ -325,25 +276,16 @@ class CentralStore:
         return counts | {
             "tokens_by_model": {model: {"decisions": int(n), "tokens_in": int(tin), "tokens_out": int(tout)}
                                 for model, n, tin, tout in tokens},
-            "failed_processes": int(self._rows(f"SELECT coalesce(sum(failed), 0) FROM line_counts WHERE true{scope}",
+            "failed_processes": int(self.rows(f"SELECT coalesce(sum(failed), 0) FROM line_counts WHERE true{scope}",
                                                params)[0][0]),
-            "files_written": self._rows(f"SELECT count(DISTINCT file_path) FROM lines WHERE type = 'agent.wrote_file'"
+            "files_written": self.rows(f"SELECT count(DISTINCT file_path) FROM lines WHERE type = 'agent.wrote_file'"
                                         f"{files_scope}", params)[0][0],
         }
 
-    def verify(self, session: str | None = None) -> CentralVerifyReport:
-        """What the central store holds, and every conflict: a line a host
-        pushed that differs from the one already at its position."""
-        scope, params = "", []
-        if session is not None:
-            scope, params = " WHERE session_id = %s", [check_session_id(session)]
-        sessions, lines, damaged = self._rows(
-            f"SELECT count(DISTINCT session_id), count(*), count(damaged) FROM lines{scope}", params)[0]
-        conflicts = [{"session_id": sid, "line_no": line_no, "store_id": str(store), "line": bytes(line)}
-                     for sid, line_no, store, line in self._rows(
-                         f"SELECT session_id, line_no, store_id, line FROM conflicts{scope} "
-                         "ORDER BY session_id COLLATE \"C\", line_no, store_id", params)]
-        return CentralVerifyReport(sessions, lines, damaged, conflicts)
+
+def _refuse_search(chosen: EventFilter) -> None:
+    if chosen.search is not None:
+        raise ValidationError("search is not available against a central store (yet): ask the local store")
 
 
 def _by_count(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
@@ -363,6 +305,3 @@ def value_of(values: tuple):
 
 def _time(at: datetime | None) -> str | None:
     return None if at is None else format_time((at - _EPOCH) // timedelta(microseconds=1))
-
-
-__all__ = ["CentralStore", "CentralVerifyReport", "StoreError"]

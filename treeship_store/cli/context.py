@@ -12,7 +12,7 @@ from ..store import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..backend import Reader
+    from ..reader import Reader
 
 def require_extra(module: str, extra: str, needs: str):
     """`module`, from an optional extra: imported when a command needs it, and

@@ -18,14 +18,14 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
+from ..errors import StoreError
 from ..faults import crash_point, error_point
-from .file import BRIEF_WAIT, IndexFile, is_busy
+from .file import BRIEF_WAIT, IndexFile, is_busy, is_corrupt, translate
 from ..record.log import OpenLog
 from ..record.lines import READ_CHUNK, count_lines
 from ..projector import project
-from .queries import IndexQueries
 
 logger = logging.getLogger("treeship_store")
 
@@ -69,9 +69,12 @@ def file_change(fd: int, info: os.stat_result, mark: Watermark, dev: int | None,
     return None
 
 
-class Index(IndexQueries):
-    """index.db under a store root: connection, schema, catch-up (this module)
-    and the questions it answers (queries.py). Not shared between threads.
+T = TypeVar("T")
+
+
+class Index:
+    """index.db under a store root: connection, schema and catch-up. The
+    questions it answers are queries.py's. Not shared between threads.
 
     index.db is only ever opened by SQLite itself. A descriptor of it that we
     opened and closed would drop every POSIX lock this process holds on the
@@ -145,6 +148,23 @@ class Index(IndexQueries):
             yield
             for _, sql in indexes:
                 conn.execute(sql)
+
+    def run(self, operation: Callable[[Index], T]) -> T:
+        """Run `operation` on the index. If SQLite finds index.db corrupt, or it is
+        not ours, delete it (it is derived) and run it once more on a new one.
+        Driver and file errors leave here, and only here, as the store's errors."""
+        try:
+            try:
+                return operation(self)
+            except sqlite3.DatabaseError as error:
+                if not is_corrupt(error):
+                    raise
+                self.discard()
+                return operation(self)
+        except sqlite3.Error as error:
+            raise translate(error, self.path) from None
+        except OSError as error:
+            raise StoreError(f"{error.filename or self.path.parent}: {error.strerror or error}") from None
 
     def discard(self) -> None:
         """Close, and delete index.db if it is still the file found corrupt or

@@ -1,16 +1,30 @@
-"""The questions the index answers: events by filter, session summaries,
-counts and stats, and the indexed lines verify compares with the file. All
-SQL is parameterised; column names come from fixed lists, never from input."""
+"""The local store's QueryBackend (reader.py): the index caught up with
+the record (freshness.py), then asked in SQL; events read back from the
+JSONL bytes it points at (readback.py). Also what verify compares with the
+file. All SQL is parameterised; column names come from fixed lists, never
+from input."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
-from ..errors import ValidationError
+from ..errors import StoreNotFound, ValidationError
 from ..event import format_time
+from ..follow import Followed, Position, read_after
 from .file import SQLITE_INTERRUPT
+from .freshness import refresh
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ..event import Event
+    from ..filters import EventFilter
+    from ..results import DamagedLine
+    from ..record.directory import SessionDirectory
+    from . import Index
 
 AGENT_COLUMNS = ("agent_id_key", "agent_name_key", "instance_key")
 # A process that ended with a non-zero exit code (the index holds exit_code
@@ -23,14 +37,85 @@ FILES_FROM = ("FROM events e JOIN strings p ON p.key = e.path_key JOIN strings a
 # its index included): often enough to stop within a millisecond or so, seldom
 # enough to cost the search next to nothing.
 SEARCH_CHECK_STEPS = 1000
+T = TypeVar("T")
 
 
-class IndexQueries:
-    """Read-side methods of Index; they use its `conn` and `reader` connections."""
+class SqliteQueries:
+    """The questions, answered by the index under a store's root. Each one
+    first catches the index up with what other writers appended to the
+    sessions it is about, in the same Index.run."""
 
-    conn: sqlite3.Connection
-    reader: sqlite3.Connection
-    search_timeout: float | None  # seconds a search may run, or None for no bound (Store's search_timeout)
+    def __init__(self, directory: SessionDirectory, index: Index, *, search_timeout: float | None = None):
+        self.directory, self.index = directory, index
+        self.root = directory.root
+        self.search_timeout = search_timeout  # seconds a search may run, or None for no bound
+
+    def _ask(self, sessions: Sequence[str] | None, answer: Callable[[dict[str, int]], T], *,
+             search: bool = False) -> T:
+        """`answer({session_id: key})` once the index holds every line of
+        `sessions` (None: of every session), in one Index.run."""
+        self.directory.require_root()
+
+        def ask(index: Index) -> T:
+            keys = refresh(self.directory, index, None if sessions is None else list(sessions))
+            if search:
+                index.flush_search()
+            return answer(keys)
+        return self.index.run(ask)
+
+    def select_events(self, chosen: EventFilter) -> Iterator[Event]:
+        def locations(keys: dict[str, int]) -> Iterator[Event]:
+            cursor = self._select(chosen, keys)
+            names = {key: session_id for session_id, key in keys.items()}
+
+            def session_id_of(key: int) -> str:
+                if key not in names:
+                    names[key] = self.index.session_id_of(key)
+                return names[key]
+            from .readback import read_events  # noqa: PLC0415 - queries only: orjson is not for appends
+            return read_events(self.directory.sessions_dir, self.index.path, cursor or (), session_id_of)
+        return self._ask(chosen.sessions, locations, search=chosen.search is not None)
+
+    def _select(self, chosen: EventFilter, keys: dict[str, int]) -> sqlite3.Cursor | None:
+        """A cursor of (session_key, offset, length, sequence_no, line_no) for matching
+        events, or None when nothing can match."""
+        query = self.events_query(**chosen.index_filters(_wanted(chosen, keys)))
+        return None if query is None else self._read(*query, search=chosen.search is not None)
+
+    def count_events(self, chosen: EventFilter) -> int:
+        def count(keys: dict[str, int]) -> int:
+            query = self.events_query(shape="count", **chosen.index_filters(_wanted(chosen, keys)))
+            return 0 if query is None else self._read(*query, search=chosen.search is not None).fetchone()[0]
+        return self._ask(chosen.sessions, count, search=chosen.search is not None)
+
+    def file_rows(self, chosen: EventFilter) -> list[dict]:
+        """Per file_path: how many events, by which agents (by name), first
+        and last time. From the index alone, in path order."""
+        def files(keys: dict[str, int]) -> list[dict]:
+            query = self.events_query(shape="files", **chosen.index_filters(_wanted(chosen, keys)))
+            from ..results import fold_files  # noqa: PLC0415 - queries only, not the append path
+            return fold_files(self.index.reader.execute(*query) if query else (), _time)
+        return self._ask(chosen.sessions, files)
+
+    def stored_types(self) -> list[str]:
+        return self._ask(None, lambda _: [text for text, in self.index.reader.execute(
+            "SELECT DISTINCT type FROM event_totals")])
+
+    @staticmethod
+    def held(event_type: str) -> str:
+        return event_type
+
+    @staticmethod
+    def shown(held: str) -> str:
+        return held
+
+    def read_new(self, session_id: str, position: Position) -> Followed:
+        self.directory.require_root()
+        return read_after(self.directory.log(session_id), position)
+
+    def close(self) -> None:
+        self.index.close()
+        self.directory.close()
 
     def _read(self, sql: str, params: Sequence, *, search: bool) -> sqlite3.Cursor:
         """reader.execute(sql, params). A search is stopped, with a
@@ -40,11 +125,11 @@ class IndexQueries:
         IN list of matching rows is built when first needed), so the bound
         covers it; the rows read after it are bounded by the limit."""
         if not search or self.search_timeout is None:
-            return self.reader.execute(sql, params)
+            return self.index.reader.execute(sql, params)
         deadline = time.monotonic() + self.search_timeout
-        self.reader.set_progress_handler(lambda: time.monotonic() > deadline, SEARCH_CHECK_STEPS)
+        self.index.reader.set_progress_handler(lambda: time.monotonic() > deadline, SEARCH_CHECK_STEPS)
         try:
-            return self.reader.execute(sql, params)
+            return self.index.reader.execute(sql, params)
         except sqlite3.OperationalError as error:
             if getattr(error, "sqlite_errorcode", None) != SQLITE_INTERRUPT:
                 raise
@@ -52,26 +137,7 @@ class IndexQueries:
                                   "longer words or fewer prefixes (word*), or narrow it (session, agent, type, "
                                   "since)") from None
         finally:
-            self.reader.set_progress_handler(None, 0)
-
-    def select_events(self, **filters) -> sqlite3.Cursor | None:
-        """A cursor of (session_key, offset, length, sequence_no, line_no) for matching
-        events, or None when nothing can match. One session comes in sequence
-        order, several in time order (then session, then line). Filters as for
-        events_query."""
-        query = self.events_query(**filters)
-        return None if query is None else self._read(*query, search=filters.get("search") is not None)
-
-    def count_events(self, **filters) -> int:
-        """How many events select_events would give: counted in the index alone."""
-        query = self.events_query(shape="count", **filters)
-        return 0 if query is None else self._read(*query, search=filters.get("search") is not None).fetchone()[0]
-
-    def file_summaries(self, **filters) -> list[dict]:
-        """Per file_path of the matching events: how many, by which agents (by
-        name), first and last time. From the index alone, in path order."""
-        query = self.events_query(shape="files", **filters)
-        return fold_files(self.reader.execute(*query) if query else (), _time)
+            self.index.reader.set_progress_handler(None, 0)
 
     def events_query(self, *, session_keys: Sequence[int] | None = None, agents: Sequence[str] | None = None,
                      types: Sequence[str] | None = None, since_us: int | None = None, until_us: int | None = None,
@@ -90,14 +156,14 @@ class IndexQueries:
         if session_keys is not None:
             condition("e.session_key IN (??)", session_keys)
         if agents:
-            keys = self.string_keys(agents)
+            keys = self._string_keys(agents)
             columns = self._agent_columns(keys) if keys else []
             if not columns:
                 return None
             where.append("(" + " OR ".join(f"e.{c} IN ({', '.join('?' * len(keys))})" for c in columns) + ")")
             params.extend(keys * len(columns))
         if types:
-            keys = self.string_keys(types)
+            keys = self._string_keys(types)
             if not keys:
                 return None
             condition("e.type_key IN (??)", keys)
@@ -108,7 +174,7 @@ class IndexQueries:
         if after_seq is not None:
             condition("e.sequence_no > ?", [after_seq])
         if failed:
-            completed = self.string_keys(["agent.completed_process"])
+            completed = self._string_keys(["agent.completed_process"])
             if not completed:
                 return None
             condition(FAILED_PROCESS, completed)
@@ -165,14 +231,14 @@ class IndexQueries:
     def _stored_types(self) -> list[int]:
         """The keys of the types present in the events table, by skipping
         through its type index: one seek per type, not a scan."""
-        return [row[0] for row in self.reader.execute(
+        return [row[0] for row in self.index.reader.execute(
             "WITH RECURSIVE present(k) AS (SELECT min(type_key) FROM events UNION ALL "
             "SELECT (SELECT min(type_key) FROM events WHERE type_key > present.k) FROM present "
             "WHERE present.k IS NOT NULL) SELECT k FROM present WHERE k IS NOT NULL")]
 
-    def string_keys(self, texts: Sequence[str]) -> list[int]:
+    def _string_keys(self, texts: Sequence[str]) -> list[int]:
         """The keys of those of `texts` the index holds (agents, types, paths)."""
-        return [row[0] for row in self.reader.execute(
+        return [row[0] for row in self.index.reader.execute(
             f"SELECT key FROM strings WHERE text IN ({', '.join('?' * len(texts))})", list(texts))]
 
     def _agent_columns(self, keys: Sequence[int]) -> list[str]:
@@ -180,15 +246,18 @@ class IndexQueries:
         Filtering on those alone keeps the query on one index in the usual case."""
         marks = ", ".join("?" * len(keys))
         return [column for column in AGENT_COLUMNS
-                if self.reader.execute(f"SELECT 1 FROM events WHERE {column} IN ({marks}) LIMIT 1",
+                if self.index.reader.execute(f"SELECT 1 FROM events WHERE {column} IN ({marks}) LIMIT 1",
                                        list(keys)).fetchone()]
 
     def session_summaries(self) -> list[dict]:
         """Per session: events, damaged lines, agents, first and last time, from
-        the counts catch-up keeps (no scan of the events table). One read
-        snapshot: another process's catch-up may commit a session between
-        the three reads."""
-        with self.snapshot() as conn:
+        the counts catch-up keeps (no scan of the events table)."""
+        return self._ask(None, lambda _: self._summaries())
+
+    def _summaries(self) -> list[dict]:
+        # One read snapshot: another process's catch-up may commit a session
+        # between the three reads.
+        with self.index.snapshot() as conn:
             rows = {key: {"session_id": sid, "events": 0, "damaged_lines": 0, "agents": [],
                           "first": _time(first), "last": _time(last),
                           "indexed_lines": lines}
@@ -204,9 +273,13 @@ class IndexQueries:
                 rows[key]["damaged_lines"] = count
         return list(rows.values())
 
-    def session_page(self, *, agents: Sequence[str] | None = None, types: Sequence[str] | None = None,
-                     since_us: int | None = None, until_us: int | None = None, search: str | None = None,
-                     before: str | None = None, limit: int = 50) -> list[dict]:
+    def session_page(self, chosen: EventFilter, before: str | None, limit: int) -> list[dict]:
+        return self._ask(None, lambda _: self._page(
+            agents=chosen.agents, types=chosen.types, since_us=chosen.since_us, until_us=chosen.until_us,
+            search=chosen.search, before=before, limit=limit), search=chosen.search is not None)
+
+    def _page(self, *, agents: Sequence[str] | None, types: Sequence[str] | None, since_us: int | None,
+              until_us: int | None, search: str | None, before: str | None, limit: int) -> list[dict]:
         """Sessions newest first (by their first event), `limit` at a time,
         after the session `before` in that order: keyset paging on an index,
         so a page costs the same at 100,000 sessions as at 1,000. Filters keep
@@ -215,7 +288,7 @@ class IndexQueries:
         `search`. Each with what the sessions page shows, from the counts."""
         where, params = [], []
         if before is not None:
-            row = self.reader.execute(f"SELECT {START}, session_id FROM sessions WHERE session_id = ?",
+            row = self.index.reader.execute(f"SELECT {START}, session_id FROM sessions WHERE session_id = ?",
                                       (before,)).fetchone()
             if row is None:
                 return []
@@ -249,7 +322,7 @@ class IndexQueries:
                       "damaged_lines": 0, "lines": lines}
                 for key, sid, first, last, lines in page}
         keys = ", ".join("?" * len(rows))
-        for key, agent, events, failed, tokens_in, tokens_out, writes in self.reader.execute(
+        for key, agent, events, failed, tokens_in, tokens_out, writes in self.index.reader.execute(
                 "SELECT session_key, agent_name, sum(events), sum(failed), sum(tokens_in), sum(tokens_out), "
                 "sum(CASE WHEN type = 'agent.wrote_file' THEN events ELSE 0 END) FROM event_counts "
                 f"WHERE session_key IN ({keys}) GROUP BY session_key, agent_name ORDER BY 1, 2", list(rows)):
@@ -258,13 +331,18 @@ class IndexQueries:
             for name, value in (("events", events), ("failed_processes", failed), ("tokens_in", tokens_in),
                                 ("tokens_out", tokens_out), ("file_writes", writes)):
                 row[name] += value
-        for key, count in self.reader.execute(
+        for key, count in self.index.reader.execute(
                 f"SELECT session_key, count(*) FROM damaged_lines WHERE session_key IN ({keys}) GROUP BY 1",
                 list(rows)):
             rows[key]["damaged_lines"] = count
         return list(rows.values())
 
-    def stats(self, session_keys: Sequence[int] | None, *, full: bool = True) -> dict:
+    def stats(self, session: str | None, full: bool) -> dict:
+        sessions = None if session is None else [session]
+        return self._ask(sessions, lambda keys: self._stats(
+            None if session is None else [keys[session]] if session in keys else [], full))
+
+    def _stats(self, session_keys: Sequence[int] | None, full: bool) -> dict:
         # Store-wide questions read the totals; per-session ones the per-session counts.
         scope, params, counted = "", [], "event_totals"
         if session_keys is not None:
@@ -273,7 +351,7 @@ class IndexQueries:
 
         def rows(sql: str) -> list[tuple]:
             sql = sql.replace("{scope}", scope).replace("{counts}", counted)
-            return self.conn.execute(sql, params).fetchall()
+            return self.index.conn.execute(sql, params).fetchall()
 
         by_type = dict(rows("SELECT type, sum(events) FROM {counts} WHERE 1{scope} GROUP BY type "
                             "ORDER BY 2 DESC, 1"))
@@ -297,37 +375,21 @@ class IndexQueries:
                                   "(SELECT key FROM strings WHERE text = 'agent.wrote_file'){scope}")[0][0],
         }
 
-    def damaged_lines(self, session_key: int) -> list[tuple[int, int, int, str]]:
-        """(line_no, offset, length, reason) of a session's damaged lines, in file order."""
-        return self.reader.execute("SELECT line_no, offset, length, reason FROM damaged_lines WHERE session_key = ? "
-                                   "ORDER BY line_no", (session_key,)).fetchall()
+    def damaged_lines(self, session_id: str) -> list[DamagedLine]:
+        from ..results import DamagedLine  # noqa: PLC0415 - queries only, not the append path
 
-    def indexed_lines(self, session_key: int) -> sqlite3.Cursor:
-        """(line_no, offset, length, type or None, sequence_no or None) for
-        every indexed line of a session, events and damaged lines, in file order."""
-        return self.conn.execute(
-            "SELECT e.line_no, e.offset, e.length, t.text, e.sequence_no FROM events e "
-            "JOIN strings t ON t.key = e.type_key WHERE e.session_key = ? "
-            "UNION ALL SELECT line_no, offset, length, NULL, NULL FROM damaged_lines WHERE session_key = ? "
-            "ORDER BY 1", (session_key, session_key))
+        def damaged(keys: dict[str, int]) -> list[DamagedLine]:
+            if session_id not in keys:
+                raise StoreNotFound(f"no session {session_id} under {self.root}")
+            return [DamagedLine(session_id, *row) for row in self.index.reader.execute(
+                "SELECT line_no, offset, length, reason FROM damaged_lines WHERE session_key = ? ORDER BY line_no",
+                (keys[session_id],))]
+        return self._ask([session_id], damaged)
 
 
-def fold_files(rows, as_text) -> list[dict]:
-    """File summaries from (path, agent name, events, first, last) rows in
-    path order, one row per path and agent: the local index's and the central
-    store's answer alike. `as_text` turns a first/last time into RFC 3339."""
-    files: dict[object, dict] = {}
-    for path, agent, events, first, last in rows:
-        summary = files.setdefault(path, {"file_path": path, "events": 0, "agents": [], "first": first,
-                                          "last": last})
-        summary["events"] += events
-        summary["agents"].append(agent)
-        # A line whose timestamp is not RFC 3339 has no time.
-        summary["first"] = min((t for t in (summary["first"], first) if t is not None), default=None)
-        summary["last"] = max((t for t in (summary["last"], last) if t is not None), default=None)
-    for summary in files.values():
-        summary["first"], summary["last"] = as_text(summary["first"]), as_text(summary["last"])
-    return list(files.values())
+def _wanted(chosen: EventFilter, keys: dict[str, int]) -> list[int] | None:
+    """The keys of the sessions asked for that the index holds (None: any session)."""
+    return None if chosen.sessions is None else [keys[s] for s in chosen.sessions if s in keys]
 
 
 def _time(micros: int | None) -> str | None:

@@ -6,12 +6,6 @@ from __future__ import annotations
 
 import os
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from .log import OpenLog
-
 # How much of the file one read (and one index transaction) takes at most; a
 # single longer line is still read whole.
 READ_CHUNK = 4 << 20
@@ -32,16 +26,6 @@ def complete_lines(fd: int, start: int, limit: int = READ_CHUNK, file_size: int 
         if len(data) < size:
             return b""
         size *= 2
-
-
-def iter_lines(log: OpenLog, start: int = 0, line_no: int = 0) -> Iterator[tuple[int, int, bytes]]:
-    """(line_no, offset, line without newline) for every line of the record from `start`."""
-    offset = start
-    while data := log.committed(offset):
-        for line in data.split(b"\n")[:-1]:
-            yield line_no, offset, line
-            offset += len(line) + 1
-            line_no += 1
 
 
 def count_lines(fd: int, start: int = 0, lines: int = 0) -> tuple[int, int]:

@@ -315,6 +315,15 @@ class OpenLog:
                 data = data[:data.rfind(b"\n") + 1]
         return data
 
+    def lines(self, start: int = 0, line_no: int = 0):
+        """(line_no, offset, line without newline) for every line of the record from `start`."""
+        offset = start
+        while data := self.committed(offset):
+            for line in data.split(b"\n")[:-1]:
+                yield line_no, offset, line
+                offset += len(line) + 1
+                line_no += 1
+
     def pending_batch(self) -> tuple[int, int] | None:
         """The batch recorded in events.jsonl.batch, or None. A record that is
         not a regular file (a planted symlink) is refused: UnsafePath."""

@@ -9,7 +9,7 @@ import threading
 
 from starlette.requests import Request
 
-from ..backend import Reader
+from ..reader import Reader
 from ..store import Store
 
 _local = threading.local()
