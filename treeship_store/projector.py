@@ -3,8 +3,18 @@
 A chunk of complete lines becomes one row per event line (its location,
 envelope and typed columns), one row per damaged line, and the counts by
 (type, agent, model) that stats and sessions read instead of scanning. This
-is the piece every derived store shares; what records the rows (the SQLite
-index here) only decides where they go.
+is the piece every derived store shares: the SQLite index records project()'s
+rows, the central store (central/push.py line_row) makes its row from the
+same typed columns (event_time, int64) and counts by the same rules, which
+live here once:
+
+- a failed process is an agent.completed_process (FAILED_TYPE) whose
+  exit_code is an integer a 64-bit column holds, other than 0: what stats
+  count, `events --failed` selects and an exported span marks as an error;
+- tokens count only on events that name a model (decisions), and only plain
+  integers from 0 below TOKENS_BELOW, so a sum never overflows 64 bits.
+The SQL forms of these rules (index/queries.py, central/queries.py,
+central/push.py) are built from these names.
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ def project(key: int, offset: int, line_no: int, data: bytes) -> Projection:
             if group[2]:  # decisions name a model; only they carry tokens
                 count[1] += _countable(event.get("tokens_in"))
                 count[2] += _countable(event.get("tokens_out"))
-            elif row[EXIT_CODE] and row[TYPE] == "agent.completed_process":  # as queries.FAILED_PROCESS selects
+            elif row[EXIT_CODE] and row[TYPE] == FAILED_TYPE:
                 count[3] += 1
         offset += len(line) + 1
         line_no += 1
@@ -73,17 +83,33 @@ def event_row(key: int, line_no: int, offset: int, length: int, event: dict) -> 
     tool, a hand-edited "1") stays in the JSONL only, so one line can never
     make an insert fail and stop the catch-up. A time outside what the store
     holds leaves the event without one."""
+    path = event.get("file_path")
+    return (key, line_no, event["sequence_no"], event_time(event), event["type"], event["agent_id"],
+            event["agent_name"], event["agent_instance_id"], offset, length, path if type(path) is str else None,
+            int64(event.get("exit_code")))
+
+
+FAILED_TYPE = "agent.completed_process"
+TOKENS_BELOW = 2**40
+
+
+def event_time(event: dict) -> int | None:
+    """The event's time in microseconds, or None when its timestamp is not one
+    the store holds (not RFC 3339, or outside years 1 to 9999)."""
     try:
-        micros = parse_time(event["timestamp"])
+        return parse_time(event["timestamp"])
     except (ValueError, TypeError):
-        micros = None
-    path, exit_code = event.get("file_path"), event.get("exit_code")
-    return (key, line_no, event["sequence_no"], micros, event["type"], event["agent_id"], event["agent_name"],
-            event["agent_instance_id"], offset, length, path if type(path) is str else None,
-            exit_code if type(exit_code) is int and _INT64_MIN <= exit_code <= _INT64_MAX else None)
+        return None
 
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+def int64(value: object) -> int | None:
+    """An integer field as a 64-bit column holds it; None for anything else."""
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
+
+
+def failed(event: dict) -> bool:
+    """Whether the event is a failed process (the rule above)."""
+    return event.get("type") == FAILED_TYPE and bool(int64(event.get("exit_code")))
 
 # What full-text search finds an event by: the fields people remember
 # (commands, paths, tools, what a model or agent said), and meta's strings.
@@ -137,4 +163,4 @@ def search_text(event: dict) -> str:
 def _countable(value: object) -> int:
     # Only plain integers count: a u64 near 2**63 is not a column value, and
     # a sum of them must not overflow SQLite's 64 bits and stop the catch-up.
-    return value if type(value) is int and 0 <= value < 2**40 else 0
+    return value if type(value) is int and 0 <= value < TOKENS_BELOW else 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from .redact import redact
 from .event import parse_time
+from .projector import failed, int64
 
 INTERNAL, CLIENT = "internal", "client"
 
@@ -137,11 +138,11 @@ class _Builder:
                                     "gen_ai.tool.type": "process"})
             if command := _text(event.get("command")):
                 span.attributes["process.command_line"] = redact(command)
-            code = event.get("exit_code")
-            if type(code) is int and -(2**63) <= code < 2**63:
+            code = int64(event.get("exit_code"))
+            if code is not None:
                 span.attributes["process.exit.code"] = code
-                if code != 0:
-                    span.error, span.message = str(code), f"exit code {code}"
+            if failed(event):  # what stats count as a failed process
+                span.error, span.message = str(code), f"exit code {code}"
         elif kind == "agent.decision":
             model = _text(event.get("model"))
             span = self._timed(line_no, at, event, f"chat {model}" if model else "chat", CLIENT, parent)

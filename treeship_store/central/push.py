@@ -22,13 +22,15 @@ from psycopg import sql
 
 from .. import positions
 from ..errors import CentralUnavailable, UnsafePath, ValidationError, WriteError
-from ..event import decode_line, parse_time
+from ..event import decode_line
 from ..faults import crash_point
 from ..record.log import SessionLog
 from ..positions import Position
+from ..projector import TOKENS_BELOW, event_time, int64
 from ..store import Store
 from .columns import to_column
 from .connection import connect, translate
+from .schema import FAILED
 
 logger = logging.getLogger("treeship_store")
 
@@ -41,14 +43,12 @@ COLUMNS = ("month", "session_id", "line_no", "store_id", "sequence_no", "at", "t
 _COPY_STAGING, _COPY_LINES = (sql.SQL("COPY {} ({}) FROM STDIN").format(
     sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))) for table in ("staging", "lines"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# The counts of lines just inserted (from `source`), as the local index keeps
-# them: tokens only of decisions that name a model, below 2**40 (projector._countable).
+# The counts of lines just inserted (from `source`), by the projector's
+# counting rules, as the local index keeps them.
+_TOKENS = "coalesce(sum({0}) FILTER (WHERE coalesce(model, '') <> '' AND {0} >= 0 AND {0} < %d), 0)" % TOKENS_BELOW
 _COUNT = ("INSERT INTO line_counts SELECT month, session_id, type, agent_name, coalesce(model, ''), count(*), "
-          "coalesce(sum(tokens_in) FILTER (WHERE coalesce(model, '') <> '' AND tokens_in >= 0 "
-          "AND tokens_in < 1099511627776), 0), "
-          "coalesce(sum(tokens_out) FILTER (WHERE coalesce(model, '') <> '' AND tokens_out >= 0 "
-          "AND tokens_out < 1099511627776), 0), "
-          "count(*) FILTER (WHERE type = 'agent.completed_process' AND exit_code <> 0), min(at), max(at) "
+          f"{_TOKENS.format('tokens_in')}, {_TOKENS.format('tokens_out')}, "
+          f"count(*) FILTER (WHERE {FAILED}), min(at), max(at) "
           "FROM {source} GROUP BY month, session_id, type, agent_name, coalesce(model, '')")
 
 
@@ -325,22 +325,16 @@ def line_row(line: bytes) -> tuple:
     event, reason = decode_line(line)
     if event is None:
         return (None, None, None, None, None, None, None, None, None, None, None, None, None, line, reason)
-    try:
-        at = _EPOCH + timedelta(microseconds=parse_time(event["timestamp"]))
-    except (ValueError, TypeError):
-        at = None
+    micros = event_time(event)
     g = event.get
-    return (_int64(g("sequence_no")), at, _text(g("type")), _text(g("agent_id")), _text(g("agent_name")),
-            _text(g("agent_instance_id")), _text(g("host_id")), _text(g("file_path")), _int64(g("exit_code")),
-            _text(g("model")), _int64(g("tokens_in")), _int64(g("tokens_out")), line.decode(), None, None)
+    return (event["sequence_no"], None if micros is None else _EPOCH + timedelta(microseconds=micros),
+            _text(event["type"]), _text(event["agent_id"]), _text(event["agent_name"]),
+            _text(event["agent_instance_id"]), _text(event["host_id"]), _text(g("file_path")), int64(g("exit_code")),
+            _text(g("model")), int64(g("tokens_in")), int64(g("tokens_out")), line.decode(), None, None)
 
 
 def _text(value: object) -> str | None:
     return to_column(value) if type(value) is str else None
-
-
-def _int64(value: object) -> int | None:
-    return value if type(value) is int and -(2**63) <= value < 2**63 else None
 
 
 def push(store: Store, url: str, session: str | None = None, jobs: int = JOBS) -> PushReport:

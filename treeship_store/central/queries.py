@@ -18,10 +18,10 @@ from ..follow import Followed, Position
 from ..results import DamagedLine, fold_files
 from .columns import from_column, to_column, to_columns
 from .connection import connect, masked, translate
+from .schema import FAILED
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TOKENS = 2**40  # as the local counts: larger token numbers are not counted (projector._countable)
-FAILED = "l.type = 'agent.completed_process' AND l.exit_code <> 0"
 _ONE_SESSION = " AND (month, session_id) IN (SELECT month, session_id FROM sessions WHERE session_id = %s)"
 FOLLOW_LINES = 10_000  # lines one look of a follower reads at most; it looks again at once for more
 

@@ -13,6 +13,11 @@ and the reason. A different line at a position already taken goes to
 
 from __future__ import annotations
 
+from ..projector import FAILED_TYPE
+
+# A failed process (projector.py's rule) on the columns of `lines`.
+FAILED = f"type = '{FAILED_TYPE}' AND exit_code <> 0"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("c001_lines", """
         CREATE TABLE treeship_meta (name text PRIMARY KEY, value text NOT NULL);

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ..errors import StoreNotFound, ValidationError
 from ..event import format_time
 from ..follow import Followed, Position, read_after
+from ..projector import FAILED_TYPE
 from .file import SQLITE_INTERRUPT
 from .freshness import refresh
 
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from . import Index
 
 AGENT_COLUMNS = ("agent_id_key", "agent_name_key", "instance_key")
-# A process that ended with a non-zero exit code (the index holds exit_code
-# only when it is an integer), as catch-up counts failures for stats.
+# A failed process (projector.py's rule; the index holds exit_code only as
+# a 64-bit integer), given the key of FAILED_TYPE.
 FAILED_PROCESS = "e.type_key = ? AND e.exit_code != 0"
 # A session's place in the sessions page's order, as sessions_by_start indexes it.
 START = "coalesce(first_us, -9223372036854775808)"
@@ -174,7 +175,7 @@ class SqliteQueries:
         if after_seq is not None:
             condition("e.sequence_no > ?", [after_seq])
         if failed:
-            completed = self._string_keys(["agent.completed_process"])
+            completed = self._string_keys([FAILED_TYPE])
             if not completed:
                 return None
             condition(FAILED_PROCESS, completed)
