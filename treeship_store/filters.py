@@ -18,6 +18,12 @@ from .event import EVENT_TYPES, MAX_MICROS, MAX_TIME, MIN_MICROS, MIN_TIME, Time
 from .projector import plain_words
 
 INT64_MAX = 2**63 - 1
+# Every filter as a caller names it (a library keyword, a web query
+# parameter; the CLI's options are cli/options.py) and what it takes: several
+# values, one text, an integer or true/false. EventFilter.build checks them.
+MANY, TEXT, INTEGER, FLAG = "many", "text", "integer", "flag"
+PARAMETERS = {"session": MANY, "agent": MANY, "type": MANY, "since": TEXT, "until": TEXT, "after_seq": INTEGER,
+              "failed": FLAG, "search": TEXT, "limit": INTEGER, "host": MANY}
 _RELATIVE_TIME = re.compile(r"(\d{1,30})([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

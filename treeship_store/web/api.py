@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from ..errors import StoreError, ValidationError
 from ..event import check_session_id
+from ..filters import FLAG, INTEGER, MANY, PARAMETERS
 from ..follow import Followed, start_position
 from .stores import store
 
@@ -36,17 +37,34 @@ KEEPALIVE_SECONDS = 15.0  # a comment line now and then finds a closed connectio
 MAX_STREAMS = 16
 
 
+def query_filters(query, names: tuple[str, ...]) -> dict:
+    """The filters `names` from a query string, each read as filters.PARAMETERS
+    declares it (session, agent and type repeat), as the library takes them."""
+    chosen = {}
+    for name in names:
+        kind = PARAMETERS[name]
+        if kind == MANY:
+            chosen[name] = query.getlist(name) or None
+        elif kind == INTEGER:
+            chosen[name] = integer(query.get(name), name)
+        elif kind == FLAG:
+            chosen[name] = flag(query.get(name), name)
+        else:
+            chosen[name] = query.get(name) or None
+    return chosen
+
+
+EVENT_FILTERS = ("session", "agent", "type", "since", "until", "after_seq", "failed", "search", "limit")
+
+
 def event_filters(request: Request) -> dict:
     """Store.events() keyword arguments from the query string."""
     query = request.query_params
-    limit = integer(query.get("limit"), "limit")
+    filters = query_filters(query, EVENT_FILTERS)
+    limit = filters["limit"]
     if limit is not None and not 0 <= limit <= MAX_EVENTS:
         raise ValidationError(f"limit must be from 0 to {MAX_EVENTS} events a request, got {limit}")
-    return dict(session=query.getlist("session") or None, agent=query.getlist("agent") or None,
-                type=query.getlist("type") or None, since=query.get("since") or None,
-                until=query.get("until") or None, after_seq=integer(query.get("after_seq"), "after_seq"),
-                failed=flag(query.get("failed"), "failed"), search=query.get("search") or None,
-                limit=MAX_EVENTS if limit is None else limit, newest_first=order(query.get("order"), query))
+    return filters | dict(limit=MAX_EVENTS if limit is None else limit, newest_first=order(query.get("order"), query))
 
 
 def integer(text: str | None, name: str) -> int | None:
@@ -95,19 +113,17 @@ async def events(request: Request) -> Response:
 
 async def sessions(request: Request) -> Response:
     query = request.query_params
-    limit = integer(query.get("limit"), "limit") or 50
+    filters = query_filters(query, ("agent", "type", "since", "until", "search", "limit"))
+    limit = filters.pop("limit") or 50
     page = await run_in_threadpool(lambda: store(request).session_page(
-        agent=query.getlist("agent") or None, type=query.getlist("type") or None,
-        since=query.get("since") or None, until=query.get("until") or None, search=query.get("search") or None,
-        before=query.get("before") or None, limit=limit))
+        **filters, before=query.get("before") or None, limit=limit))
     return JSONResponse({"sessions": page, "next": page[-1]["session_id"] if len(page) == limit else None})
 
 
 async def files(request: Request) -> Response:
     query = request.query_params
-    found = await run_in_threadpool(lambda: store(request).files(
-        query.getlist("session") or None, agent=query.getlist("agent") or None, since=query.get("since") or None,
-        until=query.get("until") or None, read=flag(query.get("read"), "read")))
+    filters = query_filters(query, ("session", "agent", "since", "until"))
+    found = await run_in_threadpool(lambda: store(request).files(**filters, read=flag(query.get("read"), "read")))
     return JSONResponse(found)
 
 
