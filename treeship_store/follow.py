@@ -5,7 +5,7 @@ A follower's place is a Position: the last line of the record it has seen.
 Not a sequence_no: a line another writer appends may repeat one, and it is
 a new line all the same. Each look reads the record's new complete lines
 (as the index's catch-up does, batches included) and notices, as the index
-does (index.file_change), a file that was replaced, truncated or rewritten
+does (index/watermark.py), a file that was replaced, truncated or rewritten
 since: the follower then starts again from the first line of the file now
 there, and says so.
 """
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from .errors import StoreError, ValidationError
 from .event import Event, decode_line
-from .index import TAIL_BYTES, Watermark, file_change
+from .index.watermark import TAIL_BYTES, Watermark, file_change
 from .record.log import OpenLog, SessionLog
 from .record.lines import READ_CHUNK
 

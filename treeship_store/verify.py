@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from .errors import IndexTooNew, StoreError, StoreNotFound, UnsafePath, WriteError
 from .event import check_session_id, decode_line, field_problems, unknown_fields_note
-from .index import Index, file_change
+from .index import Index
+from .index.watermark import file_change
 from .index.file import translate
 from .record.log import OpenLog, SessionLog
 

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from ..errors import StoreError
 from ..faults import crash_point, error_point
@@ -26,10 +26,10 @@ from .file import BRIEF_WAIT, IndexFile, is_busy, is_corrupt, translate
 from ..record.log import OpenLog
 from ..record.lines import READ_CHUNK, count_lines
 from ..projector import project
+from .watermark import TAIL_BYTES, Watermark, file_change, unchanged
 
 logger = logging.getLogger("treeship_store")
 
-TAIL_BYTES = 32  # the last indexed bytes of a file, kept to notice a rewrite
 
 SEARCH_BATCH = 1000  # words of this many lines go to event_text at once (migration m005 says why)
 _INSERT_EVENT = "INSERT INTO events VALUES (" + ", ".join("?" * 12) + ")"
@@ -47,26 +47,6 @@ HOT_CACHE_NS = 60 * 10**9  # how long file_states may reuse the hot sessions it 
 IN_SLICE = 900  # values bound in one statement: under the 999 of SQLite before 3.32
 # (session key, indexed bytes, device, inode, mtime) of a session's file, as indexed.
 FileState = tuple[int, int, int | None, int | None, int | None]
-
-
-class Watermark(NamedTuple):
-    session_key: int
-    indexed_bytes: int
-    indexed_lines: int
-    tail: bytes
-
-
-def file_change(fd: int, info: os.stat_result, mark: Watermark, dev: int | None, ino: int | None) -> str | None:
-    """How events.jsonl differs from the file the index read, or None if it is
-    the same file, grown or not. Append-only means the inode stays and the
-    bytes already read never change."""
-    if ino is not None and (info.st_dev, info.st_ino) != (dev, ino):
-        return "events.jsonl was replaced by another file"
-    if info.st_size < mark.indexed_bytes:
-        return f"events.jsonl shrank from {mark.indexed_bytes} to {info.st_size} bytes"
-    if mark.tail and os.pread(fd, len(mark.tail), mark.indexed_bytes - len(mark.tail)) != mark.tail:
-        return f"events.jsonl was rewritten: the bytes before offset {mark.indexed_bytes} changed"
-    return None
 
 
 T = TypeVar("T")
@@ -227,7 +207,7 @@ class Index:
         (None) if SQLite's write lock is not free within BRIEF_WAIT."""
         error_point("index-error")
         found = self.watermark(session_id)
-        if found is not None and _unchanged(log.fd, *found):
+        if found is not None and unchanged(log.fd, *found):
             return found[0].indexed_bytes, found[0].indexed_lines  # nothing new: no write transaction
         try:
             return self._catch_up_chunks(session_id, log, progress, patient)
@@ -474,12 +454,6 @@ class Index:
 def _move_pending_words(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO event_text (rowid, text) SELECT rowid, text FROM search_pending")
     conn.execute("DELETE FROM search_pending")
-
-
-def _unchanged(fd: int, mark: Watermark, dev: int | None, ino: int | None) -> bool:
-    """The file is the one indexed and ends exactly at the watermark."""
-    info = os.fstat(fd)
-    return info.st_size == mark.indexed_bytes and file_change(fd, info, mark, dev, ino) is None
 
 
 @contextmanager
