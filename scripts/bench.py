@@ -475,12 +475,12 @@ def bench_reindex(work: Path, store_root: Path, size: dict) -> None:
 # -- 8. a real agent's session with and without our hooks ----------------------------
 
 def bench_real_agents(work: Path, size: dict) -> None:
-    """The end-to-end suite's scripted sessions (tests/real_agents.py), run
+    """The end-to-end suite's scripted sessions (tests/support/real_agents.py), run
     by the real Claude Code and Codex against a model server that answers at
     once, with our hooks installed as a user installs them and without:
     wall times alternated, best of each compared."""
     sys.path.insert(0, str(FIXTURES.parent))
-    import real_agents  # noqa: PLC0415
+    from support import real_agents  # noqa: PLC0415
     if why := real_agents.available():
         print(f"8. skipped: {why}", flush=True)
         return
@@ -518,7 +518,7 @@ def bench_real_agents(work: Path, size: dict) -> None:
                 run_dir.mkdir()
                 seconds[hooks].append(session(run_dir, hooks))
         ratio = min(seconds[True]) / min(seconds[False])
-        record(f"{name}'s scripted session (tests/real_agents.py) with our hooks", f"{min(seconds[True]):.2f} s",
+        record(f"{name}'s scripted session (tests/support/real_agents.py) with our hooks", f"{min(seconds[True]):.2f} s",
                f"without hooks {min(seconds[False]):.2f} s", ratio, "≤1.3×", ratio <= 1.3,
                with_s=seconds[True], without_s=seconds[False])
 

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 import corpus  # noqa: E402
-from pg_cluster import Cluster  # noqa: E402
+from support.pg_cluster import Cluster  # noqa: E402
 
 from treeship_store import Store  # noqa: E402
 from treeship_store.central import JOBS, CentralStore, push  # noqa: E402

@@ -1,8 +1,8 @@
 """Benchmark of `export otlp` (issue 15), in one run:
 
 12. the benchmark corpus exported as OTLP/HTTP to a receiver on 127.0.0.1
-    in another process (tests/otlp_receiver.py: it decodes every request
-    with opentelemetry-proto, as a collector would), spans/s and events/s; beside it, the same
+    in another process (tests/support/otlp_receiver.py: it decodes every
+    request with opentelemetry-proto, as a collector would), spans/s and events/s; beside it, the same
     sessions' lines turned into spans without sending (spans.py alone), and
     a second export with nothing new.
 
@@ -47,7 +47,7 @@ def main() -> None:
             lines = (root / "sessions" / session_id / "events.jsonl").read_bytes().split(b"\n")[:-1]
             spans += len(session_spans(session_id, [(n, decode_line(line)[0]) for n, line in enumerate(lines)]))
         mapping = time.perf_counter() - started
-        receiver = subprocess.Popen([sys.executable, str(HERE.parent / "tests" / "otlp_receiver.py")],
+        receiver = subprocess.Popen([sys.executable, str(HERE.parent / "tests" / "support" / "otlp_receiver.py")],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             endpoint = f"http://127.0.0.1:{receiver.stdout.readline().strip()}"

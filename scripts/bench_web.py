@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 import corpus  # noqa: E402
-from web_support import browser, serving  # noqa: E402
+from support.web import browser, serving  # noqa: E402
 
 from treeship_store import Store  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Record what the real agents send, for the replay tests: run the
-end-to-end sessions of tests/real_agents.py with a recorder beside our hooks,
-and keep each agent's hook payloads (with how many lines each transcript had
-at that call),
+end-to-end sessions of tests/support/real_agents.py with a recorder beside
+our hooks, and keep each agent's hook payloads (with how many lines each
+transcript had at that call),
 its transcripts and the model server's answers, under tests/fixtures/, with
 the temporary directory written as {work}.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
-import real_agents  # noqa: E402
+from support import real_agents  # noqa: E402
 
 TOOL = [sys.executable, "-m", "treeship_store"]
 # Long texts of the agents' own (system prompts, tool schemas) that no test reads.

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from web_support import browser, serving  # noqa: E402
+from support.web import browser, serving  # noqa: E402
 
 from treeship_store.demo import write_demo  # noqa: E402
 

@@ -11,9 +11,9 @@ import pytest
 
 from treeship_store import Store
 
-import agent_checks as checks
-from hook_fixtures import (APPLY_PATCH, CLAUDE_SESSION, CODEX_SESSION, SECRET, claude, claude_tool, claude_tool_calls,
-                           claude_transcript_lines, codex, codex_transcript_lines, write_lines)
+from support import agent_checks as checks
+from support.hook_fixtures import (APPLY_PATCH, CLAUDE_SESSION, CODEX_SESSION, SECRET, claude, claude_tool, claude_tool_calls,
+                                   claude_transcript_lines, codex, codex_transcript_lines, write_lines)
 
 ENV = {**os.environ, "TREESHIP_STORE_ROOT": "", "TREESHIP_HOST_ID": "host_test"}
 MAIN_CC = "ai_cc_" + CLAUDE_SESSION.replace("-", "")[:12]

@@ -1,6 +1,6 @@
 """The central PostgreSQL store (issue 14): push exactly once, whoever
 pushes and whatever dies, and the same commands against it. A real server
-(tests/pg_cluster.py), real processes, SIGKILL."""
+(tests/support/pg_cluster.py), real processes, SIGKILL."""
 
 import importlib
 import os
@@ -17,8 +17,8 @@ from treeship_store.central import CentralStore, push
 
 push_module = importlib.import_module("treeship_store.central.push")  # the package's `push` is the function
 
-from conftest import FAULTY_PYTHON, make_event, wait_until
-from pg_cluster import PASSWORD
+from support import FAULTY_PYTHON, make_event, wait_until
+from support.pg_cluster import PASSWORD
 
 
 def cli(root, *args, python=(sys.executable,), **options):
@@ -263,7 +263,7 @@ def test_a_role_with_only_select_and_insert_can_push_and_change_nothing_else(roo
 
 def test_serve_db_shows_the_central_store(tmp_path, central_url):
     from treeship_store.demo import write_demo
-    from web_support import browser, serving
+    from support.web import browser, serving
     import httpx
     root = tmp_path / ".treeship"
     write_demo(root)

@@ -14,7 +14,7 @@ from treeship_store import Store, serialise
 from treeship_store.event import prepare
 from treeship_store.cli import cli
 
-from conftest import SESSION, make_event
+from support import SESSION, make_event
 
 ENV = {**os.environ, "TREESHIP_AGENT_ID": "", "TREESHIP_AGENT_NAME": "", "TREESHIP_AGENT_INSTANCE_ID": "",
        "TREESHIP_HOST_ID": "", "TREESHIP_STORE_ROOT": ""}
@@ -290,7 +290,7 @@ def test_append_path_imports_neither_sqlite_utils_nor_rendering(root):
 
 
 def test_hook_path_loads_none_of_them_either(root, tmp_path):
-    from hook_fixtures import claude_tool
+    from support.hook_fixtures import claude_tool
     Store(root).append(SESSION, make_event())
     payload = json.dumps(claude_tool(tmp_path, "Read", {"file_path": "/p/README.md"}, {"type": "text"}))
     code = ("import sys; from treeship_store.cli import cli\n"
@@ -393,7 +393,7 @@ NOT_IN_A_HOOK_PROCESS = ("click", "sqlite3", "_sqlite3", "orjson", "filelock", "
     ("mcp__github__get_issue", {"n": 1}, {"title": "x"}, ("hashlib",)),
 ])
 def test_a_hook_process_loads_only_what_recording_needs(tmp_path, tool, tool_input, response, allowed):
-    from hook_fixtures import claude_tool
+    from support.hook_fixtures import claude_tool
 
     def loaded(*args, payload=b""):
         result = subprocess.run([sys.executable, "-X", "importtime", *args], input=payload, capture_output=True,

@@ -14,7 +14,7 @@ import pytest
 
 from treeship_store import Store
 
-from conftest import FAULTY_PYTHON, SESSION, index_contents, make_event
+from support import FAULTY_PYTHON, SESSION, index_contents, make_event
 
 APPEND = ("import sys; from treeship_store import Store\n"
           "Store(sys.argv[1]).append(sys.argv[2], {'type': 'agent.called_tool', 'tool_name': 'Crash',"

@@ -6,7 +6,7 @@ import pytest
 from treeship_store import EVENT_TYPES, SessionIdError, ValidationError, serialise
 from treeship_store.event import check_session_id, decode_line, prepare
 
-from conftest import SESSION
+from support import SESSION
 
 # A line as Treeship writes it, envelope first; the type's fields are spliced in.
 ENVELOPE = ('"session_id":"ssn_42e740bd9eb238f6","event_id":"evt_5f0c2a9d1b7e3c44",'

@@ -7,7 +7,7 @@ import pytest
 
 from treeship_store import Store, UnsafePath
 
-from conftest import SESSION, make_event
+from support import SESSION, make_event
 
 
 def mode(path):

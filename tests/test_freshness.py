@@ -14,7 +14,7 @@ from treeship_store.index import freshness
 from treeship_store.event import prepare
 from treeship_store.index.file import SCHEMA_VERSION
 
-from conftest import index_contents, make_event
+from support import index_contents, make_event
 
 OLD = time.time() - 30 * 86400  # a month ago
 

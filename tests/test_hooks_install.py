@@ -10,7 +10,7 @@ import pytest
 
 from treeship_store import Store
 
-from hook_fixtures import CLAUDE_SESSION, claude_tool
+from support.hook_fixtures import CLAUDE_SESSION, claude_tool
 
 ENV = {**os.environ, "TREESHIP_STORE_ROOT": ""}
 THEIRS = {

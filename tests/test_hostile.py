@@ -13,7 +13,7 @@ import pytest
 from treeship_store import LockTimeout, Store, StoreError, UnsafePath, ValidationError
 from treeship_store.event import prepare
 
-from conftest import SESSION, make_event
+from support import SESSION, make_event
 
 
 def events_file(root, session=SESSION):

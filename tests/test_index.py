@@ -10,7 +10,7 @@ from treeship_store import Store
 from treeship_store.index.file import SCHEMA_VERSION
 from treeship_store.migrations import migrations
 
-from conftest import FAULTY_PYTHON, SESSION, index_contents, make_event
+from support import FAULTY_PYTHON, SESSION, index_contents, make_event
 
 
 def secondary_indexes(root):

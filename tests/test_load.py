@@ -8,7 +8,7 @@ import pytest
 
 from treeship_store import Store
 
-from conftest import index_contents
+from support import index_contents
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 from treeship_store import LockTimeout, LockUnsupported, SessionIdError, Store, ValidationError
 from treeship_store.store import FSYNC_ENV
 
-from conftest import SESSION, make_event
+from support import SESSION, make_event
 
 HOLD = ("import fcntl, sys, time\n"
         "fd = open(sys.argv[1], 'a')\n"

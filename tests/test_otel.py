@@ -1,6 +1,6 @@
 """OpenTelemetry export (issue 15): sessions as GenAI traces over OTLP/HTTP,
-each span once. A real receiver (tests/otlp_receiver.py) decodes what the
-exporter, a real process, sends."""
+each span once. A real receiver (tests/support/otlp_receiver.py) decodes
+what the exporter, a real process, sends."""
 
 import json
 import os
@@ -18,8 +18,8 @@ from treeship_store import Store
 from treeship_store.event import decode_line
 from treeship_store.spans import session_spans, span_id, trace_id
 
-from conftest import FAULTY_PYTHON, make_event, wait_until
-from otlp_receiver import Receiver
+from support import FAULTY_PYTHON, make_event, wait_until
+from support.otlp_receiver import Receiver
 
 CLOSED = "ssn_4f1d2a9b7c3e8d01"  # the demo's session that closes, with two agents
 

@@ -8,7 +8,7 @@ import pytest
 
 from treeship_store import Store
 
-from conftest import SESSION, index_contents, make_event
+from support import SESSION, index_contents, make_event
 
 pytestmark = pytest.mark.slow
 

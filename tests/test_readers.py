@@ -10,7 +10,7 @@ import pytest
 
 from treeship_store import Store
 
-from conftest import make_event
+from support import make_event
 
 REINDEX_LOOP = """
 import sys, time

@@ -1,6 +1,6 @@
 """The real Claude Code and Codex, driven headless against a scripted model
 server, with our hooks installed the way a user installs them: what they
-store, field by field, with exact token totals (tests/real_agents.py).
+store, field by field, with exact token totals (tests/support/real_agents.py).
 
 The agents run only inside a network namespace with nothing but loopback.
 Where they are not installed, these tests are skipped, except in CI, where
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import agent_checks as checks
-import real_agents
 from treeship_store import Store
+
+from support import agent_checks as checks
+from support import real_agents
 
 why_not = real_agents.available()
 if why_not and os.environ.get("CI"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from treeship_store import EVENT_TYPES, Store
 
-from conftest import SESSION, make_event
+from support import SESSION, make_event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import corpus  # noqa: E402

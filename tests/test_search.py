@@ -11,7 +11,7 @@ import pytest
 from treeship_store import Store, ValidationError
 from treeship_store.index.file import SCHEMA_VERSION
 
-from conftest import index_contents, make_event
+from support import index_contents, make_event
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from treeship_store import (IndexTooNew, SessionIdError, Store, StoreError, StoreNotFound, ValidationError)
 from treeship_store.event import prepare, serialise
 
-from conftest import AGENT, SESSION, index_contents, make_event
+from support import AGENT, SESSION, index_contents, make_event
 
 
 def events_file(root, session=SESSION):

@@ -9,7 +9,7 @@ import orjson
 
 from treeship_store.event import prepare
 
-from conftest import SESSION, make_event
+from support import SESSION, make_event
 
 
 class TreeshipWriter:

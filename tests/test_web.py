@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from treeship_store import Store
 from treeship_store.demo import write_demo
 
-from conftest import make_event, wait_until
-from web_support import browser, own_ipv4_address, serving, sse_messages
+from support import make_event, wait_until
+from support.web import browser, own_ipv4_address, serving, sse_messages
 
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 

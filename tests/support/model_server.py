@@ -12,7 +12,7 @@ calls, and a fixed usage, so that expected token totals are exact. Every
 answer is logged (conversation, step, model, usage, message id), which is
 what the tests compare the stored decisions with.
 
-Run: python tests/model_server.py SCRIPT.json LOG.jsonl PORT_FILE
+Run: python tests/support/model_server.py SCRIPT.json LOG.jsonl PORT_FILE
 (PORT_FILE receives the port once the server listens.)
 """
 

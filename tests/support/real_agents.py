@@ -3,14 +3,15 @@
 The agents come from the npm registry (`.ci/run` installs them into
 tests/agents/node_modules, versions pinned in tests/agents/package.json).
 They run only inside a network namespace that holds nothing but loopback
-(`unshare -n`), with their telemetry off, against tests/model_server.py in
-the same namespace: no traffic can leave the machine, whatever they try.
+(`unshare -n`), with their telemetry off, against
+tests/support/model_server.py in the same namespace: no traffic can leave
+the machine, whatever they try.
 
-`python tests/real_agents.py SPEC.json` is what runs inside the namespace:
-it brings loopback up, refuses to go on if any other interface exists,
-starts the model server, runs each command of the spec in turn and writes
-what happened (exit codes, stdout, stderr) to the spec's `result` path.
-`run()` is the tests' side: it writes the spec and starts that under
+`python tests/support/real_agents.py SPEC.json` is what runs inside the
+namespace: it brings loopback up, refuses to go on if any other interface
+exists, starts the model server, runs each command of the spec in turn and
+writes what happened (exit codes, stdout, stderr) to the spec's `result`
+path. `run()` is the tests' side: it writes the spec and starts that under
 `unshare -n`.
 """
 
@@ -27,8 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-MODULES = HERE / "agents" / "node_modules"
+TESTS = Path(__file__).resolve().parent.parent
+MODULES = TESTS / "agents" / "node_modules"
 CLAUDE = MODULES / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
 CODEX = MODULES / "@openai" / "codex-linux-x64" / "vendor" / "x86_64-unknown-linux-musl" / "bin" / "codex"
 
@@ -91,8 +92,8 @@ def _loopback_only() -> None:
 
 
 def _inside(spec_path: str) -> None:
-    sys.path.insert(0, str(HERE))
-    from model_server import Script, serve  # noqa: PLC0415 - this file runs as a script too
+    sys.path.insert(0, str(TESTS))  # for support.model_server
+    from support.model_server import Script, serve  # noqa: PLC0415 - this file runs as a script too
     spec = json.loads(Path(spec_path).read_text())
     _loopback_only()
     server = serve(Script(spec["script"]), spec["log"], port=PORT)

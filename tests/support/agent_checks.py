@@ -1,5 +1,5 @@
-"""What a Claude Code or Codex session of tests/real_agents.py's script must
-become in the store, field by field: checked against a live run
+"""What a Claude Code or Codex session of tests/support/real_agents.py's
+script must become in the store, field by field: checked against a live run
 (test_real_agents.py) and against the recorded payloads replayed
 (test_capture.py)."""
 
