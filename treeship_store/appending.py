@@ -111,7 +111,7 @@ def append(options: dict, data: bytes | None = None) -> list[str]:
     root = os.path.abspath(options["root"] or os.environ.get("TREESHIP_STORE_ROOT") or
                            nearest_store(os.getcwd()) or ".treeship")
     try:
-        stored = record_events(root, check_session_id(session_id), lambda state: events,
+        stored = record_events(root, check_session_id(session_id), lambda state, writer: events,
                                lock_timeout=options["lock_timeout"], allow_unknown=options["allow_unknown"])
     except ValidationError as error:
         if line_numbers is None or error.position is None:

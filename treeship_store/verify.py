@@ -109,6 +109,7 @@ class _SessionCheck:
         self.positions = bytearray()  # per line: 0 unclaimed, _CLAIMED, _DAMAGED
         self.misplaced: Counter[int] = Counter()  # sequence_no values found at another position
         self.notes: Counter[str] = Counter()
+        self.imported: dict[str, tuple] = {}  # agent's file -> (size, sha256) of what an import read
 
     def problem(self, message: str) -> None:
         self.listed += 1
@@ -128,6 +129,7 @@ class _SessionCheck:
                 rows = _indexed_lines(index, mark.session_key) if mark and not change else iter(())
                 self._check_file(log, rows, mark.indexed_lines if mark and not change else 0)
         self._note_unfinished_batch(log)
+        self._note_changed_imports()
         self._check_sequence()
         for note, count in sorted(self.notes.items()):
             self.report.notes.append(f"session {self.session_id}: {count} event(s) with {note}")
@@ -147,6 +149,9 @@ class _SessionCheck:
             else:
                 self.report.events += 1
                 self._check_event(line_no, offset, event)
+                if b'"imported"' in line:
+                    from .capture.history import imported_from  # noqa: PLC0415 - only for imported sessions
+                    self.imported.update(imported_from(event.get("meta")))
             if rows is not None and line_no < indexed_lines:
                 expected = (line_no, offset, len(line), *((event["type"], event["sequence_no"])
                                                          if event else (None, None)))
@@ -161,6 +166,15 @@ class _SessionCheck:
         if lines > indexed_lines and rows is not None:
             self.report.notes.append(f"session {self.session_id}: {lines - indexed_lines} line(s) not yet "
                                      "indexed (the next query indexes them)")
+
+    def _note_changed_imports(self) -> None:
+        """The agents' files an import read that changed behind that point
+        (rewritten, or a shorter copy): what the store holds stands."""
+        from .capture.history import changed_since_import  # noqa: PLC0415 - only for imported sessions
+        for path, (size, sha256) in sorted(self.imported.items()):
+            if change := changed_since_import(path, size, sha256):
+                self.report.notes.append(f"session {self.session_id}: {path}, imported, {change}; "
+                                         f"`treeship-store import` again adds what is new")
 
     def _note_unfinished_batch(self, log: OpenLog) -> None:
         if (pending := log.pending_batch()) is not None:

@@ -166,15 +166,9 @@ def replay(fixture, work, agent):
     from treeship_store import Store
     from treeship_store.capture import run_hook
     from treeship_store.capture.install import HOOK_EVENTS
-    transcripts = fixture / "transcripts"
-    base = work / "home" / (".claude/projects" if agent == "claude-code" else ".codex/sessions")
     (work / "project").mkdir(parents=True, exist_ok=True)
     for record in map(json.loads, (fixture / "payloads.jsonl").read_text().replace("{work}", str(work)).splitlines()):
-        for path, count in record["lines"].items():
-            source = transcripts / Path(path).relative_to(base)
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            lines = source.read_text().replace("{work}", str(work)).splitlines(keepends=True)
-            Path(path).write_text("".join(lines[:count]))
+        lay_out(fixture, work, agent, record["lines"])
         payload = record["payload"]
         if payload["hook_event_name"] in HOOK_EVENTS[agent]:
             run_hook(agent, json.dumps(payload).encode())
@@ -184,4 +178,22 @@ def replay(fixture, work, agent):
         assert store.verify().ok
     log = [json.loads(line) for line in (fixture / "model-log.jsonl").read_text().splitlines()]
     runs = json.loads((fixture / "runs.json").read_text())
-    return events, log, sorted(base.rglob("*.jsonl")), runs
+    return events, log, sorted(agent_home(work, agent).rglob("*.jsonl")), runs
+
+
+def agent_home(work, agent):
+    """Where `agent` keeps its sessions' files, under the replay's HOME."""
+    return work / "home" / (".claude/projects" if agent == "claude-code" else ".codex/sessions")
+
+
+def lay_out(fixture, work, agent, lines=None):
+    """The fixture's transcripts where the agent wrote them: {path: lines}
+    of them as long as they were at a hook call, or (None) all of each."""
+    base = agent_home(work, agent)
+    for source in (fixture / "transcripts").rglob("*.jsonl"):
+        path = str(base / source.relative_to(fixture / "transcripts"))
+        if lines is not None and path not in lines:
+            continue
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text().replace("{work}", str(work)).splitlines(keepends=True)
+        Path(path).write_text("".join(text[:None if lines is None else lines[path]]))

@@ -60,7 +60,7 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
     store_root = os.path.abspath(hook_root(payload.get("cwd"), root))
     ctx = prepare(agent, payload, host, os.path.dirname(store_root))  # before the lock
 
-    def build(state: CaptureState) -> list[dict]:
+    def build(state: CaptureState, _writer) -> list[dict]:
         try:
             return events_for(ctx, state)
         except OSError as error:  # the transcript: nothing is written
@@ -71,8 +71,8 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
 
 def record_events(store_root: str, session_id: str, build, *, lock_timeout: float, allow_unknown: bool = False,
                   max_line_bytes: int = MAX_LINE_BYTES) -> list[Event]:
-    """Append what `build(state)` returns to the session, all or nothing, under
-    its lock, and leave the index to the next reader: the record, the
+    """Append what `build(state, writer)` returns to the session, all or
+    nothing, under its lock, and leave the index to the next reader: the record, the
     writers' cache (state.py: its position numbers the lines) and the hint
     (unindexed.py). What a process started per call writes with: a hook, and
     `treeship-store append`."""
@@ -97,7 +97,7 @@ def record_events(store_root: str, session_id: str, build, *, lock_timeout: floa
     try:
         with Writing(log, timeout=lock_timeout, fsync=fsync, prepare=prepare_events, line_count=line_count) as writer:
             state.load(writer)
-            stored = writer.append_many(build(state))
+            stored = writer.append_many(build(state, writer))
             for event in stored:  # the state is the record's fold, ours included
                 state.fold(event.raw)
             # A time ahead of now means the clock went back: name the session now.

@@ -128,6 +128,9 @@ class Context:
         self.source = f"treeship-store hook {agent.name}"
         self.command_result: list | None = None  # [exit code, duration ms] from the transcript
         self.tool_fields: list[dict] = []  # a tool call's events, worked out before the lock
+        # How a transcript's new lines are read from a mark: from the file, or
+        # (an import, history.py) from what was read of it before the lock.
+        self.read_lines: Callable[[str, TranscriptMark], list[bytes]] = new_lines
 
     def event(self, event_type: str, *, instance: str | None = None, role: str | None = None, meta=None,
               **fields) -> dict:
@@ -154,7 +157,7 @@ class Context:
             return []
         mark = self.state.transcripts.get(path) or TranscriptMark()
         mark.instance = instance
-        found = self.agent.read_transcript(new_lines(path, mark), mark)
+        found = self.agent.read_transcript(self.read_lines(path, mark), mark)
         self.state.transcripts[path] = mark
         if take is not None:
             self.command_result = mark.commands.pop(take, None)
@@ -216,13 +219,15 @@ def events_for(ctx: Context, state: CaptureState) -> list[dict]:
     payload = ctx.payload
     hook = payload.get("hook_event_name")
     if hook == "SessionStart":
-        return _session_start(ctx)
+        return session_start(ctx)
     if hook in ("PostToolUse", "PostToolUseFailure"):
-        events = _tool_events(ctx)
+        if _string(payload.get("tool_use_id")) in state.imported_calls:
+            return []  # an import running meanwhile stored this call from the transcript
+        events = tool_events(ctx)
     elif hook == "SubagentStart":
-        events = _subagent_started(ctx)
+        events = subagent_started(ctx)
     elif hook == "SubagentStop" and ctx.sub:
-        started = [] if ctx.sub in state.instances else _subagent_started(ctx)
+        started = [] if ctx.sub in state.instances else subagent_started(ctx)
         events = started + ctx.decisions(payload.get("agent_transcript_path"), ctx.sub) + [
             ctx.event("agent.completed", termination_reason="completed")]
     elif hook == "Stop":
@@ -234,10 +239,10 @@ def events_for(ctx: Context, state: CaptureState) -> list[dict]:
             ctx.event("session.closed", instance=ctx.main, summary=reason, duration_ms=_since(state.first_time))]
     else:
         events = []  # UserPromptSubmit, Notification, PreCompact...: nothing to record
-    return _session_start(ctx) + events if events else []
+    return session_start(ctx) + events if events else []
 
 
-def _session_start(ctx: Context) -> list[dict]:
+def session_start(ctx: Context) -> list[dict]:
     """session.started and the main agent's agent.started, once per session:
     a resumed session goes on, its main agent started again if it had closed."""
     how = _string(ctx.payload.get("source"))
@@ -250,7 +255,7 @@ def _session_start(ctx: Context) -> list[dict]:
             ctx.event("agent.started", instance=ctx.main)]
 
 
-def _subagent_started(ctx: Context) -> list[dict]:
+def subagent_started(ctx: Context) -> list[dict]:
     if not ctx.sub:
         return []
     reason = _string(ctx.payload.get("agent_type"))
@@ -277,7 +282,7 @@ def _tool(ctx: Context, *, failed: bool) -> list[dict]:
     return [{**fields, "meta": {**meta, **fields.get("meta", {})}} for fields in found]
 
 
-def _tool_events(ctx: Context) -> list[dict]:
+def tool_events(ctx: Context) -> list[dict]:
     """A tool call's events, under the lock: for an agent whose transcript
     holds what the payload lacks (Codex), first the responses since the last
     read, and this call's exit code and duration from it."""

@@ -27,12 +27,13 @@ from ..record.paths import open_regular, tighten_mode
 from .transcript import TranscriptMark
 
 CACHE_FILE = "events.jsonl.capture"
+IMPORTED_CALLS = 1000  # the ones kept: an import stores the calls of the last hour of a live session
 
 
 class CaptureState:
     def __init__(self, *, started: bool = False, first_time: str | None = None, instances: dict[str, list] | None = None,
                  transcripts: dict[str, TranscriptMark] | None = None, closed: bool = False,
-                 position: list | None = None, hinted: float = 0.0):
+                 position: list | None = None, hinted: float = 0.0, imported_calls: list[str] | None = None):
         self.started = started  # session.started is in the record
         self.closed = closed  # the last session.closed has no agent.started after it (a resume reopens)
         self.first_time = first_time  # the first event's timestamp
@@ -44,6 +45,9 @@ class CaptureState:
         # is counted and folded again from the start).
         self.position = position or [0, 0, 0, 0, ""]
         self.hinted = hinted  # when the session was last named in .treeship/unindexed
+        # Tool calls an import stored while the session was going on: their
+        # hooks, still to come, record nothing (replay.py).
+        self.imported_calls = imported_calls or []
 
     @property
     def end(self) -> int:
@@ -52,7 +56,7 @@ class CaptureState:
     def fold(self, line: bytes) -> None:
         """Take one line of the record into account (in record order)."""
         if self.first_time is not None and b'"session.started"' not in line and b'"agent.started"' not in line \
-                and b'"transcript"' not in line and b'"session.closed"' not in line:
+                and b'"transcript' not in line and b'"session.closed"' not in line:
             return  # the usual line: nothing to learn, not even parsed
         try:
             event = jsoncodec.loads(line)
@@ -71,9 +75,17 @@ class CaptureState:
             self.instances[event["agent_instance_id"]] = [event.get("agent_name"), event.get("agent_role")]
             self.closed = False
         meta = event.get("meta")
-        mark = meta.get("transcript") if isinstance(meta, dict) else None
-        if isinstance(mark, dict) and isinstance(mark.get("path"), str) and type(mark.get("offset")) is int:
-            self.transcripts[mark["path"]] = TranscriptMark.from_meta(mark)
+        if not isinstance(meta, dict):
+            return
+        # A hook's event holds the mark of the transcript it read; an import's
+        # last event the marks of every transcript it read.
+        marks = meta.get("transcripts") if isinstance(meta.get("transcripts"), list) else [meta.get("transcript")]
+        for mark in marks:
+            if isinstance(mark, dict) and isinstance(mark.get("path"), str) and type(mark.get("offset")) is int:
+                self.transcripts[mark["path"]] = TranscriptMark.from_meta(mark)
+        calls = meta.get("imported_calls")
+        if isinstance(calls, list):
+            self.imported_calls = (self.imported_calls + [c for c in calls if isinstance(c, str)])[-IMPORTED_CALLS:]
 
     @classmethod
     def cached(cls, directory: int, fd: int) -> CaptureState:
@@ -101,6 +113,7 @@ class CaptureState:
         self.position = _position(writer.fd, writer.end, writer.lines)
         data = jsoncodec.dumps({"position": self.position, "started": self.started, "closed": self.closed,
                                 "first_time": self.first_time, "instances": self.instances, "hinted": int(self.hinted),
+                                "imported_calls": self.imported_calls,
                                 "transcripts": {path: mark.as_meta(path) for path, mark in self.transcripts.items()}})
         temporary = CACHE_FILE + ".tmp"
         fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dir_fd=writer.directory)
@@ -140,7 +153,8 @@ class CaptureState:
                                   for i, who in dict(cached["instances"]).items()}, position=position,
                        hinted=cached.get("hinted") if type(cached.get("hinted")) is int else 0,
                        transcripts={path: TranscriptMark.from_meta(mark)
-                                    for path, mark in cached["transcripts"].items()})
+                                    for path, mark in cached["transcripts"].items()},
+                       imported_calls=[c for c in cached.get("imported_calls") or () if isinstance(c, str)])
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # a damaged cache (or one from before `position`): fold the record instead
         finally:

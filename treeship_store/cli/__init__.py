@@ -26,12 +26,13 @@ class StoreGroup(click.Group):
     loads the hook commands only when one is asked for (append never pays)."""
 
     LAZY = {"hook": "hooks", "hooks": "hooks", "reindex": "admin", "verify": "admin", "tail": "admin",
-            "demo": "admin", "serve": "web", "push": "central", "export": "export"}
+            "demo": "admin", "serve": "web", "push": "central", "export": "export", "import": "imports"}
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY:
             import importlib  # noqa: PLC0415
-            return getattr(importlib.import_module(f".{self.LAZY[name]}", __package__), name)
+            # `import` is a keyword: its function is import_.
+            return getattr(importlib.import_module(f".{self.LAZY[name]}", __package__), name.replace("import", "import_"))
         return super().get_command(ctx, name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -91,6 +91,8 @@ def install(agent: str, project: Path | None, user: bool, dry_run: bool, trust: 
     if failing and agent == "codex":
         click.echo("Codex skips untrusted hooks without a word: review them in codex's /hooks screen, "
                    "or run this again with --trust. `treeship-store hooks status codex` checks.")
+    click.echo(f"The hooks record from now on; `treeship-store import {agent}` brings in the sessions "
+               f"{agent} recorded before (it keeps them only so long).")
 
 
 @hooks.command()

@@ -1,0 +1,62 @@
+"""`treeship-store import claude-code|codex`: the sessions the agents
+recorded themselves, before our hooks (or while they were off), brought
+into the store (capture/history.py reads them, capture/replay.py writes)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..errors import ValidationError
+from ..filters import time_bound
+from .hooks import AGENT_NAMES
+
+
+@click.command("import")
+@click.argument("agent", metavar="AGENT", type=click.Choice(AGENT_NAMES))
+@click.option("--path", metavar="PATH",
+              help="A copied directory of the agent's records, or one session's file [default: the agent's own: "
+                   "$CLAUDE_CONFIG_DIR or ~/.claude/projects, $CODEX_HOME or ~/.codex/sessions].")
+@click.option("--since", help="Only sessions active since this time: RFC 3339, or an age such as 30d.")
+@click.pass_context
+def import_(ctx: click.Context, agent: str, path: str | None, since: str | None) -> None:
+    """Import what AGENT (claude-code or codex) already recorded: every
+    session's tool calls, files, commands with exit codes, sub-agents and
+    tokens, with the times the agent wrote down, into the store the hooks
+    would use (the nearest .treeship at or above each session's directory),
+    or all into --root. Importing again adds only what is new, and never
+    what the hooks recorded already.
+
+    \b
+    Examples:
+      treeship-store import claude-code
+      treeship-store import codex --since 30d
+      treeship-store --root ./.treeship import claude-code --path ~/backup/claude/projects
+    """
+    from ..capture.history import find_files  # noqa: PLC0415
+    from ..capture.replay import import_history  # noqa: PLC0415
+    since_us = time_bound(since, "since")
+    if path is not None and not os.path.lexists(path):
+        raise ValidationError(f"--path {path}: no such file or directory")
+    files = find_files(agent, path)
+    sizes = sum(_size(file) for file in files)
+    # On a terminal a bar (bytes, files, sessions, ETA); elsewhere its label once.
+    with click.progressbar(length=sizes or 1, label=f"importing {len(files)} {agent} file(s)",
+                           file=click.get_text_stream("stderr"), show_eta=True, item_show_func=lambda text: text) as bar:
+        report = import_history(agent, files, since_us=since_us, root=ctx.meta.get("explicit_root"),
+                                progress=lambda done, text: bar.update(done, text))
+    click.echo(f"imported {report.events} event(s) into {report.changed} of {report.sessions} session(s) "
+               f"from {report.files} file(s), {report.bytes / 1e6:.1f} MB"
+               + (f"; {report.bad_lines} line(s) not JSON, passed over" if report.bad_lines else ""))
+    for problem in report.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if report.problems:
+        ctx.exit(1)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
