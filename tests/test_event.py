@@ -195,3 +195,46 @@ def test_the_hook_codec_writes_what_orjson_writes():
         deep = [deep]
     with pytest.raises((TypeError, ValueError)):
         jsoncodec.lean_dumps(deep)  # orjson refuses nesting past 254, and so must the hook
+
+
+_RFC3339 = __import__("re").compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _reference_rfc3339(text: str) -> bool:
+    """RFC 3339 by a regular expression, then the calendar and range by datetime."""
+    from treeship_store.times import parse_time
+    if not _RFC3339.fullmatch(text):
+        return False
+    head, dot, rest = text.partition(".")
+    if dot:  # datetime reads at most 6 digits of a fraction: the rest cannot make a valid time invalid
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = head + "." + rest[:min(digits, 6)] + rest[digits:]
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_the_append_paths_time_check_takes_exactly_rfc3339_times_the_store_holds():
+    """event.is_rfc3339 (string methods, no datetime on a hook's path) against
+    a regular expression and datetime, on valid times with one or two
+    characters changed, other scripts' digits and superscripts included."""
+    from hypothesis import given, settings, strategies as st
+
+    from treeship_store.event import is_rfc3339
+    bases = st.sampled_from(["2026-11-28T23:18:26.113Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z",
+                             "2024-02-29T12:00:00+05:30", "2023-02-28T00:00:00.123456789-23:59",
+                             "0001-01-01T00:30:00+00:31", "9999-12-31T23:00:00-01:00"])
+    characters = st.sampled_from(list("0123456789-:T.Z+ z\u0663\u00b2\u2070\uff11x"))
+
+    @settings(max_examples=3000, deadline=None)
+    @given(bases, st.lists(st.tuples(st.integers(0, 40), characters), max_size=2))
+    def check(base, changes):
+        text = base
+        for place, character in changes:
+            place = min(place, len(text))
+            text = text[:place] + character + text[place + 1:]
+        assert is_rfc3339(text) == _reference_rfc3339(text), text
+    check()

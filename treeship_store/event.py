@@ -172,7 +172,10 @@ def is_rfc3339(value: str) -> bool:
     in UTC: exactly the times times.parse_time takes and the index holds,
     checked without datetime."""
     if len(value) < 20 or value[4] != "-" or value[7] != "-" or value[10] != "T" or value[13] != ":" \
-            or value[16] != ":" or not _digits(value, (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)):
+            or value[16] != ":":
+        return False
+    digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+    if not (digits.isascii() and digits.isdigit()):  # ASCII: isdigit alone takes other scripts' digits
         return False
     zone = 19
     if value[19] == ".":

@@ -19,6 +19,7 @@ a symlink; a line that is not a JSON object is counted and passed over.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import glob
 import hashlib
@@ -26,7 +27,8 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from .. import jsoncodec
+import orjson
+
 from ..event import is_rfc3339, parse_time
 
 CLAUDE_SUBAGENTS = "subagents"
@@ -49,8 +51,8 @@ class Transcript:
         """(line index, the line's JSON object) of every line that holds one."""
         for number, line in enumerate(self.lines):
             try:
-                record = jsoncodec.loads(line)
-            except ValueError:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 record = None
             if isinstance(record, dict):
                 yield number, record
@@ -60,7 +62,7 @@ class Transcript:
     def lines_after(self, offset: int, through: int) -> tuple[list[bytes], int]:
         """The lines after byte `offset` up to line `through` (included), and
         the offset after them: what a hook would have read from that mark."""
-        first = next((n for n, end in enumerate(self.ends) if end > offset), len(self.lines))
+        first = bisect.bisect_right(self.ends, offset)
         if first > through:
             return [], offset
         return self.lines[first:through + 1], self.ends[through]
@@ -243,8 +245,8 @@ def _codex_call(item: dict) -> tuple[str, object]:
     if item.get("type") == "custom_tool_call":
         return name, {"command": item.get("input")} if name == "apply_patch" else item.get("input")
     try:
-        arguments = jsoncodec.loads(item["arguments"]) if isinstance(item.get("arguments"), str) else {}
-    except ValueError:
+        arguments = orjson.loads(item["arguments"]) if isinstance(item.get("arguments"), str) else {}
+    except orjson.JSONDecodeError:
         arguments = {}
     if name in ("exec_command", "shell", "local_shell") and isinstance(arguments, dict):
         command = arguments.get("cmd", arguments.get("command"))

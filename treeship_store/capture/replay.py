@@ -15,6 +15,8 @@ and a file imported whole before is not read again.
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
@@ -43,36 +45,54 @@ class ImportReport:
     bad_lines: int = 0  # lines that were not JSON objects, passed over
     problems: list[str] = field(default_factory=list)  # files or sessions left out, and why
 
+    def add(self, other: ImportReport) -> None:
+        for name in ("files", "bytes", "sessions", "changed", "events", "bad_lines"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.problems += other.problems
+
 
 def import_history(agent: str, files: list[str], *, since_us: int | None = None, root: str | None = None,
-                   progress=None, now: float | None = None) -> ImportReport:
+                   progress=None, now: float | None = None, jobs: int | None = None) -> ImportReport:
     """Import the sessions in `files` (history.find_files), or only those
-    active since `since_us`; `progress(bytes, what)` after each file."""
-    read_session = READERS.get(agent) or agent_named(agent)  # agent_named: the one-line error
-    report = ImportReport()
+    active since `since_us`; `progress(bytes, what)` after each file. Files
+    are read and their sessions written by `jobs` processes (default: one
+    per core): each session is its own, under its own lock."""
+    agent_named(agent)  # the one-line error for an unknown agent
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
-    for file in files:
-        report.files += 1
-        try:
-            session = read_session(file)
-        except OSError as error:
-            report.problems.append(f"{file}: {error.strerror or error}")
-            continue
-        finally:
+    one = functools.partial(import_file, agent, since_us=since_us, root=root, host=host, now=now)
+    jobs = min(jobs or os.cpu_count() or 1, len(files))
+    report = ImportReport()
+    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 and os.name == "posix" else None
+    try:
+        for file, part in zip(files, pool.imap(one, files) if pool else map(one, files)):
+            report.add(part)
             if progress:
                 progress(_size(file), f"{report.files} files, {report.sessions} sessions")
-        report.bytes += sum(t.size for t in session.transcripts.values())
-        report.bad_lines += sum(t.bad_lines for t in session.transcripts.values())
-        if not session.steps or (since_us is not None and parse_time(session.last) < since_us):
-            continue
-        try:
-            added = import_session(session, root=root, host=host, now=now)
-        except StoreError as error:
-            report.problems.append(f"session {session.session_id} ({file}): {error}")
-            continue
-        report.sessions += 1
-        report.changed += bool(added)
-        report.events += added
+    finally:
+        if pool:
+            pool.terminate()
+    return report
+
+
+def import_file(agent: str, file: str, *, since_us: int | None, root: str | None, host: str,
+                now: float | None) -> ImportReport:
+    """One session's file (with its sub-agents'), read and imported."""
+    report = ImportReport(files=1)
+    try:
+        session = READERS[agent](file)
+    except OSError as error:
+        report.problems.append(f"{file}: {error.strerror or error}")
+        return report
+    report.bytes = sum(t.size for t in session.transcripts.values())
+    report.bad_lines = sum(t.bad_lines for t in session.transcripts.values())
+    if not session.steps or (since_us is not None and parse_time(session.last) < since_us):
+        return report
+    try:
+        added = import_session(session, root=root, host=host, now=now)
+    except StoreError as error:
+        report.problems.append(f"session {session.session_id} ({file}): {error}")
+        return report
+    report.sessions, report.changed, report.events = 1, int(bool(added)), added
     return report
 
 
@@ -217,6 +237,9 @@ class Replay:
                 continue  # a response recorded already
             if at is not None:
                 event.setdefault("timestamp", at)
+            # The marks as they stand go on the import's last event; one on
+            # every read would cost each response a copy of its mark.
+            event["meta"].pop("transcript", None)
             self.state.fold(jsoncodec.dumps(event))
             written.append(event)
 
