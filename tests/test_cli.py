@@ -408,6 +408,25 @@ def test_a_hook_process_loads_only_what_recording_needs(tmp_path, tool, tool_inp
     assert sorted(hook & set(NOT_IN_A_HOOK_PROCESS) - set(allowed)) == []
 
 
+def test_a_with_text_hook_keeping_a_prompt_loads_only_what_recording_needs(tmp_path):
+    """`hook AGENT --with-text` (in any order with --lock-timeout) is parsed
+    before click too, and a prompt without a secret's literal needs no re."""
+    def loaded(*args, payload=b""):
+        result = subprocess.run([sys.executable, "-X", "importtime", *args], input=payload, capture_output=True,
+                                env=ENV, cwd=tmp_path, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    at_start = loaded("-c", "pass")
+    payload = json.dumps({"session_id": SESSION, "cwd": str(tmp_path), "hook_event_name": "UserPromptSubmit",
+                          "prompt_id": "p1", "prompt": "fix the flaky test in test_app.py"}).encode()
+    hook = loaded("-m", "treeship_store", "hook", "claude-code", "--with-text", "--lock-timeout", "3",
+                  payload=payload) - at_start
+    notes = [e for e in Store(tmp_path / ".treeship").events() if e["type"] == "agent.note"]
+    assert [n["meta"]["text"] for n in notes] == ["fix the flaky test in test_app.py"]
+    assert sorted(hook & set(NOT_IN_A_HOOK_PROCESS)) == [] and "re" not in hook
+
+
 def test_a_command_line_append_process_loads_no_framework_nor_index(tmp_path):
     """Other agents' hooks run `append` per tool call: a plain one is parsed
     before click loads, and writes as a hook does (the index is the reader's)."""

@@ -186,3 +186,35 @@ def test_a_codex_config_that_is_not_toml_is_one_line_and_left_alone(tmp_path):
     result = hooks_command("install", "codex", "--trust", cwd=tmp_path, env=env)
     assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert (tmp_path / "codex-home" / "config.toml").read_text() == "model = [unclosed\n"
+
+
+def test_with_text_adds_the_prompts_hook_and_installing_without_it_takes_it_back(tmp_path):
+    """`--with-text` installs every hook with the flag, and the prompt's hook;
+    the installed command, run for real, keeps the prompt (redacted) as a
+    note; installing again without it turns it off, theirs untouched."""
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps(THEIRS))
+    assert hooks_command("install", "claude-code", "--with-text", cwd=tmp_path).returncode == 0
+    installed = json.loads(settings.read_text())["hooks"]
+    ours = {event: h["command"] for event, groups in installed.items() for g in groups for h in g["hooks"]
+            if "hook claude-code" in h["command"]}
+    assert "UserPromptSubmit" in ours and all(command.endswith(" --with-text") for command in ours.values())
+    prompt = {"session_id": CLAUDE_SESSION, "cwd": str(tmp_path), "hook_event_name": "UserPromptSubmit",
+              "prompt_id": "p-1", "prompt": "deploy with ANTHROPIC_API_KEY=sk-ant-api03-" + "a" * 40 + " please"}
+    result = subprocess.run(ours["UserPromptSubmit"], shell=True, input=json.dumps(prompt).encode(),
+                            capture_output=True, cwd=tmp_path, env=ENV, timeout=60)
+    assert result.returncode == 0, result.stderr
+    with Store(tmp_path / ".treeship") as store:
+        notes = list(store.events(type="agent.note"))
+        assert [n["meta"]["text"] for n in store.events(search="deploy please")] == [notes[0]["meta"]["text"]]
+    assert len(notes) == 1 and notes[0]["meta"]["kind"] == "prompt" and notes[0]["meta"]["turn"] == "p-1"
+    assert "sk-ant-api03" not in notes[0].raw.decode() and notes[0]["meta"]["text"].startswith("deploy with")
+    assert hooks_command("install", "claude-code", cwd=tmp_path).returncode == 0
+    plain = json.loads(settings.read_text())["hooks"]
+    ours = {event: h["command"] for event, groups in plain.items() for g in groups for h in g["hooks"]
+            if "hook claude-code" in h["command"]}
+    assert "UserPromptSubmit" not in ours and not any(c.endswith("--with-text") for c in ours.values())
+    assert plain["Notification"] == THEIRS["hooks"]["Notification"]
+    assert hooks_command("uninstall", "claude-code", cwd=tmp_path).returncode == 0
+    assert json.loads(settings.read_text()) == THEIRS

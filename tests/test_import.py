@@ -268,3 +268,59 @@ def test_hooks_firing_while_an_import_runs_record_nothing_twice(tmp_path):
     shutil.rmtree(tmp_path / "claude")  # the agent deletes its old sessions: the store keeps them
     with Store(project / ".treeship") as store:
         assert store.count_events(session) == len(events) and store.verify().ok
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_what_was_said_is_kept_only_when_asked_and_alike_by_hooks_and_import(tmp_path, monkeypatch, agent):
+    """With --with-text, each turn's prompt and last answer become notes with
+    the agent's turn id, the same from the hooks and from an import, found
+    by the search; without it, none."""
+    import functools
+
+    import treeship_store.capture as capture
+    from treeship_store.capture import install
+    plain = tmp_path / "plain"
+    checks.lay_out(FIXTURE[agent], plain, agent)
+    (plain / "project").mkdir()
+    imported(plain, agent)
+    assert not [e for e in stored(plain) if e["type"] == "agent.note"]
+    monkeypatch.setattr(capture, "run_hook", functools.partial(capture.run_hook, with_text=True))
+    monkeypatch.setattr(install, "HOOK_EVENTS", {name: events + install.TEXT_EVENTS
+                                                 for name, events in install.HOOK_EVENTS.items()})
+    by_hooks, *_ = checks.replay(FIXTURE[agent], tmp_path / "hooks", agent)
+    # (The recorded transcripts have long texts cut (record_agents.LONG): compared up to 200 characters.)
+    said = sorted((e["meta"]["kind"], e["meta"]["text"][:200], e["meta"]["turn"]) for e in by_hooks
+                  if e["type"] == "agent.note")
+    prompts = [json.loads(line)["payload"] for line in (FIXTURE[agent] / "payloads.jsonl").read_text().splitlines()]
+    prompts = [p["prompt"] for p in prompts if p["hook_event_name"] == "UserPromptSubmit"]
+    assert [text for kind, text, _ in said if kind == "prompt"] == sorted(p[:200] for p in prompts)
+    assert len([kind for kind, _, _ in said if kind == "answer"]) == len(prompts)
+    checks.lay_out(FIXTURE[agent], tmp_path / "import", agent)
+    (tmp_path / "import" / "project").mkdir()
+    imported(tmp_path / "import", agent, with_text=True)
+    by_import = stored(tmp_path / "import")
+    assert sorted((e["meta"]["kind"], e["meta"]["text"][:200], e["meta"]["turn"]) for e in by_import
+                  if e["type"] == "agent.note") == said
+    assert imported(tmp_path / "hooks", agent, with_text=True).events == 0  # the hooks kept them already
+    with Store(tmp_path / "import" / "project" / ".treeship") as store:
+        word = prompts[0].split()[-1]
+        assert any(e["type"] == "agent.note" and word in e["meta"]["text"] for e in store.events(search=word))
+
+
+def test_a_kept_prompt_is_redacted_and_cut(tmp_path):
+    project = tmp_path / "p"
+    project.mkdir()
+    session = "99999999-9999-4999-8999-999999999999"
+    lines = claude_lines(session, str(project), 1)
+    lines[0]["message"]["content"] = "use ghp_" + "A" * 36 + " then " + "word " * 2000
+    lines[0]["promptId"] = "turn-1"
+    lines.append({"type": "assistant", "timestamp": "2026-01-05T10:00:09.000Z", "promptId": "turn-1",
+                  "message": {"id": "msg_end", "content": [{"type": "text", "text": "Done: AKIA" + "B" * 16}]}})
+    write_transcript(tmp_path / "projects" / "-p" / f"{session}.jsonl", lines)
+    import_history("claude-code", find_files("claude-code", str(tmp_path / "projects")), with_text=True)
+    with Store(project / ".treeship") as store:
+        notes = {e["meta"]["kind"]: e for e in store.events(type="agent.note")}
+    assert notes["prompt"]["meta"]["text"].startswith("use ") and "ghp_" not in notes["prompt"].raw.decode()
+    assert len(notes["prompt"]["meta"]["text"]) == 4000 and notes["prompt"]["meta"]["cut"] is True
+    assert notes["answer"]["meta"]["text"].startswith("Done: ") and "AKIA" not in notes["answer"].raw.decode()
+    assert notes["answer"]["meta"]["turn"] == "turn-1" and "cut" not in notes["answer"]["meta"]

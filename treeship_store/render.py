@@ -48,9 +48,11 @@ def event_detail(event: dict) -> str:
         return f"to {get('returned_to_agent_instance_id')}"
     if kind == "agent.collaborated":
         return ", ".join(get("collaborator_agent_instance_ids") or ())
-    if kind == "agent.note":  # Treeship 0.31's PreToolUse gate: the note is meta.text
-        meta = get("meta")
-        return _join(meta.get("text") if isinstance(meta, dict) and isinstance(meta.get("text"), str) else None)
+    if kind == "agent.note":  # Treeship 0.31's PreToolUse gate, or what was said (--with-text): meta.text
+        meta = get("meta") if isinstance(get("meta"), dict) else {}
+        said = meta.get("kind") in ("prompt", "answer") and isinstance(meta.get("turn"), str)
+        return _join(said and f"{meta['kind']} (turn {meta['turn'][:8]})",
+                     meta.get("text") if isinstance(meta.get("text"), str) else None)
     if kind == "agent.started":
         return _join(get("parent_agent_instance_id") and f"parent {get('parent_agent_instance_id')}")
     return _join(get("termination_reason") or get("reason") or get("summary"), _ms(get("duration_ms")))

@@ -44,8 +44,9 @@ def agent_named(name: str) -> Agent:
 
 
 def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = None,
-             lock_timeout: float = HOOK_LOCK_TIMEOUT) -> list[Event]:
-    """Append the events one hook payload stands for; return them as stored."""
+             lock_timeout: float = HOOK_LOCK_TIMEOUT, with_text: bool = False) -> list[Event]:
+    """Append the events one hook payload stands for; return them as stored.
+    `with_text`: keep the user's prompts and the agent's answers (mapping.text_note)."""
     agent = agent_named(agent_name)
     try:
         payload = jsoncodec.loads(data)
@@ -59,6 +60,7 @@ def run_hook(agent_name: str, data: bytes, *, root: str | os.PathLike | None = N
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
     store_root = os.path.abspath(hook_root(payload.get("cwd"), root))
     ctx = prepare(agent, payload, host, os.path.dirname(store_root))  # before the lock
+    ctx.with_text = with_text
 
     def build(state: CaptureState, _writer) -> list[dict]:
         try:

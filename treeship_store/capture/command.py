@@ -16,9 +16,9 @@ import sys
 ROOT_ENV = "TREESHIP_STORE_ROOT"
 
 
-def parse(args: list[str]) -> tuple[str, str | None, float | None] | None:
-    """(agent, --root, --lock-timeout) for `[--root DIR] hook AGENT
-    [--lock-timeout S]`, or None for anything else."""
+def parse(args: list[str]) -> tuple[str, str | None, float | None, bool] | None:
+    """(agent, --root, --lock-timeout, --with-text) for `[--root DIR] hook
+    AGENT [--lock-timeout S] [--with-text]`, or None for anything else."""
     root = timeout = None
     rest = list(args)
     while rest and rest[0].startswith("--root"):
@@ -30,21 +30,27 @@ def parse(args: list[str]) -> tuple[str, str | None, float | None] | None:
             return None
     if len(rest) < 2 or rest[0] != "hook" or rest[1].startswith("-"):
         return None
-    agent, options = rest[1], rest[2:]
-    if options:
-        value = options[1] if options[0] == "--lock-timeout" and len(options) == 2 else \
-            options[0][len("--lock-timeout="):] if len(options) == 1 and options[0].startswith("--lock-timeout=") \
-            else None
+    agent, options, with_text = rest[1], rest[2:], False
+    while options:  # in any order, as click takes them; the last --lock-timeout counts
+        if options[0] == "--with-text":
+            with_text, options = True, options[1:]
+            continue
+        if options[0] == "--lock-timeout" and len(options) > 1:
+            value, options = options[1], options[2:]
+        elif options[0].startswith("--lock-timeout="):
+            value, options = options[0][len("--lock-timeout="):], options[1:]
+        else:
+            return None
         try:
-            timeout = float(value) if value is not None else None
+            timeout = float(value)
         except ValueError:
             return None
-        if timeout is None or not 0 <= timeout < float("inf"):
+        if not 0 <= timeout < float("inf"):
             return None
-    return agent, root, timeout
+    return agent, root, timeout, with_text
 
 
-def run(agent: str, root: str | None, timeout: float | None) -> int:
+def run(agent: str, root: str | None, timeout: float | None, with_text: bool = False) -> int:
     """Record one hook call from standard input; the exit status."""
     from ..record import writer
     from ..errors import StoreError
@@ -52,7 +58,7 @@ def run(agent: str, root: str | None, timeout: float | None) -> int:
     try:
         from . import HOOK_LOCK_TIMEOUT, run_hook
         run_hook(agent, sys.stdin.buffer.read(), root=root or os.environ.get(ROOT_ENV) or None,
-                 lock_timeout=HOOK_LOCK_TIMEOUT if timeout is None else timeout)
+                 lock_timeout=HOOK_LOCK_TIMEOUT if timeout is None else timeout, with_text=with_text)
     except StoreError as error:
         return _fail(str(error))
     except Exception as error:  # noqa: BLE001 - a hook must fail in one line, whatever broke

@@ -175,17 +175,33 @@ def claude_session(path: str) -> Session:
 
 
 def _claude_tools(transcript: Transcript, records: list, steps: _Steps, who: dict, agent_types: dict) -> None:
+    """The tool calls of one transcript; of the main one also each turn's
+    prompt (UserPromptSubmit) and last answer (Stop), which keep text only
+    with --with-text."""
     calls: dict[str, tuple] = {}
+    answer = turn = None  # (line, text, time, turn) of the turn's latest assistant text; the turn's id
     for number, record in records:
         message = record.get("message")
         content = message.get("content") if isinstance(message, dict) else None
+        kind = record.get("type")
+        prompt = content if isinstance(content, str) else _text(content) if isinstance(content, list) and not any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content) else None
+        if not who and kind == "user" and prompt and record.get("isMeta") is not True:
+            if answer:
+                steps.add(answer[2], transcript, answer[0], "Stop", last_assistant_message=answer[1],
+                          prompt_id=answer[3])
+            answer, turn = None, record.get("promptId")
+            steps.add(record.get("timestamp"), transcript, number, "UserPromptSubmit", prompt=prompt, prompt_id=turn)
         if not isinstance(content, list):
             continue
         blocks = [block for block in content if isinstance(block, dict)]
-        if record.get("type") == "assistant":
+        if kind == "assistant":
             for block in blocks:
                 if block.get("type") == "tool_use" and isinstance(block.get("id"), str):
                     calls[block["id"]] = (block.get("name"), block.get("input"))
+            said = _text([block for block in blocks if block.get("type") == "text"])
+            if said and not who:
+                answer = (number, said, record.get("timestamp"), turn)
             continue
         results = [block for block in blocks if block.get("type") == "tool_result"]
         for block in results:
@@ -203,6 +219,8 @@ def _claude_tools(transcript: Transcript, records: list, steps: _Steps, who: dic
                 agent_types[result["agentId"]] = result.get("agentType") or given
             steps.add(record.get("timestamp"), transcript, number, "PostToolUse",
                       tool_response=_text(block.get("content")) if result is None else result, **fields)
+    if answer:
+        steps.add(answer[2], transcript, answer[0], "Stop", last_assistant_message=answer[1], prompt_id=answer[3])
 
 
 def codex_session(path: str) -> Session:
@@ -222,6 +240,8 @@ def codex_session(path: str) -> Session:
     calls: dict[str, tuple] = {}
     for number, record in records:
         item = record.get("payload")
+        if record.get("type") == "event_msg" and isinstance(item, dict):
+            _codex_turn(item, steps, rollout, number, record.get("timestamp"))
         if record.get("type") != "response_item" or not isinstance(item, dict) or not isinstance(
                 item.get("call_id"), str):
             continue
@@ -237,6 +257,16 @@ def codex_session(path: str) -> Session:
             steps.add(record.get("timestamp"), rollout, number, "PostToolUse", tool_name=name,
                       tool_input=tool_input, tool_response=output, tool_use_id=item["call_id"])
     return _session("codex", session_id, cwd, {path: rollout}, steps, records)
+
+
+def _codex_turn(item: dict, steps: _Steps, rollout: Transcript, number: int, at: object) -> None:
+    """A turn's prompt (the user message item) and its last answer (task_complete)."""
+    turn = item.get("turn_id")
+    message = item.get("item") if item.get("type") == "item_completed" else None
+    if isinstance(message, dict) and message.get("type") == "UserMessage":
+        steps.add(at, rollout, number, "UserPromptSubmit", prompt=_text(message.get("content")), turn_id=turn)
+    elif item.get("type") == "task_complete" and isinstance(item.get("last_agent_message"), str):
+        steps.add(at, rollout, number, "Stop", last_assistant_message=item["last_agent_message"], turn_id=turn)
 
 
 def _codex_call(item: dict) -> tuple[str, object]:

@@ -24,6 +24,7 @@ from . import claude_code, codex
 
 HOOK_TIMEOUT_SECONDS = 10  # the agent kills a hook after this; ours finish in well under a second
 HOOK_EVENTS = {"claude-code": claude_code.HOOKS, "codex": codex.HOOKS}
+TEXT_EVENTS = ("UserPromptSubmit",)  # installed with --with-text: the prompt (the answer comes with Stop)
 
 
 def settings_path(agent: str, *, project: Path | None, user: bool) -> Path:
@@ -36,13 +37,13 @@ def settings_path(agent: str, *, project: Path | None, user: bool) -> Path:
     return base / ".codex" / "hooks.json" if agent == "codex" else base / ".claude" / "settings.json"
 
 
-def hook_command(agent: str) -> str:
+def hook_command(agent: str, with_text: bool = False) -> str:
     """The command the agent runs: this installation's interpreter, by full
     path (the agent's PATH does not matter), importing our entry point
     itself. The console script's wrapper would cost every tool call 15 ms
     (pip's wrapper imports `re`), `python -m` 8 ms (runpy): a hook so started
     costs about 1.4x a bare interpreter (scripts/bench.py)."""
-    return f"{shlex.quote(sys.executable)} -c {shlex.quote(ENTRY_POINT)} hook {agent}"
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(ENTRY_POINT)} hook {agent}" + " --with-text" * with_text
 
 
 ENTRY_POINT = "from treeship_store.__main__ import main; main()"
@@ -50,17 +51,21 @@ ENTRY_POINT = "from treeship_store.__main__ import main; main()"
 
 def is_ours(entry: object, agent: str) -> bool:
     command = entry.get("command") if isinstance(entry, dict) else None
-    return isinstance(command, str) and command.endswith(f" hook {agent}") and \
+    return isinstance(command, str) and command.endswith((f" hook {agent}", f" hook {agent} --with-text")) and \
         ("treeship-store" in command or "treeship_store" in command)
 
 
-def install(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, str]:
-    """Add our hooks to the settings at `path`; (changed, resulting text)."""
+def install(agent: str, path: Path, *, dry_run: bool = False, with_text: bool = False) -> tuple[bool, str]:
+    """Add our hooks to the settings at `path`; (changed, resulting text).
+    `with_text` adds the prompt's hook and keeps what was said; installing
+    without it turns that off again."""
     path = _settings_file(path)
     settings = _load(path)
     hooks = _hooks_table(settings, path)
-    command = hook_command(agent)
-    for event in HOOK_EVENTS[agent]:
+    command = hook_command(agent, with_text)
+    if not with_text:
+        _remove_ours(hooks, agent, TEXT_EVENTS)
+    for event in HOOK_EVENTS[agent] + TEXT_EVENTS * with_text:
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise ValidationError(f"{path}: hooks.{event} is not a list; fix it by hand, nothing was changed")
@@ -85,7 +90,15 @@ def uninstall(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, s
         return False, ""
     settings = _load(path)
     hooks = _hooks_table(settings, path)
-    for event in list(hooks):
+    _remove_ours(hooks, agent, list(hooks))
+    if not hooks:
+        del settings["hooks"]
+    return _save(path, settings, dry_run)
+
+
+def _remove_ours(hooks: dict, agent: str, events) -> None:
+    """Our entries out of these events' groups; a group or an event left empty goes too."""
+    for event in [event for event in events if event in hooks]:
         groups = hooks[event]
         if not isinstance(groups, list):
             continue
@@ -101,9 +114,6 @@ def uninstall(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, s
             hooks[event] = kept
         else:
             del hooks[event]
-    if not hooks:
-        del settings["hooks"]
-    return _save(path, settings, dry_run)
 
 
 def _settings_file(path: Path) -> Path:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 FILE_WRITERS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
 MAX_COMMAND = 16 << 10  # characters of a command kept, after redaction
+MAX_TEXT = 4000  # characters of a prompt or an answer kept (`--with-text`), after redaction
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _CODE_KEYS = ("exit_code", "exitCode", "returncode", "code")
 
@@ -131,6 +132,7 @@ class Context:
         # How a transcript's new lines are read from a mark: from the file, or
         # (an import, history.py) from what was read of it before the lock.
         self.read_lines: Callable[[str, TranscriptMark], list[bytes]] = new_lines
+        self.with_text = False  # keep prompts and answers (`--with-text`): text_note
 
     def event(self, event_type: str, *, instance: str | None = None, role: str | None = None, meta=None,
               **fields) -> dict:
@@ -231,15 +233,31 @@ def events_for(ctx: Context, state: CaptureState) -> list[dict]:
         events = started + ctx.decisions(payload.get("agent_transcript_path"), ctx.sub) + [
             ctx.event("agent.completed", termination_reason="completed")]
     elif hook == "Stop":
-        events = ctx.all_decisions()
+        events = ctx.all_decisions() + text_note(ctx, "answer", payload.get("last_assistant_message"))
+    elif hook == "UserPromptSubmit":
+        events = text_note(ctx, "prompt", payload.get("prompt"))
     elif hook == "SessionEnd":
         reason = _string(payload.get("reason")) or "ended"
         events = ctx.all_decisions() + [
             ctx.event("agent.completed", instance=ctx.main, termination_reason=reason),
             ctx.event("session.closed", instance=ctx.main, summary=reason, duration_ms=_since(state.first_time))]
     else:
-        events = []  # UserPromptSubmit, Notification, PreCompact...: nothing to record
+        events = []  # Notification, PreCompact...: nothing to record
     return session_start(ctx) + events if events else []
+
+
+def text_note(ctx: Context, kind: str, text: object) -> list[dict]:
+    """With `--with-text` only: the user's prompt or the agent's last answer of
+    a turn, redacted as commands are and cut at MAX_TEXT characters, as an
+    agent.note (Treeship 0.31 keeps a note's text in meta.text) with the
+    agent's id of the turn. The search finds it like any event's text."""
+    text = _string(text)
+    if not ctx.with_text or not text or not text.strip():
+        return []
+    kept = redact(text[:MAX_TEXT * 4])  # redacted before the cut: no secret is kept half
+    turn = _string(ctx.payload.get("prompt_id")) or _string(ctx.payload.get("turn_id"))
+    return [ctx.event("agent.note", instance=ctx.main,
+                      meta={"kind": kind, "text": kept[:MAX_TEXT], "turn": turn, "cut": len(kept) > MAX_TEXT or None})]
 
 
 def session_start(ctx: Context) -> list[dict]:

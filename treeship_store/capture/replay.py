@@ -27,7 +27,7 @@ from ..event import check_session_id, parse_time
 from ..record.paths import nearest_store
 from . import agent_named, record_events
 from .history import Session, Transcript, claude_session, codex_session, imported_from
-from .mapping import prepare, session_start, subagent_started, tool_events
+from .mapping import prepare, session_start, subagent_started, text_note, tool_events
 from .state import IMPORTED_CALLS, CaptureState
 
 IDLE_SECONDS = 3600  # a session whose last line is older than this is over: the import closes it
@@ -52,14 +52,17 @@ class ImportReport:
 
 
 def import_history(agent: str, files: list[str], *, since_us: int | None = None, root: str | None = None,
-                   progress=None, now: float | None = None, jobs: int | None = None) -> ImportReport:
+                   progress=None, now: float | None = None, jobs: int | None = None,
+                   with_text: bool = False) -> ImportReport:
     """Import the sessions in `files` (history.find_files), or only those
     active since `since_us`; `progress(bytes, what)` after each file. Files
     are read and their sessions written by `jobs` processes (default: one
-    per core): each session is its own, under its own lock."""
+    per core): each session is its own, under its own lock. `with_text`:
+    keep each turn's prompt and answer too (mapping.text_note)."""
     agent_named(agent)  # the one-line error for an unknown agent
     host = os.environ.get("TREESHIP_HOST_ID") or os.uname().nodename or "unknown-host"
-    one = functools.partial(import_file, agent, since_us=since_us, root=root, host=host, now=now)
+    one = functools.partial(import_file, agent, since_us=since_us, root=root, host=host, now=now,
+                            with_text=with_text)
     jobs = min(jobs or os.cpu_count() or 1, len(files))
     report = ImportReport()
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 and os.name == "posix" else None
@@ -75,7 +78,7 @@ def import_history(agent: str, files: list[str], *, since_us: int | None = None,
 
 
 def import_file(agent: str, file: str, *, since_us: int | None, root: str | None, host: str,
-                now: float | None) -> ImportReport:
+                now: float | None, with_text: bool = False) -> ImportReport:
     """One session's file (with its sub-agents'), read and imported."""
     report = ImportReport(files=1)
     try:
@@ -88,7 +91,7 @@ def import_file(agent: str, file: str, *, since_us: int | None, root: str | None
     if not session.steps or (since_us is not None and parse_time(session.last) < since_us):
         return report
     try:
-        added = import_session(session, root=root, host=host, now=now)
+        added = import_session(session, root=root, host=host, now=now, with_text=with_text)
     except StoreError as error:
         report.problems.append(f"session {session.session_id} ({file}): {error}")
         return report
@@ -96,7 +99,8 @@ def import_file(agent: str, file: str, *, since_us: int | None, root: str | None
     return report
 
 
-def import_session(session: Session, *, root: str | None, host: str, now: float | None = None) -> int:
+def import_session(session: Session, *, root: str | None, host: str, now: float | None = None,
+                   with_text: bool = False) -> int:
     """Write what the session's records hold and its record lacks; return how
     many events that was. `now`: the time it is (for a test: what is recent)."""
     agent = agent_named(session.agent)
@@ -108,7 +112,7 @@ def import_session(session: Session, *, root: str | None, host: str, now: float 
         seen = Seen(writer)
         if all(seen.imported.get(path) == (t.size, t.sha256) for path, t in session.transcripts.items()):
             return []  # imported whole before, and unchanged since
-        return Replay(agent, session, state, seen, host, project).events(recent)
+        return Replay(agent, session, state, seen, host, project, with_text).events(recent)
     return len(record_events(store_root, check_session_id(session.session_id), build, lock_timeout=LOCK_TIMEOUT))
 
 
@@ -138,10 +142,11 @@ class Seen:
         self.tools: set[str] = set()
         self.messages: set[str] = set()
         self.completed: set[str] = set()
+        self.notes: set[tuple] = set()  # (kind, turn) of the prompts and answers kept (--with-text)
         self.imported: dict[str, tuple] = {}
         for line in writer.lines_from(0):
             if b'"tool_use_id"' in line or b'"message_id"' in line or b'"agent.completed"' in line \
-                    or b'"imported"' in line:
+                    or b'"imported"' in line or b'"agent.note"' in line:
                 self._take(line)
 
     def _take(self, line: bytes) -> None:
@@ -157,14 +162,18 @@ class Seen:
                 ids.add(meta[name])
         if event.get("type") == "agent.completed" and isinstance(event.get("agent_instance_id"), str):
             self.completed.add(event["agent_instance_id"])
+        if event.get("type") == "agent.note" and isinstance(meta.get("turn"), str):
+            self.notes.add((meta.get("kind"), meta["turn"]))
         self.imported.update(imported_from(meta))
 
 
 class Replay:
     """The session's hook calls, in order, through the hooks' mapping."""
 
-    def __init__(self, agent, session: Session, state: CaptureState, seen: Seen, host: str, project: str):
+    def __init__(self, agent, session: Session, state: CaptureState, seen: Seen, host: str, project: str,
+                 with_text: bool = False):
         self.agent, self.session, self.state, self.seen = agent, session, state, seen
+        self.with_text = with_text
         self.host, self.project = host, project
         self.through: dict[str, int] = {}  # the last line of each transcript the agent had written by now
 
@@ -212,6 +221,7 @@ class Replay:
         ctx = prepare(self.agent, payload, self.host, self.project)
         ctx.state, ctx.read_lines = self.state, self.read
         ctx.source = f"treeship-store import {self.agent.name}"
+        ctx.with_text = self.with_text
         return ctx
 
     def _step(self, payload: dict, path: str) -> list[dict]:
@@ -219,6 +229,12 @@ class Replay:
         hook, state = payload["hook_event_name"], self.state
         if hook == "SessionStart":
             return [] if state.started else session_start(ctx)
+        if hook in ("UserPromptSubmit", "Stop"):
+            said = payload.get("prompt") if hook == "UserPromptSubmit" else payload.get("last_assistant_message")
+            kind = "prompt" if hook == "UserPromptSubmit" else "answer"
+            turn = payload.get("prompt_id") or payload.get("turn_id")
+            note = [] if turn is not None and (kind, turn) in self.seen.notes else text_note(ctx, kind, said)
+            return (ctx.decisions(path, ctx.main) if hook == "Stop" else []) + note
         if hook == "SubagentStart":
             return [] if ctx.sub in state.instances else subagent_started(ctx)
         if hook == "SubagentStop":

@@ -20,8 +20,10 @@ AGENT_NAMES = ("claude-code", "codex")
 @click.argument("agent", metavar="AGENT")
 @click.option("--lock-timeout", type=float, default=None,
               help="Seconds to wait for the session's lock before giving up, writing nothing [default: 5].")
+@click.option("--with-text", is_flag=True, help="Keep the user's prompts and the agent's answers as searchable "
+              "text (redacted). `hooks install --with-text` installs it so.")
 @click.pass_context
-def hook(ctx: click.Context, agent: str, lock_timeout: float | None) -> None:
+def hook(ctx: click.Context, agent: str, lock_timeout: float | None, with_text: bool) -> None:
     """Record one hook call of AGENT (claude-code or codex): the hook's JSON
     payload on standard input becomes events in the store at or above the
     payload's cwd (or --root). Installed by `treeship-store hooks install`.
@@ -34,7 +36,7 @@ def hook(ctx: click.Context, agent: str, lock_timeout: float | None) -> None:
     try:
         from ..capture import HOOK_LOCK_TIMEOUT, run_hook  # noqa: PLC0415 - only for hooks
         run_hook(agent, data, root=ctx.meta.get("explicit_root"),
-                 lock_timeout=HOOK_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
+                 lock_timeout=HOOK_LOCK_TIMEOUT if lock_timeout is None else lock_timeout, with_text=with_text)
     except StoreError:
         raise
     except Exception as error:  # noqa: BLE001 - a hook must fail in one line, whatever broke
@@ -71,13 +73,17 @@ def _target(function):
 @click.option("--trust", is_flag=True,
               help="Codex: also trust our hooks (and the project) in $CODEX_HOME/config.toml, as Codex's /hooks "
                    "screen would. Read README's 'Codex's trust' first.")
-def install(agent: str, project: Path | None, user: bool, dry_run: bool, trust: bool) -> None:
+@click.option("--with-text", is_flag=True,
+              help="Also keep what was said: the user's prompts and the agent's answers, redacted and cut at "
+                   "4,000 characters, searchable with `events --search`. Off unless given; installing again "
+                   "without it turns it off.")
+def install(agent: str, project: Path | None, user: bool, dry_run: bool, trust: bool, with_text: bool) -> None:
     """Add our hooks to AGENT's settings. Other settings and hooks stay as they
     are; installing twice changes nothing. Says what is left to do before
     the agent will run them."""
     if trust and agent != "codex":
         raise click.UsageError("--trust is for codex: Claude Code has no per-hook trust")
-    path = _change("install", agent, project, user, dry_run)
+    path = _change("install", agent, project, user, dry_run, with_text=with_text)
     if dry_run:
         return
     from ..capture import trust as gates  # noqa: PLC0415
@@ -122,12 +128,12 @@ def status(agent: str, project: Path | None, user: bool) -> None:
     click.echo(f"{agent} will run treeship-store's hooks.")
 
 
-def _change(action: str, agent: str, project: Path | None, user: bool, dry_run: bool) -> Path:
+def _change(action: str, agent: str, project: Path | None, user: bool, dry_run: bool, **options) -> Path:
     from ..capture import install as settings  # noqa: PLC0415
     if user and project:
         raise click.UsageError("give --project or --user, not both")
     path = settings.settings_path(agent, project=project, user=user)
-    changed, text = getattr(settings, action)(agent, path, dry_run=dry_run)
+    changed, text = getattr(settings, action)(agent, path, dry_run=dry_run, **options)
     if dry_run:
         click.echo(text, nl=False)
     elif not changed:

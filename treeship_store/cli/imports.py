@@ -19,8 +19,10 @@ from .hooks import AGENT_NAMES
               help="A copied directory of the agent's records, or one session's file [default: the agent's own: "
                    "$CLAUDE_CONFIG_DIR or ~/.claude/projects, $CODEX_HOME or ~/.codex/sessions].")
 @click.option("--since", help="Only sessions active since this time: RFC 3339, or an age such as 30d.")
+@click.option("--with-text", is_flag=True, help="Also keep what was said: each turn's prompt and last answer, "
+              "redacted and cut at 4,000 characters, searchable with `events --search`.")
 @click.pass_context
-def import_(ctx: click.Context, agent: str, path: str | None, since: str | None) -> None:
+def import_(ctx: click.Context, agent: str, path: str | None, since: str | None, with_text: bool) -> None:
     """Import what AGENT (claude-code or codex) already recorded: every
     session's tool calls, files, commands with exit codes, sub-agents and
     tokens, with the times the agent wrote down, into the store the hooks
@@ -45,7 +47,7 @@ def import_(ctx: click.Context, agent: str, path: str | None, since: str | None)
     with click.progressbar(length=sizes or 1, label=f"importing {len(files)} {agent} file(s)",
                            file=click.get_text_stream("stderr"), show_eta=True, item_show_func=lambda text: text) as bar:
         report = import_history(agent, files, since_us=since_us, root=ctx.meta.get("explicit_root"),
-                                progress=lambda done, text: bar.update(done, text))
+                                progress=lambda done, text: bar.update(done, text), with_text=with_text)
     click.echo(f"imported {report.events} event(s) into {report.changed} of {report.sessions} session(s) "
                f"from {report.files} file(s), {report.bytes / 1e6:.1f} MB"
                + (f"; {report.bad_lines} line(s) not JSON, passed over" if report.bad_lines else ""))

@@ -82,6 +82,10 @@
                         "reason", "termination_reason"]) {
       if (typeof e[name] === "string") return e[name];
     }
+    const meta = e.meta && typeof e.meta === "object" ? e.meta : {};
+    if (typeof meta.text === "string") {  // agent.note: a gate's note, or a prompt or an answer (--with-text)
+      return (typeof meta.kind === "string" ? meta.kind + ": " : "") + meta.text;
+    }
     return "";
   }
 
