@@ -27,6 +27,8 @@ def demo(tmp_path_factory):
         store.append("ssn_hostile", make_event("agent.wrote_file", file_path=HOSTILE, timestamp="2026-04-06T08:00:00Z"))
         store.append("ssn_hostile", make_event("agent.started_process", process_name="make",
                                                command="make release-candidate", timestamp="2026-04-06T08:00:01Z"))
+        store.append("ssn_said", make_event("agent.note", timestamp="2026-04-06T09:00:00Z", meta={
+            "kind": "prompt", "turn": "t-1", "text": "please refactor the tokenizer " + HOSTILE}))
     return root
 
 
@@ -382,4 +384,20 @@ def test_the_search_box_finds_a_command(url, chromium):
     page.press("header input[name=search]", "Enter")
     page.wait_for_url("**/?search=release-candidate")
     assert page.locator("table.sessions tbody tr td:first-child").all_inner_texts() == ["ssn_hostile"]
+    page.close()
+
+
+def test_a_kept_prompt_is_found_by_the_search_box_and_shown_as_text_on_its_session_page(url, chromium):
+    """--with-text keeps prompts as notes: the search finds their session, the
+    timeline shows the prompt (as text: it is the user's, never markup)."""
+    page = chromium.new_page()
+    page.goto(url)
+    page.fill("header input[name=search]", "tokenizer")
+    page.press("header input[name=search]", "Enter")
+    page.wait_for_url("**/?search=tokenizer")
+    assert page.locator("table.sessions tbody tr td:first-child").all_inner_texts() == ["ssn_said"]
+    page.goto(url + "sessions/ssn_said")
+    page.wait_for_selector("#session[data-ready]")
+    assert "prompt: please refactor the tokenizer " + HOSTILE in page.locator("#events tbody").inner_text()
+    assert page.evaluate("window.pwned") is None and page.locator("main script, main img").count() == 0
     page.close()
