@@ -374,6 +374,18 @@ def test_a_read_only_store_is_verified_and_errors_are_one_line(read_only_root):
             result.stderr.count("\n") == 1, (args, result.stderr)
 
 
+def loaded_modules(cwd, *args, payload=b""):
+    """The modules `python -X importtime ARGS` loads, less those a bare
+    interpreter loads anyway (an editable install's finder...)."""
+    def loaded(*args):
+        result = subprocess.run([sys.executable, "-X", "importtime", *args], input=payload, capture_output=True,
+                                env=ENV, cwd=cwd, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    return loaded(*args) - loaded("-c", "pass")
+
+
 # What a hook process loads, or its cold start grows (scripts/bench.py measures
 # it against a bare interpreter): no command-line framework, no SQLite, no
 # orjson (jsoncodec), none of the heavier standard modules; `re` and hashlib
@@ -395,15 +407,8 @@ NOT_IN_A_HOOK_PROCESS = ("click", "sqlite3", "_sqlite3", "orjson", "filelock", "
 def test_a_hook_process_loads_only_what_recording_needs(tmp_path, tool, tool_input, response, allowed):
     from support.hook_fixtures import claude_tool
 
-    def loaded(*args, payload=b""):
-        result = subprocess.run([sys.executable, "-X", "importtime", *args], input=payload, capture_output=True,
-                                env=ENV, cwd=tmp_path, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()
-                if line.startswith("import time:")}
-    at_start = loaded("-c", "pass")  # what the interpreter loads anyway (an editable install's finder...)
     payload = json.dumps(claude_tool(tmp_path, tool, tool_input, response)).encode()
-    hook = loaded("-m", "treeship_store", "hook", "claude-code", payload=payload) - at_start
+    hook = loaded_modules(tmp_path, "-m", "treeship_store", "hook", "claude-code", payload=payload)
     assert "treeship_store.capture" in hook and len(list(Store(tmp_path / ".treeship").events())) == 3  # it recorded
     assert sorted(hook & set(NOT_IN_A_HOOK_PROCESS) - set(allowed)) == []
 
@@ -411,17 +416,10 @@ def test_a_hook_process_loads_only_what_recording_needs(tmp_path, tool, tool_inp
 def test_a_with_text_hook_keeping_a_prompt_loads_only_what_recording_needs(tmp_path):
     """`hook AGENT --with-text` (in any order with --lock-timeout) is parsed
     before click too, and a prompt without a secret's literal needs no re."""
-    def loaded(*args, payload=b""):
-        result = subprocess.run([sys.executable, "-X", "importtime", *args], input=payload, capture_output=True,
-                                env=ENV, cwd=tmp_path, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()
-                if line.startswith("import time:")}
-    at_start = loaded("-c", "pass")
     payload = json.dumps({"session_id": SESSION, "cwd": str(tmp_path), "hook_event_name": "UserPromptSubmit",
                           "prompt_id": "p1", "prompt": "fix the flaky test in test_app.py"}).encode()
-    hook = loaded("-m", "treeship_store", "hook", "claude-code", "--with-text", "--lock-timeout", "3",
-                  payload=payload) - at_start
+    hook = loaded_modules(tmp_path, "-m", "treeship_store", "hook", "claude-code", "--with-text", "--lock-timeout",
+                          "3", payload=payload)
     notes = [e for e in Store(tmp_path / ".treeship").events() if e["type"] == "agent.note"]
     assert [n["meta"]["text"] for n in notes] == ["fix the flaky test in test_app.py"]
     assert sorted(hook & set(NOT_IN_A_HOOK_PROCESS)) == [] and "re" not in hook
@@ -430,17 +428,11 @@ def test_a_with_text_hook_keeping_a_prompt_loads_only_what_recording_needs(tmp_p
 def test_a_command_line_append_process_loads_no_framework_nor_index(tmp_path):
     """Other agents' hooks run `append` per tool call: a plain one is parsed
     before click loads, and writes as a hook does (the index is the reader's)."""
-    def loaded(*args):
-        result = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, env=ENV,
-                                cwd=tmp_path, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()
-                if line.startswith("import time:")}
-    at_start = loaded("-c", "pass")
-    append = loaded("-m", "treeship_store", "--root", str(tmp_path / "s"), "append", SESSION, "--type",
-                    "agent.called_tool", "--tool", "Read", "--duration-ms", "7", "--set", "tool_input_digest=sha256:aa")
+    append = loaded_modules(tmp_path, "-m", "treeship_store", "--root", str(tmp_path / "s"), "append", SESSION,
+                            "--type", "agent.called_tool", "--tool", "Read", "--duration-ms", "7", "--set",
+                            "tool_input_digest=sha256:aa")
     assert "treeship_store.appending" in append
-    assert sorted((append - at_start) & set(NOT_IN_A_HOOK_PROCESS)) == []
+    assert sorted(append & set(NOT_IN_A_HOOK_PROCESS)) == []
     [event] = Store(tmp_path / "s").events()
     assert (event["tool_name"], event["duration_ms"], event["tool_input_digest"]) == ("Read", 7, "sha256:aa")
     # What the fast path does not take goes to click, which explains it: the same errors as ever.

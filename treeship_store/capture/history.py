@@ -323,6 +323,9 @@ def find_files(agent: str, path: str | None = None) -> list[str]:
             path = os.path.join(os.environ.get("CLAUDE_CONFIG_DIR") or os.path.expanduser("~/.claude"), "projects")
         else:
             path = os.path.join(os.environ.get("CODEX_HOME") or os.path.expanduser("~/.codex"), "sessions")
-    pattern = "rollout-*.jsonl" if agent == "codex" else "*.jsonl"
-    found = glob.glob(os.path.join(glob.escape(path), "**", pattern), recursive=True)
-    return sorted(p for p in found if os.sep + CLAUDE_SUBAGENTS + os.sep not in p)
+    found = []
+    for directory, subdirectories, names in os.walk(path):  # symlinked directories are not followed: no loops
+        subdirectories[:] = [name for name in subdirectories if name != CLAUDE_SUBAGENTS]
+        found += [os.path.join(directory, name) for name in names if name.endswith(".jsonl")
+                  and (agent != "codex" or name.startswith("rollout-"))]
+    return sorted(found)

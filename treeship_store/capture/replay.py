@@ -70,7 +70,7 @@ def import_history(agent: str, files: list[str], *, since_us: int | None = None,
         for file, part in zip(files, pool.imap(one, files) if pool else map(one, files)):
             report.add(part)
             if progress:
-                progress(_size(file), f"{report.files} files, {report.sessions} sessions")
+                progress(_size(file), f"{report.files} files, {report.bytes / 1e6:.0f} MB, {report.sessions} sessions")
     finally:
         if pool:
             pool.terminate()
@@ -209,8 +209,9 @@ class Replay:
         if written:
             meta = written[-1]["meta"]
             if not ended:  # hooks may still come for these calls: they are to record nothing
-                meta["imported_calls"] = [e["meta"]["tool_use_id"] for e in written if isinstance(
-                    e.get("meta", {}).get("tool_use_id"), str) and parse_time(e["timestamp"]) >= recent][-IMPORTED_CALLS:]
+                calls = [e["meta"]["tool_use_id"] for e in written
+                         if isinstance(e["meta"].get("tool_use_id"), str) and parse_time(e["timestamp"]) >= recent]
+                meta["imported_calls"] = calls[-IMPORTED_CALLS:]
             meta["transcripts"] = [mark.as_meta(path) for path, mark in self.state.transcripts.items()
                                    if path in self.session.transcripts]
             meta["imported"] = [{"path": path, "size": t.size, "sha256": t.sha256}

@@ -31,9 +31,10 @@ IMPORTED_CALLS = 1000  # the ones kept: an import stores the calls of the last h
 
 
 class CaptureState:
-    def __init__(self, *, started: bool = False, first_time: str | None = None, instances: dict[str, list] | None = None,
-                 transcripts: dict[str, TranscriptMark] | None = None, closed: bool = False,
-                 position: list | None = None, hinted: float = 0.0, imported_calls: list[str] | None = None):
+    def __init__(self, *, started: bool = False, first_time: str | None = None,
+                 instances: dict[str, list] | None = None, transcripts: dict[str, TranscriptMark] | None = None,
+                 closed: bool = False, position: list | None = None, hinted: float = 0.0,
+                 imported_calls: list[str] | None = None):
         self.started = started  # session.started is in the record
         self.closed = closed  # the last session.closed has no agent.started after it (a resume reopens)
         self.first_time = first_time  # the first event's timestamp

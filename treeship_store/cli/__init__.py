@@ -31,8 +31,8 @@ class StoreGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY:
             import importlib  # noqa: PLC0415
-            # `import` is a keyword: its function is import_.
-            return getattr(importlib.import_module(f".{self.LAZY[name]}", __package__), name.replace("import", "import_"))
+            module = importlib.import_module(f".{self.LAZY[name]}", __package__)
+            return getattr(module, "import_" if name == "import" else name)  # `import` is a keyword
         return super().get_command(ctx, name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

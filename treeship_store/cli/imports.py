@@ -45,7 +45,8 @@ def import_(ctx: click.Context, agent: str, path: str | None, since: str | None,
     sizes = sum(_size(file) for file in files)
     # On a terminal a bar (bytes, files, sessions, ETA); elsewhere its label once.
     with click.progressbar(length=sizes or 1, label=f"importing {len(files)} {agent} file(s)",
-                           file=click.get_text_stream("stderr"), show_eta=True, item_show_func=lambda text: text) as bar:
+                           file=click.get_text_stream("stderr"), show_eta=True,
+                           item_show_func=lambda text: text) as bar:
         report = import_history(agent, files, since_us=since_us, root=ctx.meta.get("explicit_root"),
                                 progress=lambda done, text: bar.update(done, text), with_text=with_text)
     click.echo(f"imported {report.events} event(s) into {report.changed} of {report.sessions} session(s) "
