@@ -324,3 +324,17 @@ def test_a_kept_prompt_is_redacted_and_cut(tmp_path):
     assert len(notes["prompt"]["meta"]["text"]) == 4000 and notes["prompt"]["meta"]["cut"] is True
     assert notes["answer"]["meta"]["text"].startswith("Done: ") and "AKIA" not in notes["answer"].raw.decode()
     assert notes["answer"]["meta"]["turn"] == "turn-1" and "cut" not in notes["answer"]["meta"]
+
+
+def test_codexs_archived_sessions_are_found_too(tmp_path, monkeypatch):
+    """Codex moves a session it archives to archived_sessions/: import finds it there."""
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
+    checks.lay_out(FIXTURE["codex"], tmp_path, "codex")
+    rollout = next(checks.agent_home(tmp_path, "codex").rglob("rollout-*.jsonl"))
+    archived = tmp_path / "codex" / "archived_sessions" / rollout.name
+    archived.parent.mkdir(parents=True)
+    rollout.rename(archived)
+    (tmp_path / "codex" / "sessions" / "2026").mkdir(parents=True)
+    (tmp_path / "codex" / "sessions" / "2026" / "notes.jsonl").write_text("{}\n")  # not a rollout: not read
+    assert find_files("codex") == [str(archived)]
+

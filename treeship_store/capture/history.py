@@ -313,19 +313,23 @@ def _text(content: object) -> str:
 
 def find_files(agent: str, path: str | None = None) -> list[str]:
     """The session files of `agent` under its home ($CLAUDE_CONFIG_DIR or
-    ~/.claude; $CODEX_HOME or ~/.codex), or under `path` (a copied
-    directory, or one file). Sub-agents' transcripts are read with their
-    session's, never as sessions of their own."""
+    ~/.claude: projects/; $CODEX_HOME or ~/.codex: sessions/ and
+    archived_sessions/), or under `path` (a copied directory, or one file).
+    Sub-agents' transcripts are read with their session's, never as
+    sessions of their own."""
     if path is not None and not os.path.isdir(path):
         return [path]
-    if path is None:
-        if agent == "claude-code":
-            path = os.path.join(os.environ.get("CLAUDE_CONFIG_DIR") or os.path.expanduser("~/.claude"), "projects")
-        else:
-            path = os.path.join(os.environ.get("CODEX_HOME") or os.path.expanduser("~/.codex"), "sessions")
+    if path is not None:
+        places = [path]
+    elif agent == "claude-code":
+        places = [os.path.join(os.environ.get("CLAUDE_CONFIG_DIR") or os.path.expanduser("~/.claude"), "projects")]
+    else:
+        home = os.environ.get("CODEX_HOME") or os.path.expanduser("~/.codex")
+        places = [os.path.join(home, "sessions"), os.path.join(home, "archived_sessions")]
     found = []
-    for directory, subdirectories, names in os.walk(path):  # symlinked directories are not followed: no loops
-        subdirectories[:] = [name for name in subdirectories if name != CLAUDE_SUBAGENTS]
-        found += [os.path.join(directory, name) for name in names if name.endswith(".jsonl")
-                  and (agent != "codex" or name.startswith("rollout-"))]
+    for place in places:
+        for directory, subdirectories, names in os.walk(place):  # symlinked directories not followed: no loops
+            subdirectories[:] = [name for name in subdirectories if name != CLAUDE_SUBAGENTS]
+            found += [os.path.join(directory, name) for name in names if name.endswith(".jsonl")
+                      and (agent != "codex" or name.startswith("rollout-"))]
     return sorted(found)
