@@ -130,9 +130,15 @@ def summary_lines(summaries: list[dict], output: str, header: list[str], row) ->
 
 
 def session_lines(sessions: list[dict], output: str) -> Iterator[str]:
-    return summary_lines(sessions, output, ["SESSION", "EVENTS", "DAMAGED", "AGENTS", "FIRST", "LAST"],
+    priced = bool(sessions) and "cost_usd" in sessions[0]  # with the prices extra (cli/usage.py)
+    return summary_lines(sessions, output, ["SESSION", "EVENTS", "DAMAGED", "AGENTS", "FIRST", "LAST",
+                                            *["COST"] * priced],
                          lambda s: [s["session_id"], s["events"], s["damaged_lines"], ",".join(s["agents"]),
-                                    s["first"] or "-", s["last"] or "-"])
+                                    s["first"] or "-", s["last"] or "-", *[usd(s["cost_usd"])] * priced])
+
+
+def usd(cost: float | None) -> str:
+    return "unknown" if cost is None else f"${cost:,.4f}"
 
 
 def file_lines(files: list[dict], output: str) -> Iterator[str]:
@@ -145,13 +151,21 @@ def stats_lines(stats: dict, output: str) -> Iterator[str]:
     if output in ("json", "jsonl"):
         yield json_text(stats) if output == "json" else orjson.dumps(stats).decode()
         return
+    cost = stats.get("cost")  # with the prices extra (cli/usage.py)
     yield _fit(f"events {stats['events']}   damaged lines {stats['damaged_lines']}   "
-               f"failed processes {stats['failed_processes']}   files written {stats['files_written']}")
+               f"failed processes {stats['failed_processes']}   files written {stats['files_written']}"
+               + (f"   cost {usd(cost['usd'])}" if cost else ""))
     for title, counts in (("TYPE", stats["by_type"]), ("AGENT", stats["by_agent"])):
         yield ""
         yield from table([[name, count] for name, count in counts.items()], [title, "EVENTS"])
     if stats["tokens_by_model"]:
         yield ""
-        yield from table([[model or "-", t["decisions"], t["tokens_in"], t["tokens_out"]]
+        by_model = cost["by_model"] if cost else {}
+        yield from table([[model or "-", t["decisions"], t["tokens_in"], t["tokens_out"],
+                           *[usd(by_model.get(model or "-"))] * bool(cost)]
                           for model, t in stats["tokens_by_model"].items()],
-                         ["MODEL", "DECISIONS", "TOKENS IN", "TOKENS OUT"])
+                         ["MODEL", "DECISIONS", "TOKENS IN", "TOKENS OUT", *["COST"] * bool(cost)])
+    if cost:
+        for model, count in cost["unknown_models"].items():
+            yield f"unknown price: {model} ({count} decision(s))"
+        yield "prices: " + "; ".join(cost["prices"])

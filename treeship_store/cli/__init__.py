@@ -26,7 +26,8 @@ class StoreGroup(click.Group):
     loads the hook commands only when one is asked for (append never pays)."""
 
     LAZY = {"hook": "hooks", "hooks": "hooks", "reindex": "admin", "verify": "admin", "tail": "admin",
-            "demo": "admin", "serve": "web", "push": "central", "export": "export", "import": "imports"}
+            "demo": "admin", "serve": "web", "push": "central", "export": "export", "import": "imports",
+            "usage": "usage"}
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY:

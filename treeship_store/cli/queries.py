@@ -61,7 +61,15 @@ def sessions(ctx: click.Context, output: str | None) -> None:
       treeship-store sessions
     """
     from ..render import session_lines  # noqa: PLC0415
-    for line in session_lines(open_reader(ctx).sessions(), output_format(output)):
+    from .usage import report_for  # noqa: PLC0415
+    reader = open_reader(ctx)
+    summaries = reader.sessions()
+    report = report_for(ctx, reader, "session", required=False)
+    if report is not None:  # with the prices extra: what each session cost
+        for summary in summaries:
+            usage = report.groups.get(summary["session_id"])
+            summary["cost_usd"] = usage.as_dict()["cost_usd"] if usage else 0.0
+    for line in session_lines(summaries, output_format(output)):
         click.echo(line)
 
 
@@ -97,7 +105,16 @@ def stats(ctx: click.Context, session: str | None, output: str) -> None:
       treeship-store stats --session ssn_42e740bd9eb238f6
     """
     from ..render import stats_lines  # noqa: PLC0415
-    for line in stats_lines(open_reader(ctx).stats(session), output):
+    from .usage import report_for  # noqa: PLC0415
+    reader = open_reader(ctx)
+    stats = reader.stats(session)
+    report = report_for(ctx, reader, "model", required=False, session=session)
+    if report is not None:  # with the prices extra: the cost, in total and per model
+        stats["cost"] = {"usd": report.total.as_dict()["cost_usd"], "by_model": {
+            model: usage.as_dict()["cost_usd"] for model, usage in report.groups.items()},
+            "unknown_models": report.unknown_models, "estimated_decisions": report.total.estimated,
+            "prices": report.sources}
+    for line in stats_lines(stats, output):
         click.echo(line)
 
 

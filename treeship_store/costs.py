@@ -1,0 +1,112 @@
+"""Tokens and cost of the decisions a question is about, in total and per
+group (`treeship-store usage`, the cost in `stats` and `sessions`, and the
+web view's charts): each decision priced once by pricing.Pricer.
+
+A sub-agent's decisions count under its own instance (--by agent) and in its
+session (--by session). Times are UTC days, ISO weeks (from Monday) and
+months. A decision whose model has no known price adds nothing to the cost
+and is counted as unknown, with its model listed: a cost is never a silent 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from .errors import ValidationError
+from .pricing import Price, Pricer, breakdown
+
+GROUPS = ("day", "week", "month", "session", "model", "agent", "host", "project")
+KINDS = ("input", "cache_read", "cache_write", "output", "reasoning")
+
+
+@dataclass
+class Usage:
+    """Tokens by kind and cost of some decisions."""
+    decisions: int = 0
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    cost: Decimal = Decimal(0)  # of the decisions with a known price
+    unknown: int = 0  # decisions without a known price: the cost leaves them out
+    estimated: int = 0  # decisions priced without their input's breakdown
+
+    def add(self, tokens: dict[str, int], estimate: bool, price: Price) -> None:
+        self.decisions += 1
+        for kind in KINDS:
+            self.tokens[kind] += tokens[kind]
+        if price.usd is None:
+            self.unknown += 1
+        else:
+            self.cost += price.usd
+        self.estimated += estimate
+
+    def as_dict(self) -> dict:
+        """The JSON shape: cost_usd null when no decision has a known price."""
+        return {"decisions": self.decisions, "tokens": dict(self.tokens), "total_tokens": sum(
+            self.tokens[kind] for kind in KINDS if kind != "reasoning"),  # reasoning is part of output
+            "cost_usd": None if self.unknown == self.decisions and self.decisions else float(self.cost),
+            "unknown_price_decisions": self.unknown, "estimated_decisions": self.estimated}
+
+
+@dataclass
+class Report:
+    by: str | None
+    groups: dict[str, Usage]
+    total: Usage
+    unknown_models: dict[str, int]
+    sources: list[str]
+
+    def as_dict(self) -> dict:
+        return {"by": self.by, "groups": [{"group": name, **usage.as_dict()} for name, usage in self.groups.items()],
+                "total": self.total.as_dict(), "unknown_models": self.unknown_models, "prices": self.sources}
+
+
+def usage_report(decisions: Iterable[dict], pricer: Pricer, by: str | None, project: str | None = None) -> Report:
+    """Tokens and cost of `decisions` (agent.decision events), in total and,
+    with `by`, per group, in the group's order."""
+    if by is not None and by not in GROUPS:
+        raise ValidationError(f"--by must be one of {', '.join(GROUPS)}, got {by!r}")
+    groups: dict[str, Usage] = {}
+    total = Usage()
+    for event in decisions:
+        priced = (*breakdown(event), pricer.price(event))  # once, whatever it is counted in
+        total.add(*priced)
+        if by is not None:
+            groups.setdefault(group_of(event, by, project), Usage()).add(*priced)
+    ordered = dict(sorted(groups.items(), key=lambda item: item[0]))
+    sources = [pricer.library] + ([str(pricer.overrides_path)] if pricer.overrides else [])
+    return Report(by, ordered, total, dict(sorted(pricer.unknown.items())), sources)
+
+
+def group_of(event: dict, by: str, project: str | None) -> str:
+    if by in ("day", "week", "month"):
+        day = _day(event.get("timestamp"))
+        if day is None:
+            return "(no time)"
+        return (day.isoformat() if by == "day" else (day - timedelta(days=day.weekday())).isoformat() if by == "week"
+                else day.isoformat()[:7])
+    if by == "project":
+        if project is None:
+            raise ValidationError("--by project needs a local store (one project each); a central store "
+                                  "groups by host")
+        return project
+    name = {"session": "session_id", "model": "model", "agent": "agent_instance_id", "host": "host_id"}[by]
+    value = event.get(name)
+    if by == "agent" and isinstance(value, str):
+        return f"{value} ({event.get('agent_name')})"
+    return value if isinstance(value, str) else "-"
+
+
+def _day(timestamp: object) -> date | None:
+    from .times import parse_time  # noqa: PLC0415
+    try:
+        micros = parse_time(timestamp) if isinstance(timestamp, str) else None
+    except ValueError:
+        return None
+    return None if micros is None else date(1970, 1, 1) + timedelta(microseconds=micros)
+
+
+def session_costs(decisions: Iterable[dict], pricer: Pricer) -> dict[str, Usage]:
+    """{session_id: its usage}: the cost column of `sessions` and the web view's list."""
+    return usage_report(decisions, pricer, "session").groups
