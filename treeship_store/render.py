@@ -134,7 +134,7 @@ def session_lines(sessions: list[dict], output: str) -> Iterator[str]:
     return summary_lines(sessions, output, ["SESSION", "EVENTS", "DAMAGED", "AGENTS", "FIRST", "LAST",
                                             *["COST"] * priced],
                          lambda s: [s["session_id"], s["events"], s["damaged_lines"], ",".join(s["agents"]),
-                                    s["first"] or "-", s["last"] or "-", *[usd(s["cost_usd"])] * priced])
+                                    s["first"] or "-", s["last"] or "-", *([usd(s["cost_usd"])] if priced else [])])
 
 
 def usd(cost: float | None) -> str:
@@ -162,7 +162,7 @@ def stats_lines(stats: dict, output: str) -> Iterator[str]:
         yield ""
         by_model = cost["by_model"] if cost else {}
         yield from table([[model or "-", t["decisions"], t["tokens_in"], t["tokens_out"],
-                           *[usd(by_model.get(model or "-"))] * bool(cost)]
+                           *([usd(by_model.get(model or "-"))] if cost else [])]
                           for model, t in stats["tokens_by_model"].items()],
                          ["MODEL", "DECISIONS", "TOKENS IN", "TOKENS OUT", *["COST"] * bool(cost)])
     if cost:
