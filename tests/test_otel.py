@@ -523,3 +523,31 @@ def test_a_request_refused_as_too_large_is_split_and_never_stops_the_rest(root, 
     expected = {span.span_id.hex() for session in ("ssn_a", "ssn_c") for span in spans_of(root, session)}
     assert sorted(s.span_id for s in receiver.spans) == sorted(expected)
     assert "exported 0 span(s)" in export(root, receiver, env=env).stdout
+
+
+def test_chat_spans_carry_cache_tokens_and_agent_spans_their_provider(tmp_path, receiver, monkeypatch):
+    """The recorded Claude Code session: each chat span has the cache reads
+    and writes of its decision (gen_ai.usage.cache_read/cache_creation
+    .input_tokens), and each invoke_agent span that called a model names its
+    provider, as the GenAI conventions require."""
+    from pathlib import Path
+
+    from support import agent_checks as checks
+    monkeypatch.setenv("TREESHIP_HOST_ID", "host_test")
+    events, *_ = checks.replay(Path(__file__).parent / "fixtures" / "claude-code-2.1.328", tmp_path, "claude-code")
+    result = export(tmp_path / "project" / ".treeship", receiver)
+    assert result.returncode == 0, result.stderr
+    closed = next(n for n, e in enumerate(events) if e["type"] == "session.closed")  # a trace ends at its close
+    decisions = {e["event_id"]: e for e in events[:closed] if e["type"] == "agent.decision"}
+    chats = [span for span in receiver.spans if span.name.startswith("chat ")]
+    assert len(chats) == len(decisions) and any(span.attributes.get("gen_ai.usage.cache_read.input_tokens")
+                                                for span in chats)
+    for span in chats:
+        tokens = decisions[span.attributes["treeship.event_id"]]["meta"]["tokens"]
+        assert span.attributes.get("gen_ai.usage.cache_read.input_tokens") == tokens.get("cache_read")
+        assert span.attributes.get("gen_ai.usage.cache_creation.input_tokens") == tokens.get("cache_write")
+        assert span.attributes["gen_ai.provider.name"] == "anthropic"
+    agents = [span for span in receiver.spans if span.attributes.get("gen_ai.operation.name") == "invoke_agent"]
+    deciding = {e["agent_instance_id"] for e in decisions.values()}
+    assert {span.attributes.get("treeship.agent_instance_id") for span in agents
+            if span.attributes.get("gen_ai.provider.name") == "anthropic"} >= deciding

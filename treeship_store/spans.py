@@ -155,6 +155,15 @@ class _Builder:
                     continue  # a count: a negative one is no count (the store's stats leave it out too)
                 if value is not None:
                     span.attributes[attribute] = redact(value) if name in REDACTED and isinstance(value, str) else value
+            meta = event.get("meta")
+            tokens = meta.get("tokens") if isinstance(meta, dict) and isinstance(meta.get("tokens"), dict) else {}
+            for attribute, name in (("gen_ai.usage.cache_read.input_tokens", "cache_read"),
+                                    ("gen_ai.usage.cache_creation.input_tokens", "cache_write")):
+                if type(tokens.get(name)) is int and tokens[name] >= 0:
+                    span.attributes[attribute] = tokens[name]
+            provider = span.attributes.get("gen_ai.provider.name")
+            if agent is not None and isinstance(provider, str):  # the agent's provider: its model's
+                agent.attributes.setdefault("gen_ai.provider.name", provider)
         else:
             attributes = {"treeship.event_id": event.get("event_id"), "treeship.sequence_no": event.get("sequence_no")}
             for attribute, name in SPAN_EVENT_FIELDS.get(kind, ()):
@@ -213,6 +222,8 @@ class _Builder:
                      "gen_ai.conversation.id": self.session_id}, self.root_events)
         if not several and only is not None:
             root.attributes["gen_ai.agent.name"] = only.attributes["gen_ai.agent.name"]
+            if "gen_ai.provider.name" in only.attributes:  # an invoke_agent span names its provider
+                root.attributes["gen_ai.provider.name"] = only.attributes["gen_ai.provider.name"]
         if summary := _text(event.get("summary")):
             root.attributes["treeship.summary"] = redact(summary)
         for span in self.done:
