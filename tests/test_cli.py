@@ -425,6 +425,28 @@ def test_a_with_text_hook_keeping_a_prompt_loads_only_what_recording_needs(tmp_p
     assert sorted(hook & set(NOT_IN_A_HOOK_PROCESS)) == [] and "re" not in hook
 
 
+def test_the_status_line_is_started_like_a_hook_and_says_what_the_record_holds(tmp_path):
+    """`statusline` (Claude Code's status line, run at every change) loads no
+    framework, no index and no price data, and prints the model, Claude
+    Code's cost, the session's tokens and failed commands so far."""
+    with Store(tmp_path / ".treeship") as store:
+        store.append_many(SESSION, [make_event("agent.decision", model="m", tokens_in=1200, tokens_out=345),
+                                    make_event("agent.completed_process", exit_code=2),
+                                    make_event("agent.completed_process", exit_code=0)])
+    status = json.dumps({"session_id": SESSION, "cwd": str(tmp_path), "model": {"display_name": "Opus"},
+                         "cost": {"total_cost_usd": 0.25}}).encode()
+    shown = subprocess.run([sys.executable, "-m", "treeship_store", "statusline"], input=status, capture_output=True,
+                           env=ENV, cwd=tmp_path, timeout=60)
+    assert (shown.returncode, shown.stdout.decode()) == (0, "Opus · $0.2500 · 1.5k tokens · 1 failed\n")
+    loaded = loaded_modules(tmp_path, "-m", "treeship_store", "statusline", payload=status)
+    assert "treeship_store.capture.statusline" in loaded
+    assert sorted(loaded & {*NOT_IN_A_HOOK_PROCESS, "genai_prices", "pydantic", "re"}) == []
+    for odd in (b"", b"[]", b'{"session_id": "../x"}', json.dumps({"session_id": "ssn_new", "cwd": "/"}).encode()):
+        result = subprocess.run([sys.executable, "-m", "treeship_store", "statusline"], input=odd,
+                                capture_output=True, env=ENV, cwd=tmp_path, timeout=60)
+        assert result.returncode == 0 and result.stdout.decode().count("\n") == 1 and not result.stderr
+
+
 def test_a_command_line_append_process_loads_no_framework_nor_index(tmp_path):
     """Other agents' hooks run `append` per tool call: a plain one is parsed
     before click loads, and writes as a hook does (the index is the reader's)."""

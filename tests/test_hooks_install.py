@@ -218,3 +218,30 @@ def test_with_text_adds_the_prompts_hook_and_installing_without_it_takes_it_back
     assert plain["Notification"] == THEIRS["hooks"]["Notification"]
     assert hooks_command("uninstall", "claude-code", cwd=tmp_path).returncode == 0
     assert json.loads(settings.read_text()) == THEIRS
+
+
+def test_statusline_is_set_never_over_one_of_theirs_and_taken_back(tmp_path):
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps(THEIRS))
+    result = hooks_command("install", "claude-code", "--statusline", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = json.loads(settings.read_text())["statusLine"]
+    assert line["type"] == "command" and line["command"].endswith(" statusline")
+    with Store(tmp_path / ".treeship") as store:
+        store.append(CLAUDE_SESSION, {"type": "agent.decision", "agent_id": "agent://claude-code",
+                                      "agent_instance_id": "ai_cc_1", "agent_name": "claude-code",
+                                      "host_id": "h", "model": "m", "tokens_in": 10, "tokens_out": 2})
+    shown = subprocess.run(line["command"], shell=True, input=json.dumps({"session_id": CLAUDE_SESSION,
+                                                                          "cwd": str(tmp_path)}).encode(),
+                           capture_output=True, cwd=tmp_path, env=ENV, timeout=60)
+    assert shown.stdout.decode() == "12 tokens · 0 failed\n", shown.stderr
+    assert hooks_command("install", "claude-code", cwd=tmp_path).returncode == 0  # without it: taken back
+    assert "statusLine" not in json.loads(settings.read_text())
+    mine = {**THEIRS, "statusLine": {"type": "command", "command": "~/bin/my-status"}}
+    settings.write_text(json.dumps(mine))
+    refused = hooks_command("install", "claude-code", "--statusline", cwd=tmp_path)
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: ") and "status line of its own" in \
+        refused.stderr
+    assert json.loads(settings.read_text()) == mine  # nothing changed
+    assert hooks_command("install", "codex", "--statusline", cwd=tmp_path).returncode == 2

@@ -19,16 +19,9 @@ ROOT_ENV = "TREESHIP_STORE_ROOT"
 def parse(args: list[str]) -> tuple[str, str | None, float | None, bool] | None:
     """(agent, --root, --lock-timeout, --with-text) for `[--root DIR] hook
     AGENT [--lock-timeout S] [--with-text]`, or None for anything else."""
-    root = timeout = None
-    rest = list(args)
-    while rest and rest[0].startswith("--root"):
-        if rest[0] == "--root" and len(rest) > 1:
-            root, rest = rest[1], rest[2:]
-        elif rest[0].startswith("--root="):
-            root, rest = rest[0][len("--root="):], rest[1:]
-        else:
-            return None
-    if len(rest) < 2 or rest[0] != "hook" or rest[1].startswith("-"):
+    timeout = None
+    root, rest = _root_and_rest(args)
+    if rest is None or len(rest) < 2 or rest[0] != "hook" or rest[1].startswith("-"):
         return None
     agent, options, with_text = rest[1], rest[2:], False
     while options:  # in any order, as click takes them; the last --lock-timeout counts
@@ -48,6 +41,26 @@ def parse(args: list[str]) -> tuple[str, str | None, float | None, bool] | None:
         if not 0 <= timeout < float("inf"):
             return None
     return agent, root, timeout, with_text
+
+
+def parse_statusline(args: list[str]) -> tuple[str | None] | None:
+    """(--root,) for `[--root DIR] statusline`, or None for anything else."""
+    root, rest = _root_and_rest(args)
+    return (root,) if rest == ["statusline"] else None
+
+
+def _root_and_rest(args: list[str]) -> tuple[str | None, list[str] | None]:
+    """The --root given before the command (the last one counts, as click
+    takes it), and the arguments after it; rest None for a form click must read."""
+    root, rest = None, list(args)
+    while rest and rest[0].startswith("--root"):
+        if rest[0] == "--root" and len(rest) > 1:
+            root, rest = rest[1], rest[2:]
+        elif rest[0].startswith("--root="):
+            root, rest = rest[0][len("--root="):], rest[1:]
+        else:
+            return None, None
+    return root, rest
 
 
 def run(agent: str, root: str | None, timeout: float | None, with_text: bool = False) -> int:

@@ -43,7 +43,11 @@ def hook_command(agent: str, with_text: bool = False) -> str:
     itself. The console script's wrapper would cost every tool call 15 ms
     (pip's wrapper imports `re`), `python -m` 8 ms (runpy): a hook so started
     costs about 1.4x a bare interpreter (scripts/bench.py)."""
-    return f"{shlex.quote(sys.executable)} -c {shlex.quote(ENTRY_POINT)} hook {agent}" + " --with-text" * with_text
+    return f"{_command_prefix()} hook {agent}" + " --with-text" * with_text
+
+
+def _command_prefix() -> str:
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(ENTRY_POINT)}"
 
 
 ENTRY_POINT = "from treeship_store.__main__ import main; main()"
@@ -55,10 +59,12 @@ def is_ours(entry: object, agent: str) -> bool:
         ("treeship-store" in command or "treeship_store" in command)
 
 
-def install(agent: str, path: Path, *, dry_run: bool = False, with_text: bool = False) -> tuple[bool, str]:
+def install(agent: str, path: Path, *, dry_run: bool = False, with_text: bool = False,
+            statusline: bool = False) -> tuple[bool, str]:
     """Add our hooks to the settings at `path`; (changed, resulting text).
     `with_text` adds the prompt's hook and keeps what was said; installing
-    without it turns that off again."""
+    without it turns that off again. `statusline` (Claude Code) sets our
+    status line, unless the user has one of their own (WriteError)."""
     path = _settings_file(path)
     settings = _load(path)
     hooks = _hooks_table(settings, path)
@@ -76,7 +82,21 @@ def install(agent: str, path: Path, *, dry_run: bool = False, with_text: bool = 
                 entry["command"] = command  # the same, or this installation's path
         else:
             groups.append({"hooks": [{"type": "command", "command": command, "timeout": _timeout(agent, event)}]})
+    if statusline:
+        theirs = settings.get("statusLine")
+        if theirs is not None and not _is_our_statusline(theirs):
+            raise ValidationError(f"{path} has a status line of its own ({json.dumps(theirs)[:80]}); "
+                                  "nothing was changed: remove it first to use ours")
+        settings["statusLine"] = {"type": "command", "command": _command_prefix() + " statusline", "padding": 0}
+    elif _is_our_statusline(settings.get("statusLine")):
+        del settings["statusLine"]  # installing without --statusline takes ours back
     return _save(path, settings, dry_run)
+
+
+def _is_our_statusline(entry: object) -> bool:
+    command = entry.get("command") if isinstance(entry, dict) else None
+    return isinstance(command, str) and command.endswith(" statusline") and \
+        ("treeship-store" in command or "treeship_store" in command)
 
 
 def _timeout(agent: str, event: str) -> int:
@@ -93,6 +113,8 @@ def uninstall(agent: str, path: Path, *, dry_run: bool = False) -> tuple[bool, s
     _remove_ours(hooks, agent, list(hooks))
     if not hooks:
         del settings["hooks"]
+    if _is_our_statusline(settings.get("statusLine")):
+        del settings["statusLine"]
     return _save(path, settings, dry_run)
 
 

@@ -43,6 +43,22 @@ def hook(ctx: click.Context, agent: str, lock_timeout: float | None, with_text: 
         raise StoreError(f"hook {agent}: {type(error).__name__}: {error}") from None
 
 
+@click.command()
+@click.pass_context
+def statusline(ctx: click.Context) -> None:
+    """One line for Claude Code's status line: the model, the session's cost,
+    its tokens and failed commands so far, from Claude Code's status JSON on
+    standard input and the session's record. `hooks install claude-code
+    --statusline` sets it up.
+
+    \b
+    Example (what Claude Code runs):
+      echo '{"session_id":"...","cwd":"...","model":{"display_name":"Opus"}}' | treeship-store statusline
+    """
+    from ..capture.statusline import line  # noqa: PLC0415
+    click.echo(line(click.get_binary_stream("stdin").read(), ctx.meta.get("explicit_root")))
+
+
 @click.group()
 def hooks() -> None:
     """Install or remove treeship-store's hooks in Claude Code's or Codex's settings.
@@ -77,13 +93,19 @@ def _target(function):
               help="Also keep what was said: the user's prompts and the agent's answers, redacted and cut at "
                    "4,000 characters, searchable with `events --search`. Off unless given; installing again "
                    "without it turns it off.")
-def install(agent: str, project: Path | None, user: bool, dry_run: bool, trust: bool, with_text: bool) -> None:
+@click.option("--statusline", is_flag=True,
+              help="Claude Code: also show the session's cost, tokens and failed commands in its status line "
+                   "(not over a status line of your own).")
+def install(agent: str, project: Path | None, user: bool, dry_run: bool, trust: bool, with_text: bool,
+            statusline: bool) -> None:
     """Add our hooks to AGENT's settings. Other settings and hooks stay as they
     are; installing twice changes nothing. Says what is left to do before
     the agent will run them."""
     if trust and agent != "codex":
         raise click.UsageError("--trust is for codex: Claude Code has no per-hook trust")
-    path = _change("install", agent, project, user, dry_run, with_text=with_text)
+    if statusline and agent != "claude-code":
+        raise click.UsageError("--statusline is for claude-code: Codex has no status-line command")
+    path = _change("install", agent, project, user, dry_run, with_text=with_text, statusline=statusline)
     if dry_run:
         return
     from ..capture import trust as gates  # noqa: PLC0415
