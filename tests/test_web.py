@@ -29,6 +29,11 @@ def demo(tmp_path_factory):
                                                command="make release-candidate", timestamp="2026-04-06T08:00:01Z"))
         store.append("ssn_said", make_event("agent.note", timestamp="2026-04-06T09:00:00Z", meta={
             "kind": "prompt", "turn": "t-1", "text": "please refactor the tokenizer " + HOSTILE}))
+        store.append_many("ssn_cost", [  # priced: two days of a known model, and one a price list cannot know
+            make_event("agent.decision", model=model, provider="anthropic", timestamp=at, tokens_in=1200,
+                       tokens_out=300, meta={"tokens": {"input": 200, "cache_read": 1000, "output": 300}})
+            for model, at in (("claude-sonnet-4-5", "2026-04-07T10:00:00Z"), ("claude-sonnet-4-5",
+                              "2026-04-08T10:00:00Z"), (HOSTILE, "2026-04-08T11:00:00Z"))])
     return root
 
 
@@ -400,4 +405,29 @@ def test_a_kept_prompt_is_found_by_the_search_box_and_shown_as_text_on_its_sessi
     page.wait_for_selector("#session[data-ready]")
     assert "prompt: please refactor the tokenizer " + HOSTILE in page.locator("#events tbody").inner_text()
     assert page.evaluate("window.pwned") is None and page.locator("main script, main img").count() == 0
+    page.close()
+
+
+def test_the_stats_page_draws_tokens_and_cost_per_day_by_model_as_text_safe_svg(url, demo, chromium):
+    """Charts made on the server as SVG (the CSP allows nothing else): a bar
+    per day stacked by model, the cost per agent; a model's name from an
+    event is shown as text; the unknown price is said, not taken as 0."""
+    page = chromium.new_page()
+    page.goto(url + "stats?since=2026-04-07T00:00:00Z")
+    charts = page.locator("section.charts svg.chart")
+    assert charts.count() == 3
+    tokens = charts.nth(0)
+    assert [t.strip() for t in tokens.locator("text").all_text_contents() if t.startswith(("04-", "claude", "<"))] == \
+        ["04-07", "04-08", HOSTILE, "claude-sonnet-4-5"]  # days, then the legend
+    assert tokens.locator("rect title").count() == 3  # 04-07: one model; 04-08: two
+    section = page.locator("section.charts").inner_text()
+    assert f"Unknown price: {HOSTILE} (1 decisions)" in section and "genai-prices" in section
+    assert page.evaluate("window.pwned") is None and page.locator("main script, main img").count() == 0
+    page.goto(url + "sessions/ssn_cost")
+    page.wait_for_selector("#session[data-ready]")
+    by_model = page.locator("#cost-by-model tbody tr").all_inner_texts()
+    assert any(row.startswith("claude-sonnet-4-5\t2\t3000\t$0.") for row in by_model), by_model
+    assert any(row.startswith(HOSTILE) and row.endswith("unknown") for row in by_model), by_model
+    page.goto(url)
+    assert page.locator("table.sessions th").last.inner_text() == "Cost"
     page.close()

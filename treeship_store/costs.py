@@ -41,6 +41,13 @@ class Usage:
             self.cost += price.usd
         self.estimated += estimate
 
+    def shown(self) -> str:
+        """The cost as people read it: "unknown" when no decision had a known
+        price, a "+" when some had none (the sum leaves them out)."""
+        if self.decisions and self.unknown == self.decisions:
+            return "unknown"
+        return f"${self.cost:,.4f}" + ("+" if self.unknown else "")
+
     def as_dict(self) -> dict:
         """The JSON shape: cost_usd null when no decision has a known price."""
         return {"decisions": self.decisions, "tokens": dict(self.tokens), "total_tokens": sum(
@@ -69,14 +76,18 @@ def usage_report(decisions: Iterable[dict], pricer: Pricer, by: str | None, proj
         raise ValidationError(f"--by must be one of {', '.join(GROUPS)}, got {by!r}")
     groups: dict[str, Usage] = {}
     total = Usage()
+    unknown: dict[str, int] = {}  # model -> decisions without a known price
     for event in decisions:
         priced = (*breakdown(event), pricer.price(event))  # once, whatever it is counted in
         total.add(*priced)
+        if priced[2].usd is None:
+            model = event.get("model") if isinstance(event.get("model"), str) else "(no model)"
+            unknown[model] = unknown.get(model, 0) + 1
         if by is not None:
             groups.setdefault(group_of(event, by, project), Usage()).add(*priced)
     ordered = dict(sorted(groups.items(), key=lambda item: item[0]))
     sources = [pricer.library] + ([str(pricer.overrides_path)] if pricer.overrides else [])
-    return Report(by, ordered, total, dict(sorted(pricer.unknown.items())), sources)
+    return Report(by, ordered, total, dict(sorted(unknown.items())), sources)
 
 
 def group_of(event: dict, by: str, project: str | None) -> str:
@@ -110,3 +121,14 @@ def _day(timestamp: object) -> date | None:
 def session_costs(decisions: Iterable[dict], pricer: Pricer) -> dict[str, Usage]:
     """{session_id: its usage}: the cost column of `sessions` and the web view's list."""
     return usage_report(decisions, pricer, "session").groups
+
+
+def usage_grid(decisions: Iterable[dict], pricer: Pricer, rows: str, columns: str) -> dict[str, dict[str, Usage]]:
+    """{row group: {column group: usage}} (the web view's stacked bars: per
+    day, by model), each decision priced once."""
+    grid: dict[str, dict[str, Usage]] = {}
+    for event in decisions:
+        priced = (*breakdown(event), pricer.price(event))
+        row = grid.setdefault(group_of(event, rows, None), {})
+        row.setdefault(group_of(event, columns, None), Usage()).add(*priced)
+    return dict(sorted(grid.items()))

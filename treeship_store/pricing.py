@@ -80,25 +80,20 @@ class Pricer:
         self.overrides_path = Path(given) if given else (
             Path(store_root) / PRICES_FILE if store_root is not None else None)
         self.overrides = load_overrides(self.overrides_path) if self.overrides_path else {}
-        self.unknown: dict[str, int] = {}  # model -> decisions that could not be priced
 
     def price(self, event: dict) -> Price:
         tokens, estimate = breakdown(event)
         model = event.get("model") if isinstance(event.get("model"), str) else None
         if model is None:
-            return self._unknown("(no model)", estimate)
+            return Price(None, None, estimate)
         if model in self.overrides:
             return Price(_override_cost(tokens, self.overrides[model]), str(self.overrides_path), estimate)
         try:
             usd = self._library.calc_price(self._usage(tokens), model, provider_id=self._provider(event),
                                            genai_request_timestamp=_time(event)).total_price
         except (LookupError, ValueError):  # a model or provider it does not know (its errors are ValueErrors)
-            return self._unknown(model, estimate)
+            return Price(None, None, estimate)
         return Price(usd, self.library, estimate)
-
-    def _unknown(self, model: str, estimate: bool) -> Price:
-        self.unknown[model] = self.unknown.get(model, 0) + 1
-        return Price(None, None, estimate)
 
     def _usage(self, tokens: dict[str, int]):
         cached = tokens["cache_read"] + tokens["cache_write"]

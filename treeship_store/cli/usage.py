@@ -27,14 +27,6 @@ def report_for(ctx: click.Context, reader, by: str | None = None, *, required: b
     return usage_report(reader.events(type="agent.decision", **filters), pricer, by, project)
 
 
-def dollars(usage) -> str:
-    """A cost as people read it: "unknown" when no decision had a known price,
-    "+" when some had none (the sum leaves them out)."""
-    if usage.decisions and usage.unknown == usage.decisions:
-        return "unknown"
-    return f"${usage.cost:,.4f}" + ("+" if usage.unknown else "")
-
-
 @click.command()
 @click.option("--by", type=click.Choice(GROUPS), help="One row per day, week (from Monday), month, session, model, "
               "agent instance, host or project; the total alone without it.")
@@ -71,7 +63,7 @@ def usage(ctx: click.Context, by, session, agent, since, until, output) -> None:
     from ..render import table  # noqa: PLC0415
     rows = [*report.groups.items(), ("TOTAL", report.total)] if by else [("TOTAL", report.total)]
     for line in table([[name, usage.decisions, *(usage.tokens[kind] for kind in KINDS),
-                        usage.as_dict()["total_tokens"], dollars(usage)] for name, usage in rows],
+                        usage.as_dict()["total_tokens"], usage.shown()] for name, usage in rows],
                       [(by or "").upper() or "-", "DECISIONS", "INPUT", "CACHE READ", "CACHE WRITE", "OUTPUT",
                        "REASONING", "TOTAL TOKENS", "COST"]):
         click.echo(line)

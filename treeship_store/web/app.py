@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import StoreError, StoreNotFound, ValidationError
 from ..event import check_session_id, format_time
-from . import api
+from . import api, usage
 from .stores import store
 
 HERE = Path(__file__).parent
@@ -149,19 +149,20 @@ def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = N
 
         def fetch():
             page = store(request).session_page(**chosen, limit=50)
-            return page, store(request).counts()
-        page, counts = await run_in_threadpool(fetch)
+            return page, store(request).counts(), usage.list_costs(request, page)
+        page, counts, costs = await run_in_threadpool(fetch)
         older = str(request.url.include_query_params(before=page[-1]["session_id"])) if len(page) == 50 else None
-        return render(request, "sessions.html", sessions=page, chosen=chosen, counts=counts, older=older)
+        return render(request, "sessions.html", sessions=page, chosen=chosen, counts=counts, older=older,
+                      costs=costs)
 
     async def session_page(request: Request) -> Response:
         session_id = check_session_id(request.path_params["session_id"])
 
-        def fetch() -> dict:
+        def fetch() -> tuple[dict, dict | None]:
             store(request).damaged_lines(session_id)  # an unknown session is a 404, not an empty page
-            return store(request).stats(session_id)
-        stats = await run_in_threadpool(fetch)
-        return render(request, "session.html", session_id=session_id, stats=stats)
+            return store(request).stats(session_id), usage.session_costs_by(request, session_id)
+        stats, costs = await run_in_threadpool(fetch)
+        return render(request, "session.html", session_id=session_id, stats=stats, costs=costs)
 
     async def files_page(request: Request) -> Response:
         query = request.query_params
@@ -171,9 +172,12 @@ def create_app(root: str | Path, *, hosts: frozenset[str], token: str | None = N
         return render(request, "files.html", files=found, chosen=chosen, read=read)
 
     async def stats_page(request: Request) -> Response:
-        session = request.query_params.get("session") or None
-        found = await run_in_threadpool(lambda: store(request).stats(session))
-        return render(request, "stats.html", stats=found, session=session)
+        query = request.query_params
+        session, since, until = (query.get(name) or None for name in ("session", "since", "until"))
+        found, pictures = await run_in_threadpool(lambda: (store(request).stats(session), usage.stats_charts(
+            request, session, since, until)))
+        return render(request, "stats.html", stats=found, session=session, since=since, until=until,
+                      charts=pictures)
 
     async def failed(request: Request, error: Exception) -> Response:
         status = 404 if isinstance(error, StoreNotFound) else 400 if isinstance(error, ValidationError) else 503
