@@ -138,3 +138,33 @@ def test_the_central_store_answers_usage_per_host(root, central_url):
     project = subprocess.run([sys.executable, "-m", "treeship_store", "--db", central_url, "usage", "--by",
                               "project"], capture_output=True, text=True, timeout=60)
     assert project.returncode == 1 and project.stderr.startswith("Error: --by project needs a local store")
+
+
+CCUSAGE = Path(__file__).parent / "agents" / "node_modules" / ".bin" / "ccusage"
+
+
+@pytest.mark.skipif(not CCUSAGE.exists(), reason="ccusage is installed by .ci/run (npm ci --prefix tests/agents)")
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-1"])
+def test_ccusage_reads_the_same_tokens_and_cost_from_the_same_transcripts(tmp_path, model):
+    """ccusage 20.0.24 (offline, its own price data) on the recorded Claude
+    Code session's transcripts, with a model it prices (it does not know the
+    recorded claude-opus-5-5): the same tokens of each kind, the same cost
+    within 0.5%, as our import of the same files and `usage`."""
+    checks.lay_out(FIXTURES / "claude-code-2.1.328", tmp_path, "claude-code")
+    for transcript in (tmp_path / "home").rglob("*.jsonl"):
+        transcript.write_text(transcript.read_text().replace("claude-opus-5-5", model))
+    offline = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]  # it must not reach the network
+    theirs = subprocess.run([*offline, str(CCUSAGE), "session", "--offline", "--json"], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "CLAUDE_CONFIG_DIR": str(tmp_path / "home" /
+                                                                                               ".claude")})
+    assert theirs.returncode == 0, theirs.stderr
+    totals = json.loads(theirs.stdout)["totals"]
+    store = tmp_path / "store" / ".treeship"
+    assert run("import", "claude-code", "--path", str(tmp_path / "home" / ".claude" / "projects"),
+               root=store).returncode == 0
+    ours = json.loads(run("usage", "--format", "json", root=store).stdout)["total"]
+    assert (ours["tokens"]["input"], ours["tokens"]["cache_read"], ours["tokens"]["cache_write"],
+            ours["tokens"]["output"], ours["total_tokens"]) == (
+        totals["inputTokens"], totals["cacheReadTokens"], totals["cacheCreationTokens"], totals["outputTokens"],
+        totals["totalTokens"])
+    assert totals["totalCost"] > 0 and ours["cost_usd"] == pytest.approx(totals["totalCost"], rel=0.005)

@@ -110,6 +110,14 @@ def claude_tokens(events, log, last_run_stdout):
               and e["meta"]["tokens"].get("cache_write_1h")]
     assert writes == [{"input": 101, "cache_read": 1000, "cache_write": 50, "cache_write_5m": 40,
                        "cache_write_1h": 10, "output": 11}]
+    # And what they cost, priced by us, is what Claude Code says the session cost.
+    from decimal import Decimal
+
+    from treeship_store.costs import usage_report
+    from treeship_store.pricing import Pricer
+    said = Decimal(str(json.loads(last_run_stdout.strip().splitlines()[-1])["total_cost_usd"]))
+    ours = usage_report([e for e in events if e["type"] == "agent.decision"], Pricer(), None).total
+    assert ours.unknown == 0 and abs(ours.cost - said) < Decimal("1e-9"), (ours.cost, said)
 
 
 def codex_results(rollouts):
