@@ -231,7 +231,7 @@ def agent_payloads(work: Path) -> list[tuple[str, str, bytes]]:
 def bench_cold(work: Path, size: dict) -> None:
     """A hook runs one process per tool call of the agent, which waits for it:
     each command alternates with a bare interpreter start, medians compared."""
-    print("4. cold hook and command-line append, against `python -c pass`", flush=True)
+    print("4. cold hook, status line and command-line append, against `python -c pass`", flush=True)
     os.chdir(work)  # `python -c` puts the current directory first on sys.path: no checkout there
     root = work / "cold"
     commands = [("bare", [PYTHON, "-c", "pass"], None),
@@ -240,6 +240,11 @@ def bench_cold(work: Path, size: dict) -> None:
     # The command `hooks install` writes (capture/install.py: hook_command).
     commands += [(f"hook {agent} PostToolUse {tool}", [PYTHON, "-c", ENTRY_POINT, "hook", agent], payload)
                  for agent, tool, payload in agent_payloads(work)]
+    # The status line `hooks install claude-code --statusline` sets, on the session the hooks just wrote.
+    hooked = next(payload for agent, _, payload in agent_payloads(work) if agent == "claude-code")
+    status = json.dumps({key: json.loads(hooked)[key] for key in ("session_id", "cwd")}
+                        | {"model": {"display_name": "Opus"}, "cost": {"total_cost_usd": 0.5}}).encode()
+    commands.append(("`statusline` (Claude Code's status line)", [PYTHON, "-c", ENTRY_POINT, "statusline"], status))
     for _, command, stdin in commands[1:]:
         subprocess.run(command, check=True, capture_output=True, input=stdin)
     times: dict[str, list[float]] = {name: [] for name, _, _ in commands}
@@ -540,6 +545,7 @@ def main() -> None:
     parser.add_argument("--work", help="working directory (default: a temporary one, removed afterwards)")
     parser.add_argument("--only", nargs="*", type=int, help="run only these measurements (1-8)")
     args = parser.parse_args()
+    args.json = os.path.abspath(args.json)  # measurement 4 runs from its work directory
     size = SIZES["quick" if args.quick else "full"]
     work = Path(args.work or tempfile.mkdtemp(prefix="treeship-bench-"))
     work.mkdir(parents=True, exist_ok=True)
