@@ -14,6 +14,7 @@ FAULT = os.environ.get("TREESHIP_STORE_FAULT", "") if "treeship_store_faults" in
 
 _ERRORS = {
     "write-enospc": lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+    "archive-enospc": lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
     "write-eio": lambda: OSError(errno.EIO, os.strerror(errno.EIO)),
     "index-error": lambda: __import__("sqlite3").OperationalError("disk I/O error"),
 }

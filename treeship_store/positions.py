@@ -31,3 +31,38 @@ def pending(path: str, position: Position) -> int:
     if (info.st_dev, info.st_ino) != (position.file_dev, position.file_ino):
         return max(info.st_size, 1)  # another file: all of it
     return info.st_size - position.shipped_bytes if info.st_size >= position.shipped_bytes else 1
+
+
+OTLP_POSITIONS = "otlp-positions.json"  # an OTLP export's, per collector (otel/export.py)
+
+
+def drop_export_positions(root, session_ids: set[str]) -> None:
+    """Forget pruned sessions in the export's positions file (replaced whole;
+    an export running meanwhile may write them back: positions of sessions
+    that no longer exist are never read)."""
+    import orjson  # noqa: PLC0415 - not on the append path
+
+    from .record.paths import open_regular  # noqa: PLC0415
+    path = os.path.join(root, OTLP_POSITIONS)
+    if not session_ids:
+        return
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    with os.fdopen(fd, "rb") as file:
+        try:
+            positions = orjson.loads(file.read())
+        except orjson.JSONDecodeError:
+            return  # not ours to mend: the export says what is wrong with it
+    if not isinstance(positions, dict):
+        return
+    kept = {target: {s: p for s, p in sessions.items() if s not in session_ids}
+            for target, sessions in positions.items() if isinstance(sessions, dict)}
+    temporary = f"{path}.{os.getpid()}.prune"
+    with open(temporary, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(orjson.dumps(kept))
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)

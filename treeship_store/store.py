@@ -26,7 +26,10 @@ from .record.paths import make_private_directory, nearest_store, open_regular
 from .record.writer import SessionWriter, Writing
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .results import ReindexReport, SessionContents, VerifyReport
+    from .retention import PruneReport
 
 logger = logging.getLogger("treeship_store")
 
@@ -218,6 +221,24 @@ class Store(Reader):
         finally:
             log.close()
         return contents
+
+    def prune(self, older_than: str | datetime, *, dry_run: bool = False,
+              archive: str | os.PathLike | None = None) -> PruneReport:
+        """Remove whole sessions whose last event is before `older_than` (an
+        age such as "90d", or a time), with what the index and the sinks hold
+        of them; `archive` (a directory) keeps each first as
+        <session>.tar.gz. dry_run: only say which, with their sizes. Safe with
+        writers and against a kill: see retention.py."""
+        from .filters import time_bound  # noqa: PLC0415 - not on the append path
+        from .retention import prune_sessions  # noqa: PLC0415
+        from .times import parse_time  # noqa: PLC0415
+        self._refuse_if_read_only()
+        self._require_root()
+        cutoff = time_bound(older_than, "older_than")
+        older = [(s["session_id"], s["last"]) for s in self.sessions()
+                 if s["last"] is not None and parse_time(s["last"]) < cutoff]
+        return prune_sessions(self.directory, self._index, older, cutoff, dry_run=dry_run,
+                              archive=None if archive is None else Path(archive))
 
     def verify(self, session: str | None = None) -> VerifyReport:
         """Check the index against the JSONL, sequence numbers against line

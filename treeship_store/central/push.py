@@ -58,6 +58,7 @@ class PushReport:
     lines: int = 0  # lines sent
     new: int = 0  # lines the central store did not have
     conflicts: int = 0  # lines that differ from the central store's at their position
+    pruned: int = 0  # sessions with lines to ship that `prune --db` removed: not pushed again
     seconds: float = 0.0
 
     def add(self, other: PushReport) -> None:
@@ -109,6 +110,15 @@ class Pusher:
             if (size := positions.pending(f"{base}/{session_id}/events.jsonl", position)) > 0:
                 todo.append((session_id, position))
                 pending += size
+        pruned: set[str] = set()
+        if todo:  # a session `prune --db` removed is not brought back (central/retention.py)
+            try:
+                with self.lane.conn.transaction():
+                    pruned = {sid for sid, in self.lane.conn.execute(
+                        "SELECT session_id FROM pruned_sessions WHERE session_id = ANY(%s)", [[s for s, _ in todo]])}
+            except psycopg.Error as error:
+                raise translate(error, self.url) from None
+            todo = deque(item for item in todo if item[0] not in pruned)
         lanes = [self.lane]
         if len(todo) > 1 and pending >= SPREAD_BYTES:
             lanes += self._more_lanes(min(self.jobs, len(todo)) - 1)
@@ -147,7 +157,7 @@ class Pusher:
                 lane.close()
         if failures:
             raise failures[0]
-        report = PushReport(seconds=time.monotonic() - started)
+        report = PushReport(seconds=time.monotonic() - started, pruned=len(pruned))
         for part in reports:
             report.add(part)
         return report

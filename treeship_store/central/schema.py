@@ -109,4 +109,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (session_id, line_no, store_id)
         );
     """),
+    ("c002_pruned_sessions", """
+        -- Sessions `prune --db` removed (central/retention.py): a host that
+        -- still has one pushes nothing of it again, so a prune is never
+        -- undone by the next push.
+        CREATE TABLE pruned_sessions (
+            session_id text PRIMARY KEY,
+            pruned_at timestamptz NOT NULL DEFAULT now(),
+            last_at timestamptz
+        );
+    """),
 ]

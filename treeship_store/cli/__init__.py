@@ -27,7 +27,7 @@ class StoreGroup(click.Group):
 
     LAZY = {"hook": "hooks", "hooks": "hooks", "reindex": "admin", "verify": "admin", "tail": "admin",
             "demo": "admin", "serve": "web", "push": "central", "export": "export", "import": "imports",
-            "usage": "usage", "statusline": "hooks"}
+            "usage": "usage", "statusline": "hooks", "prune": "prune"}
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY:

@@ -66,6 +66,7 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool,
                     click.echo(f"pushing to {module.masked(url)}; Ctrl-C stops", err=True)
                     backoff = 1.0
                 report = pusher.push(sessions, stop=stop.__bool__)
+                _retention(store)
                 if report.lines:
                     pushed.lines += report.lines
                     pushed.new += report.new
@@ -88,10 +89,19 @@ def push(ctx: click.Context, url: str | None, session: str | None, follow: bool,
                err=True)
 
 
+def _retention(store) -> None:
+    """The store's retention policy, at most once a day (retention.py)."""
+    from ..retention import run_policy  # noqa: PLC0415
+    pruned = run_policy(store)
+    if pruned is not None:
+        click.echo(f"retention: pruned {len(pruned.pruned)} session(s) ({pruned.bytes / 1e6:.1f} MB)", err=True)
+
+
 def summary(report, shown: str) -> str:
     return (f"pushed {report.lines} lines of {report.sessions} session(s) to {shown}: {report.new} new, "
             f"{report.lines - report.new - report.conflicts} already there, {report.conflicts} conflicts, "
-            f"{report.seconds:.2f}s")
+            f"{report.seconds:.2f}s" + (f"; {report.pruned} session(s) pruned there, not pushed again"
+                                        if report.pruned else ""))
 
 
 def verify_central(ctx: click.Context, store, session: str | None) -> None:

@@ -28,7 +28,7 @@ def require_extra(module: str, extra: str, needs: str):
 def open_store(ctx: click.Context, **options) -> Store:
     """The local store; --db is for the read commands (open_reader) and push."""
     if ctx.meta.get("db") is not None and ctx.command.name != "push":
-        raise ValidationError(f"--db works with events, sessions, files, stats, verify and push, "
+        raise ValidationError(f"--db works with events, sessions, files, stats, usage, verify, push and prune, "
                               f"not {ctx.command.name}")
     return Store(ctx.obj, **options)
 

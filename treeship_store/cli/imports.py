@@ -14,7 +14,7 @@ from .hooks import AGENT_NAMES
 
 
 @click.command("import")
-@click.argument("agent", metavar="AGENT", type=click.Choice(AGENT_NAMES))
+@click.argument("agent", metavar="AGENT", type=click.Choice([*AGENT_NAMES, "treeship"]))
 @click.option("--path", metavar="PATH",
               help="A copied directory of the agent's records, or one session's file [default: the agent's own: "
                    "$CLAUDE_CONFIG_DIR or ~/.claude/projects, $CODEX_HOME or ~/.codex/sessions].")
@@ -31,6 +31,10 @@ def import_(ctx: click.Context, agent: str, path: str | None, since: str | None,
     what the hooks recorded already.
 
     \b
+    `import treeship --path DIR|FILE` brings back sessions `prune --archive`
+    kept (<session>.tar.gz), byte for byte, into a store without them.
+
+    \b
     Examples:
       treeship-store import claude-code
       treeship-store import codex --since 30d
@@ -41,6 +45,9 @@ def import_(ctx: click.Context, agent: str, path: str | None, since: str | None,
     since_us = time_bound(since, "since")
     if path is not None and not os.path.lexists(path):
         raise ValidationError(f"--path {path}: no such file or directory")
+    if agent == "treeship":
+        restore(ctx, path)
+        return
     files = find_files(agent, path)
     sizes = sum(_size(file) for file in files)
     # On a terminal a bar (bytes, files, sessions, ETA); elsewhere its label once.
@@ -55,6 +62,22 @@ def import_(ctx: click.Context, agent: str, path: str | None, since: str | None,
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
     if report.problems:
+        ctx.exit(1)
+
+
+def restore(ctx: click.Context, path: str | None) -> None:
+    """Sessions back from a prune's archives (retention.restore_archives)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from ..retention import restore_archives  # noqa: PLC0415
+    if path is None:
+        raise ValidationError("import treeship needs --path: a prune's archive directory or one <session>.tar.gz")
+    archives = sorted(str(p) for p in Path(path).glob("*.tar.gz")) if os.path.isdir(path) else [path]
+    restored, problems = restore_archives(archives, Path(ctx.obj))
+    click.echo(f"restored {restored} session(s) from {len(archives)} archive(s)")
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    if problems:
         ctx.exit(1)
 
 

@@ -83,6 +83,8 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool, token: s
         import webbrowser  # noqa: PLC0415
         webbrowser.open(url)
     app = create_app(ctx.obj, hosts=hosts, token=token, db=db, search_timeout=search_timeout)
+    if db is None:
+        _keep_retention(ctx.obj)
     config = uvicorn.Config(app, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=1, lifespan="off")
     uvicorn.Server(config).run(sockets=[listener])
@@ -116,3 +118,26 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as error:
         raise StoreError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     return listener
+
+
+def _keep_retention(root) -> None:
+    """The store's retention policy (retention.toml), looked at hourly and run
+    at most once a day, in a thread of its own with a Store of its own: the
+    pages' stores are read-only."""
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from ..retention import run_policy  # noqa: PLC0415
+    from ..store import Store  # noqa: PLC0415
+
+    def keep() -> None:
+        while True:
+            try:
+                with Store(root) as store:
+                    pruned = run_policy(store)
+                if pruned is not None:
+                    click.echo(f"retention: pruned {len(pruned.pruned)} session(s)", err=True)
+            except StoreError as error:
+                click.echo(f"warning: retention: {error}", err=True)
+            time.sleep(3600)
+    threading.Thread(target=keep, name="treeship-retention", daemon=True).start()

@@ -377,6 +377,11 @@ class Index:
         row = self.conn.execute("SELECT session_id FROM sessions WHERE session_key = ?", (key,)).fetchone()
         return row[0] if row else f"(session key {key})"
 
+    def last_event_us(self, session_id: str) -> int | None:
+        """The time of the session's latest indexed event (None: none has a time)."""
+        row = self.conn.execute("SELECT last_us FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return None if row is None else row[0]
+
     def session_keys(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT session_id, session_key FROM sessions"))
 
@@ -397,6 +402,8 @@ class Index:
                     else:
                         self._forget_rows(conn, row[0])
                         conn.execute("DELETE FROM sessions WHERE session_key = ?", row)
+                        # Gone: how far it was pushed goes too (a session made again starts at line 0).
+                        conn.execute("DELETE FROM push_positions WHERE session_id = ?", (session_id,))
         except sqlite3.OperationalError as error:
             if patient or not is_busy(error):
                 raise

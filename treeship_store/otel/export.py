@@ -28,14 +28,14 @@ from ..event import decode_line
 from ..faults import crash_point
 from ..record.log import SessionLog
 from ..record.paths import open_regular
-from ..positions import START, Position, pending
+from ..positions import OTLP_POSITIONS, START, Position, pending
 from ..spans import Span, session_spans
 from ..store import Store
 from .otlp import MAX_REQUEST_BYTES, Collector, post, request
 
 logger = logging.getLogger("treeship_store")
 
-POSITIONS = "otlp-positions.json"
+POSITIONS = OTLP_POSITIONS
 BATCH_SPANS = 2000  # spans per request at most (more only if that many complete at one line)
 
 

@@ -100,14 +100,15 @@ class SessionLog:
                                      "nothing was written") from None
                 if acquired:
                     info = os.fstat(fd)
-                    if is_same_file(info, "events.jsonl.lock", directory):
+                    if is_same_file(info, "events.jsonl.lock", directory) and self._at_its_path(directory):
                         tighten_mode(fd, info)
                         break
                     # The lock file we hold is not the one at the path now: it
                     # was unlinked, or the session directory was replaced (a
-                    # restore's `cp -a` and `mv`). Writers that open the path
-                    # lock another file, so this flock excludes nobody. Start
-                    # over on the file that is there now.
+                    # restore's `cp -a` and `mv`) or moved away (a prune's
+                    # rename, between our open of it and our lock). Writers
+                    # that open the path lock another file, so this flock
+                    # excludes nobody. Start over on what is there now.
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     self.close()
                     os.close(directory)
@@ -122,6 +123,15 @@ class SessionLog:
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, LOCK_POLL_SECONDS)
         return directory
+
+    def _at_its_path(self, directory: int) -> bool:
+        """Whether the directory we opened is still sessions/<id>."""
+        try:
+            there = os.stat(os.path.join(self.sessions_dir, self.session_id), follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        here = os.fstat(directory)
+        return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
 
     def unlock(self, directory: int) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
