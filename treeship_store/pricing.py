@@ -100,7 +100,8 @@ class Pricer:
         values = {"input_tokens": tokens["input"] + cached, "cache_read_tokens": tokens["cache_read"],
                   "cache_write_tokens": tokens["cache_write"], "output_tokens": tokens["output"]}
         if tokens["cache_write_5m"] or tokens["cache_write_1h"]:  # where the agent said which (Claude Code)
-            values.update(cache_write_5m_tokens=tokens["cache_write_5m"], cache_write_1h_tokens=tokens["cache_write_1h"])
+            values.update(cache_write_5m_tokens=tokens["cache_write_5m"],
+                          cache_write_1h_tokens=tokens["cache_write_1h"])
         return self._library.Usage(**values)
 
     @staticmethod

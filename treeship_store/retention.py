@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 TRASH = ".pruned-"
 BATCH = 100  # sessions decided, locked and forgotten together: one index transaction each
 BUSY_SECONDS = 2.0  # a session whose lock is held this long is in use: it stays
+MAX_RESTORED = 8 << 30  # bytes of one session an archive may restore: a bigger one is not a prune's
 
 
 @dataclass
@@ -272,6 +273,8 @@ def _read_archive(path: str) -> tuple[str, bytes, bytes | None]:
         if len(events) != 1:
             raise ValueError("no one <session>/events.jsonl in it")
         session_id = events[0].split("/")[0]
+        if members[events[0]].size > MAX_RESTORED:
+            raise ValueError(f"its events.jsonl would be {members[events[0]].size} bytes, over {MAX_RESTORED}")
         data = tar.extractfile(members[events[0]]).read()
         count = members.get(f"{session_id}/events.jsonl.count")
         return session_id, data, None if count is None else tar.extractfile(count).read()
