@@ -206,3 +206,14 @@ def test_a_stores_policy_runs_by_itself_at_most_once_a_day(root, tmp_path):
     with Store(root) as store:
         with pytest.raises(Exception, match="retention.toml: give older_than"):
             run_policy(store)
+
+
+def test_two_prunes_at_once_prune_each_session_once_and_leave_no_empty_session(root):
+    fill(root, [f"ssn_old{n}" for n in range(150)])
+    prunes = [subprocess.Popen([sys.executable, "-m", "treeship_store", "--root", str(root), "prune", "--older-than",
+                                "30d", "--format", "json"], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    pruned = [json.loads(p.communicate(timeout=120)[0])["pruned"] for p in prunes]
+    assert sorted(pruned[0] + pruned[1]) == sorted(f"ssn_old{n}" for n in range(150))  # each by one of them
+    assert sorted(os.listdir(root / "sessions")) == ["ssn_new"]
+    with Store(root) as store:
+        assert store.verify().ok and [s["session_id"] for s in store.sessions()] == ["ssn_new"]

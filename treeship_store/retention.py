@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .record.directory import SessionDirectory
 
 TRASH = ".pruned-"
+GONE = "gone"  # a session found without a record under its lock: pruned meanwhile
 BATCH = 100  # sessions decided, locked and forgotten together: one index transaction each
 BUSY_SECONDS = 2.0  # a session whose lock is held this long is in use: it stays
 MAX_RESTORED = 8 << 30  # bytes of one session an archive may restore: a bigger one is not a prune's
@@ -107,10 +108,14 @@ def _prune_batch(directory: SessionDirectory, index: Index, batch: list[str], cu
                 report.kept.append((session_id, "in use: its lock was held"))
                 continue
             why = _why_it_stays(index, log, cutoff_us, archived.get(session_id), archive is not None)
+            if why == GONE:  # pruned meanwhile (another prune): our lock made an empty directory; it goes too
+                os.rename(directory.sessions_dir / session_id,
+                          directory.sessions_dir / f"{TRASH}{session_id}-{uuid.uuid4().hex[:8]}")
             if why:
                 log.unlock(locked)
                 log.close()
-                report.kept.append((session_id, why))
+                if why != GONE:
+                    report.kept.append((session_id, why))
                 continue
             held.append((log, locked))
         going = [log.session_id for log, _ in held]
@@ -140,7 +145,7 @@ def _why_it_stays(index: Index, log: SessionLog, cutoff_us: int, archived: tuple
     (the index caught up with every line): why it stays, or None to prune."""
     opened = log.open_for_reading()
     if opened is None:
-        return "no events.jsonl"
+        return GONE
     try:
         index.run(lambda idx: idx.catch_up(log.session_id, opened, patient=True))
         identity = _identity(Path(opened.path))
