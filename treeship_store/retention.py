@@ -88,7 +88,7 @@ def prune_sessions(directory: SessionDirectory, index: Index, older: list[tuple[
 
 def _prune_batch(directory: SessionDirectory, index: Index, batch: list[str], cutoff_us: int,
                  archive: Path | None, fsync: bool, report: PruneReport) -> None:
-    archived = {}  # session -> the size of events.jsonl its archive holds
+    archived = {}  # session -> (size, device, inode) of the events.jsonl its archive holds
     for session_id in batch:
         identity = _identity(directory.sessions_dir / session_id / "events.jsonl")
         if identity is not None and archive is not None:
@@ -96,7 +96,7 @@ def _prune_batch(directory: SessionDirectory, index: Index, batch: list[str], cu
             archived[session_id] = identity
             report.archived += 1
             crash_point("prune-archived")
-    held = []  # (log, directory fd, size) of the sessions locked, to go
+    held = []  # (log, locked directory's descriptor) of the sessions to go
     try:
         for session_id in batch:
             # A log of its own, not the directory's cache: that closes (and so
@@ -109,8 +109,7 @@ def _prune_batch(directory: SessionDirectory, index: Index, batch: list[str], cu
                 continue
             why = _why_it_stays(index, log, cutoff_us, archived.get(session_id), archive is not None)
             if why == GONE:  # pruned meanwhile (another prune): our lock made an empty directory; it goes too
-                os.rename(directory.sessions_dir / session_id,
-                          directory.sessions_dir / f"{TRASH}{session_id}-{uuid.uuid4().hex[:8]}")
+                os.rename(directory.sessions_dir / session_id, _trash(directory, session_id))
             if why:
                 log.unlock(locked)
                 log.close()
@@ -124,9 +123,8 @@ def _prune_batch(directory: SessionDirectory, index: Index, batch: list[str], cu
         index.run(lambda idx: idx.forget(going, patient=True))
         crash_point("prune-forgotten")
         for log, _ in held:
-            trash = f"{TRASH}{log.session_id}-{uuid.uuid4().hex[:8]}"
             size = _size(directory.sessions_dir / log.session_id / "events.jsonl")
-            os.rename(directory.sessions_dir / log.session_id, directory.sessions_dir / trash)
+            os.rename(directory.sessions_dir / log.session_id, _trash(directory, log.session_id))
             report.pruned.append(log.session_id)
             report.bytes += size
             crash_point("prune-renamed")
@@ -137,6 +135,12 @@ def _prune_batch(directory: SessionDirectory, index: Index, batch: list[str], cu
             log.unlock(locked)
             log.close()
     clear_trash(directory.sessions_dir)
+
+
+def _trash(directory: SessionDirectory, session_id: str) -> Path:
+    """A hidden name for a session's directory on its way out: not a session id
+    (it starts with "."), so no listing takes it for one."""
+    return directory.sessions_dir / f"{TRASH}{session_id}-{uuid.uuid4().hex[:8]}"
 
 
 def _why_it_stays(index: Index, log: SessionLog, cutoff_us: int, archived: tuple | None,
