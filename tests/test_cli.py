@@ -441,7 +441,8 @@ def test_the_status_line_is_started_like_a_hook_and_says_what_the_record_holds(t
     loaded = loaded_modules(tmp_path, "-m", "treeship_store", "statusline", payload=status)
     assert "treeship_store.capture.statusline" in loaded
     assert sorted(loaded & {*NOT_IN_A_HOOK_PROCESS, "genai_prices", "pydantic", "re"}) == []
-    for odd in (b"", b"[]", b'{"session_id": "../x"}', json.dumps({"session_id": "ssn_new", "cwd": "/"}).encode()):
+    for odd in (b"", b"[]", b'{"session_id": "../x"}', json.dumps({"session_id": "ssn_new", "cwd": "/"}).encode(),
+                b'{"model": {"display_name": "\\ud800 Op\\nus"}, "cost": {"total_cost_usd": 1e400}}'):
         result = subprocess.run([sys.executable, "-m", "treeship_store", "statusline"], input=odd,
                                 capture_output=True, env=ENV, cwd=tmp_path, timeout=60)
         assert result.returncode == 0 and result.stdout.decode().count("\n") == 1 and not result.stderr

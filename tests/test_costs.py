@@ -168,3 +168,23 @@ def test_ccusage_reads_the_same_tokens_and_cost_from_the_same_transcripts(tmp_pa
         totals["inputTokens"], totals["cacheReadTokens"], totals["cacheCreationTokens"], totals["outputTokens"],
         totals["totalTokens"])
     assert totals["totalCost"] > 0 and ours["cost_usd"] == pytest.approx(totals["totalCost"], rel=0.005)
+
+
+def test_odd_price_files_and_odd_breakdowns_never_give_a_traceback_nor_a_negative_cost(root, tmp_path):
+    with Store(root) as store:
+        store.append("ssn_odd", decision("claude-opus-4-1", "2026-03-02T10:00:00Z",
+                                         meta={"tokens": {"input": 0, "cache_write": 0, "cache_write_5m": 1000000,
+                                                          "output": 0}}))
+    (root / "prices.toml").write_text('[models."claude-opus-4-1"]\ninput = 1\ncache_write = 10\ncache_write_5m = 1\n')
+    report = json.loads(run("usage", "--format", "json", root=root).stdout)["total"]
+    assert report["cost_usd"] == pytest.approx(1.0) and report["tokens"]["cache_write"] == 1000000
+    (root / "prices.toml").unlink()
+    assert json.loads(run("usage", "--format", "json", root=root).stdout)["total"]["cost_usd"] > 0
+    (root / "prices.toml").write_bytes(b"\xff\n")
+    os.mkfifo(tmp_path / "fifo.toml")
+    for env in ({}, {"TREESHIP_STORE_PRICES": str(tmp_path / "fifo.toml")},
+                {"TREESHIP_STORE_PRICES": str(tmp_path / "missing.toml")}):
+        for command in (["usage"], ["stats"], ["sessions"]):
+            result = run(*command, root=root, env=env)
+            assert result.returncode == 1 and result.stderr.startswith("Error: ") and \
+                result.stderr.count("\n") == 1, (command, env, result.stderr)

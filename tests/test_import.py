@@ -338,3 +338,26 @@ def test_codexs_archived_sessions_are_found_too(tmp_path, monkeypatch):
     (tmp_path / "codex" / "sessions" / "2026" / "notes.jsonl").write_text("{}\n")  # not a rollout: not read
     assert find_files("codex") == [str(archived)]
 
+
+
+def test_ids_of_the_wrong_kind_and_renamed_copies_cost_nothing_else(tmp_path):
+    """A line whose ids are lists or objects costs only what it says; a copy
+    whose name lost .jsonl keeps its session id from its lines."""
+    project = tmp_path / "p"
+    project.mkdir()
+    home = tmp_path / "projects" / "-p"
+    good, odd = "12121212-1212-4212-8212-121212121212", "34343434-3434-4434-8434-343434343434"
+    write_transcript(home / f"{good}.jsonl", claude_lines(good, str(project), 2))
+    lines = claude_lines(odd, str(project), 2)
+    lines.append({"type": "user", "promptId": {"p": 1}, "timestamp": "2026-01-05T10:00:09.000Z",
+                  "message": {"content": "hello"}})
+    lines.append({"type": "user", "timestamp": "2026-01-05T10:00:09.500Z",
+                  "message": {"content": [{"type": "tool_result", "tool_use_id": [1]}]}})
+    write_transcript(home / f"{odd}.jsonl", lines)
+    report = import_history("claude-code", find_files("claude-code", str(tmp_path / "projects")), with_text=True)
+    assert report.problems == [] and report.sessions == 2
+    copy = tmp_path / "backup.bak"
+    copy.write_bytes((home / f"{good}.jsonl").read_bytes())
+    assert import_history("claude-code", [str(copy)]).events == 0  # the same session, already there
+    with Store(project / ".treeship") as store:
+        assert sorted(store.session_ids()) == sorted([good, odd])

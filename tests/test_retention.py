@@ -217,3 +217,51 @@ def test_two_prunes_at_once_prune_each_session_once_and_leave_no_empty_session(r
     assert sorted(os.listdir(root / "sessions")) == ["ssn_new"]
     with Store(root) as store:
         assert store.verify().ok and [s["session_id"] for s in store.sessions()] == ["ssn_new"]
+
+
+def test_an_archive_is_never_written_where_a_prune_removes_it_nor_through_a_planted_link(root, tmp_path):
+    fill(root)
+    before = records(root)
+    inside = run("prune", "--older-than", "1y", "--archive", str(root / "sessions" / "ssn_old0"), root=root)
+    assert inside.returncode == 1 and "inside the store" in inside.stderr and records(root) == before
+    (tmp_path / "archive").mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "archive" / "ssn_old0.tar.gz.part").symlink_to(victim)
+    assert run("prune", "--older-than", "1y", "--archive", str(tmp_path / "archive"), root=root).returncode == 0
+    assert victim.read_text() == "precious" and not (tmp_path / "archive" / "ssn_old0.tar.gz").is_symlink()
+    with tarfile.open(tmp_path / "archive" / "ssn_old0.tar.gz") as tar:
+        assert tar.extractfile("ssn_old0/events.jsonl").read() == before["ssn_old0"]
+
+
+def test_bad_archives_cost_only_themselves_when_restoring(root, tmp_path):
+    fill(root)
+    before = records(root)
+    assert run("prune", "--older-than", "1y", "--archive", str(tmp_path / "archive"), root=root).returncode == 0
+    good = (tmp_path / "archive" / "ssn_old1.tar.gz").read_bytes()
+    (tmp_path / "archive" / "a_cut.tar.gz").write_bytes(good[:30])  # a gzip cut short
+    os.mkfifo(tmp_path / "archive" / "b_fifo.tar.gz")
+    with tarfile.open(tmp_path / "archive" / "c_torn.tar.gz", "w:gz") as tar:  # a record without a newline
+        info = tarfile.TarInfo("ssn_torn/events.jsonl")
+        info.size = 5
+        tar.addfile(info, __import__("io").BytesIO(b'{"a":'))
+    result = run("import", "treeship", "--path", str(tmp_path / "archive"), root=root)
+    assert result.returncode == 1 and result.stdout.startswith(f"restored {len(OLD)} session(s) from 9 archive")
+    assert "a_cut.tar.gz: not a session archive" in result.stderr and "b_fifo.tar.gz: not a session archive" in \
+        result.stderr and "c_torn.tar.gz: its events.jsonl holds no complete line" in result.stderr
+    assert "Traceback" not in result.stderr and records(root) == before  # no empty ssn_torn either
+
+
+def test_a_policys_relative_archive_is_the_stores_and_its_file_must_be_readable(root, tmp_path):
+    from treeship_store.retention import policy
+    fill(root)
+    (root / "retention.toml").write_text('older_than = "1y"\narchive = "kept"\n')
+    assert policy(root)["archive"] == str(root / "kept")
+    for content in (b'older_than = "1y"\narchive = ""\n', b"\xff\xfe\n"):
+        (root / "retention.toml").write_bytes(content)
+        with pytest.raises(Exception, match="retention.toml"):
+            policy(root)
+    (root / "retention.toml").unlink()
+    os.mkfifo(root / "retention.toml")
+    with pytest.raises(Exception, match="not a regular file"):
+        policy(root)

@@ -24,8 +24,8 @@ INT64_MAX = 2**63 - 1
 MANY, TEXT, INTEGER, FLAG = "many", "text", "integer", "flag"
 PARAMETERS = {"session": MANY, "agent": MANY, "type": MANY, "since": TEXT, "until": TEXT, "after_seq": INTEGER,
               "failed": FLAG, "search": TEXT, "limit": INTEGER, "host": MANY}
-_RELATIVE_TIME = re.compile(r"(\d{1,30})([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE_TIME = re.compile(r"(\d{1,30})([smhdwy])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class EventFilter:
 
 def time_bound(value: str | datetime | None, name: str) -> int | None:
     """Microseconds since the epoch for a `since`/`until` filter: RFC 3339, an
-    age (30m, 2h, 7d, 1w) or a datetime, within the times the store holds."""
+    age (30m, 2h, 7d, 1w, 1y: 365 days) or a datetime, within the times the store holds."""
     if value is None:
         return None
     out_of_range = ValidationError(f"{name}: {value!r} is outside the times the store holds "

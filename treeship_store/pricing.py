@@ -24,12 +24,12 @@ costs None ("unknown"), never 0.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from .errors import StoreError, ValidationError
+from .settings import read_toml
 from .times import parse_time
 
 PRICES_ENV = "TREESHIP_STORE_PRICES"
@@ -57,8 +57,12 @@ def breakdown(event: dict) -> tuple[dict[str, int], bool]:
     meta = event.get("meta")
     tokens = meta.get("tokens") if isinstance(meta, dict) else None
     if isinstance(tokens, dict) and all(type(v) is int and v >= 0 for v in tokens.values()) and "input" in tokens:
-        return {kind: tokens.get(kind, 0) for kind in ("input", "cache_read", "cache_write", "cache_write_5m",
-                                                       "cache_write_1h", "output", "reasoning")}, False
+        found = {kind: tokens.get(kind, 0) for kind in ("input", "cache_read", "cache_write", "cache_write_5m",
+                                                        "cache_write_1h", "output", "reasoning")}
+        # The 5-minute and 1-hour writes are parts of cache_write: a writer that
+        # said less in all than in its parts is read as the parts' sum.
+        found["cache_write"] = max(found["cache_write"], found["cache_write_5m"] + found["cache_write_1h"])
+        return found, False
     counted = [event.get(name) for name in ("tokens_in", "tokens_out")]
     tokens_in, tokens_out = (value if type(value) is int and value >= 0 else 0 for value in counted)
     return {"input": tokens_in, "cache_read": 0, "cache_write": 0, "cache_write_5m": 0, "cache_write_1h": 0,
@@ -80,6 +84,8 @@ class Pricer:
         self.overrides_path = Path(given) if given else (
             Path(store_root) / PRICES_FILE if store_root is not None else None)
         self.overrides = load_overrides(self.overrides_path) if self.overrides_path else {}
+        if given and not self.overrides_path.exists():  # named on purpose: its absence is a mistake
+            raise ValidationError(f"${PRICES_ENV} names {given}, which does not exist")
 
     def price(self, event: dict) -> Price:
         tokens, estimate = breakdown(event)
@@ -126,13 +132,9 @@ def _override_cost(tokens: dict[str, int], rates: dict[str, Decimal]) -> Decimal
 
 def load_overrides(path: Path) -> dict[str, dict[str, Decimal]]:
     """{model: {kind: dollars per token}} from an override file; {} if there is none."""
-    try:
-        with open(path, "rb") as file:
-            document = tomllib.load(file)
-    except FileNotFoundError:
+    document = read_toml(path, "the price overrides")
+    if document is None:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ValidationError(f"{path}: cannot read the price overrides: {error}") from None
     models = document.get("models", {})
     if not isinstance(models, dict):
         raise ValidationError(f"{path}: [models] must be a table of models")

@@ -40,6 +40,7 @@ from .positions import drop_export_positions
 from .record import unindexed
 from .record.log import SessionLog
 from .record.paths import make_private_directory
+from .settings import open_regular_file, read_toml
 
 if TYPE_CHECKING:
     from .index import Index
@@ -78,6 +79,10 @@ def prune_sessions(directory: SessionDirectory, index: Index, older: list[tuple[
     if dry_run:
         return report
     if archive is not None:
+        inside = os.path.realpath(archive)
+        if (inside + os.sep).startswith(os.path.realpath(directory.root) + os.sep):
+            raise StoreError(f"--archive {archive} is inside the store, where a prune would remove it: "
+                             "give a directory outside it")
         make_private_directory(archive)
     for start in range(0, len(report.older), BATCH):
         _prune_batch(directory, index, [s for s, _, _ in report.older[start:start + BATCH]], cutoff_us, archive,
@@ -138,9 +143,13 @@ def _prune_batch(directory: SessionDirectory, index: Index, batch: list[str], cu
 
 
 def _trash(directory: SessionDirectory, session_id: str) -> Path:
+    return _trash_in(directory.sessions_dir, session_id)
+
+
+def _trash_in(sessions_dir: Path, session_id: str) -> Path:
     """A hidden name for a session's directory on its way out: not a session id
     (it starts with "."), so no listing takes it for one."""
-    return directory.sessions_dir / f"{TRASH}{session_id}-{uuid.uuid4().hex[:8]}"
+    return sessions_dir / f"{TRASH}{session_id}-{uuid.uuid4().hex[:8]}"
 
 
 def _why_it_stays(index: Index, log: SessionLog, cutoff_us: int, archived: tuple | None,
@@ -169,8 +178,9 @@ def write_archive(session_dir: Path, size: int, destination: Path, fsync: bool) 
     partial = destination.with_name(destination.name + ".part")
     name = session_dir.name
     try:
-        with open(partial, "wb") as raw:
-            os.fchmod(raw.fileno(), 0o600)
+        partial.unlink(missing_ok=True)  # a stale one, or a planted symlink: the link itself goes, never its target
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with open(fd, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w:gz") as tar:
                 with open(session_dir / "events.jsonl", "rb") as events:
                     info = tar.gettarinfo(fileobj=events, arcname=f"{name}/events.jsonl")
@@ -240,53 +250,72 @@ def restore_archives(paths: list[str], store_root: Path, *, lock_timeout: float 
     --path`): each session's events.jsonl as it was, byte for byte, into a
     store that has no such session (one that has it is left alone, and said).
     Returns (sessions restored, problems)."""
-    from .event import check_session_id  # noqa: PLC0415
-    from .record.log import SessionLog  # noqa: PLC0415
     restored, problems = 0, []
     for path in paths:
         try:
-            session_id, data, count = _read_archive(path)
-            check_session_id(session_id)
-        except (OSError, tarfile.TarError, ValueError, StoreError) as error:
+            if _restore(path, store_root, lock_timeout):
+                restored += 1
+            else:
+                problems.append(f"{path}: its events.jsonl holds no complete line; nothing restored")
+        except _Refused as refused:
+            problems.append(f"{path}: {refused}")
+        except (OSError, EOFError, tarfile.TarError, ValueError) as error:
             problems.append(f"{path}: not a session archive ({error})")
-            continue
-        log = SessionLog(str(store_root / "sessions"), session_id)
+    return restored, problems
+
+
+class _Refused(Exception):
+    """An archive that is a session's, not restored: said, and the others go on."""
+
+
+def _restore(path: str, store_root: Path, lock_timeout: float) -> bool:
+    """One archive's session into the store; False if it had no complete line."""
+    from .event import check_session_id  # noqa: PLC0415
+    with open_regular_file(path) as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
+        members = {member.name: member for member in tar.getmembers() if member.isfile()}
+        events = [name for name in members if name.endswith("/events.jsonl") and name.count("/") == 1]
+        if len(events) != 1:
+            raise ValueError("no one <session>/events.jsonl in it")
+        session_id = check_session_id(events[0].split("/")[0])
+        if members[events[0]].size > MAX_RESTORED:
+            raise ValueError(f"its events.jsonl would be {members[events[0]].size} bytes, over {MAX_RESTORED}")
+        count = members.get(f"{session_id}/events.jsonl.count")
+        log = SessionLog(store_root / "sessions", session_id)
         make_private_directory(store_root)
         locked = log.lock(lock_timeout, True)
         try:
             fd = log.open_for_append(locked, fsync=True)
             try:
                 if os.fstat(fd).st_size:
-                    problems.append(f"{path}: session {session_id} is in the store already; not restored over it")
-                    continue
-                os.write(fd, data[:data.rfind(b"\n") + 1])
-                os.fsync(fd)
+                    raise _Refused(f"session {session_id} is in the store already; not restored over it")
+                kept = _copy_complete_lines(tar.extractfile(members[events[0]]), fd)
             finally:
                 os.close(fd)
+            if not kept:  # nothing came back: the directory our lock made goes
+                os.rename(store_root / "sessions" / session_id, _trash_in(store_root / "sessions", session_id))
+                return False
             if count is not None:
-                _write_beside(locked, "events.jsonl.count", count)
-            restored += 1
+                _write_beside(locked, "events.jsonl.count", tar.extractfile(count).read(64))
         finally:
             log.unlock(locked)
             log.close()
-        unindexed.note(str(store_root), session_id)
-    return restored, problems
+            clear_trash(store_root / "sessions")
+    unindexed.note(str(store_root), session_id)
+    return True
 
 
-def _read_archive(path: str) -> tuple[str, bytes, bytes | None]:
-    """(session id, events.jsonl, .count or None) of a prune's archive: its
-    two regular members only, by name, never extracted to the disk."""
-    with tarfile.open(path, mode="r:gz") as tar:
-        members = {member.name: member for member in tar.getmembers() if member.isfile()}
-        events = [name for name in members if name.endswith("/events.jsonl") and name.count("/") == 1]
-        if len(events) != 1:
-            raise ValueError("no one <session>/events.jsonl in it")
-        session_id = events[0].split("/")[0]
-        if members[events[0]].size > MAX_RESTORED:
-            raise ValueError(f"its events.jsonl would be {members[events[0]].size} bytes, over {MAX_RESTORED}")
-        data = tar.extractfile(members[events[0]]).read()
-        count = members.get(f"{session_id}/events.jsonl.count")
-        return session_id, data, None if count is None else tar.extractfile(count).read()
+def _copy_complete_lines(source, fd: int) -> int:
+    """Copy `source` to the (new, empty) file `fd` a chunk at a time, keeping
+    its complete lines only; returns the bytes kept."""
+    written = last_line_end = 0
+    while chunk := source.read(1 << 20):
+        os.write(fd, chunk)
+        if (newline := chunk.rfind(b"\n")) >= 0:
+            last_line_end = written + newline + 1
+        written += len(chunk)
+    os.ftruncate(fd, last_line_end)
+    os.fsync(fd)
+    return last_line_end
 
 
 def _write_beside(directory: int, name: str, data: bytes) -> None:
@@ -309,18 +338,16 @@ def policy(root: Path) -> dict | None:
         archive = "/srv/treeship-archive"   # optional: prune --archive
 
     None when there is none."""
-    import tomllib  # noqa: PLC0415
-    try:
-        with open(root / POLICY, "rb") as file:
-            config = tomllib.load(file)
-    except FileNotFoundError:
+    config = read_toml(root / POLICY, "the retention policy")
+    if config is None:
         return None
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise StoreError(f"{root / POLICY}: cannot read the retention policy: {error}") from None
-    if not isinstance(config.get("older_than"), str) or not set(config) <= {"older_than", "archive"} or not \
-            isinstance(config.get("archive", ""), str):
+    archive = config.get("archive", None)
+    if not isinstance(config.get("older_than"), str) or not set(config) <= {"older_than", "archive"} or not (
+            archive is None or isinstance(archive, str) and archive.strip()):
         raise StoreError(f"{root / POLICY}: give older_than (an age such as \"180d\") and, if wanted, archive "
                          "(a directory)")
+    if archive is not None:
+        config["archive"] = str(root / archive)  # a relative one is the store's, not the runner's directory
     return config
 
 

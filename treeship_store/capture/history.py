@@ -150,7 +150,9 @@ def claude_session(path: str) -> Session:
     """A Claude Code session from its transcript and its sub-agents'."""
     main = read_file(path)
     records = list(main.records())
-    session_id = os.path.basename(path)[:-len(".jsonl")]
+    name = os.path.basename(path)
+    named = next((r["sessionId"] for _, r in records if isinstance(r.get("sessionId"), str)), None)
+    session_id = name[:-len(".jsonl")] if name.endswith(".jsonl") else named or name  # a copy may be renamed
     cwd = next((r["cwd"] for _, r in records if isinstance(r.get("cwd"), str)), None)
     steps = _Steps({"session_id": session_id, "transcript_path": path, "cwd": cwd})
     transcripts = {path: main}
@@ -190,7 +192,7 @@ def _claude_tools(transcript: Transcript, records: list, steps: _Steps, who: dic
             if answer:
                 steps.add(answer[2], transcript, answer[0], "Stop", last_assistant_message=answer[1],
                           prompt_id=answer[3])
-            answer, turn = None, record.get("promptId")
+            answer, turn = None, _string(record.get("promptId"))
             steps.add(record.get("timestamp"), transcript, number, "UserPromptSubmit", prompt=prompt, prompt_id=turn)
         if not isinstance(content, list):
             continue
@@ -205,7 +207,9 @@ def _claude_tools(transcript: Transcript, records: list, steps: _Steps, who: dic
             continue
         results = [block for block in blocks if block.get("type") == "tool_result"]
         for block in results:
-            name, tool_input = calls.pop(block.get("tool_use_id"), (None, None))
+            if not isinstance(block.get("tool_use_id"), str):
+                continue  # an id no call has
+            name, tool_input = calls.pop(block["tool_use_id"], (None, None))
             if name is None:
                 continue  # its call is not in this transcript (cut, or compacted away)
             result = record.get("toolUseResult") if len(results) == 1 else None
@@ -261,7 +265,7 @@ def codex_session(path: str) -> Session:
 
 def _codex_turn(item: dict, steps: _Steps, rollout: Transcript, number: int, at: object) -> None:
     """A turn's prompt (the user message item) and its last answer (task_complete)."""
-    turn = item.get("turn_id")
+    turn = _string(item.get("turn_id"))
     message = item.get("item") if item.get("type") == "item_completed" else None
     if isinstance(message, dict) and message.get("type") == "UserMessage":
         steps.add(at, rollout, number, "UserPromptSubmit", prompt=_text(message.get("content")), turn_id=turn)
@@ -295,6 +299,10 @@ def _first_time(records: list) -> str | None:
 
 def _last_time(records: list) -> str | None:
     return next((r["timestamp"] for _, r in reversed(records) if _is_time(r.get("timestamp"))), None)
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _is_time(value: object) -> bool:

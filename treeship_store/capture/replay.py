@@ -95,6 +95,9 @@ def import_file(agent: str, file: str, *, since_us: int | None, root: str | None
     except StoreError as error:
         report.problems.append(f"session {session.session_id} ({file}): {error}")
         return report
+    except Exception as error:  # noqa: BLE001 - a file the agent wrote oddly costs only itself
+        report.problems.append(f"session {session.session_id} ({file}): {type(error).__name__}: {error}")
+        return report
     report.sessions, report.changed, report.events = 1, int(bool(added)), added
     return report
 
@@ -234,7 +237,8 @@ class Replay:
             said = payload.get("prompt") if hook == "UserPromptSubmit" else payload.get("last_assistant_message")
             kind = "prompt" if hook == "UserPromptSubmit" else "answer"
             turn = payload.get("prompt_id") or payload.get("turn_id")
-            note = [] if turn is not None and (kind, turn) in self.seen.notes else text_note(ctx, kind, said)
+            known = isinstance(turn, str) and (kind, turn) in self.seen.notes
+            note = [] if known else text_note(ctx, kind, said)
             return (ctx.decisions(path, ctx.main) if hook == "Stop" else []) + note
         if hook == "SubagentStart":
             return [] if ctx.sub in state.instances else subagent_started(ctx)

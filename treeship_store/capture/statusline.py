@@ -37,8 +37,8 @@ def line(data: bytes, root: str | None) -> str:
     name = model.get("display_name") or model.get("id") if isinstance(model, dict) else None
     cost = payload.get("cost")
     usd = cost.get("total_cost_usd") if isinstance(cost, dict) else None
-    head = [part for part in (name if isinstance(name, str) else None,
-                              f"${usd:.4f}" if type(usd) in (int, float) and usd >= 0 else None) if part]
+    head = [part for part in (_shown(name[:60]) if isinstance(name, str) else None,
+                              f"${usd:.4f}" if type(usd) in (int, float) and 0 <= usd < 1e9 else None) if part]
     try:
         session_id = check_session_id(payload.get("session_id"))
         store_root = hook_root(payload.get("cwd"), root)
@@ -72,6 +72,12 @@ def _tally(log) -> tuple[int, int]:
     return tokens, failures
 
 
+def _shown(text: str) -> str:
+    """A name from the JSON as one line of text: no control character, no
+    half of a surrogate pair (which no terminal encoding can print)."""
+    return "".join(" " if c < " " or "\ud800" <= c <= "\udfff" or c == "\x7f" else c for c in text).strip()
+
+
 def _short(count: int) -> str:
     for size, unit in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
         if count >= size:
@@ -81,5 +87,6 @@ def _short(count: int) -> str:
 
 def run(root: str | None) -> int:
     """Print the line; 0 whatever happened (a status line shows what it can)."""
-    print(line(sys.stdin.buffer.read(), root or os.environ.get("TREESHIP_STORE_ROOT") or None))
+    text = line(sys.stdin.buffer.read(), root or os.environ.get("TREESHIP_STORE_ROOT") or None)
+    sys.stdout.buffer.write(text.encode("utf-8", "replace") + b"\n")
     return 0

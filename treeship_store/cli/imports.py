@@ -46,6 +46,8 @@ def import_(ctx: click.Context, agent: str, path: str | None, since: str | None,
     if path is not None and not os.path.lexists(path):
         raise ValidationError(f"--path {path}: no such file or directory")
     if agent == "treeship":
+        if since is not None or with_text:
+            raise click.UsageError("--since and --with-text are for an agent's records: an archive comes back whole")
         restore(ctx, path)
         return
     files = find_files(agent, path)

@@ -137,7 +137,7 @@ def _keep_retention(root) -> None:
                     pruned = run_policy(store)
                 if pruned is not None:
                     click.echo(f"retention: pruned {len(pruned.pruned)} session(s)", err=True)
-            except StoreError as error:
+            except Exception as error:  # noqa: BLE001 - the thread must go on looking, and say why once a look
                 click.echo(f"warning: retention: {error}", err=True)
             time.sleep(3600)
     threading.Thread(target=keep, name="treeship-retention", daemon=True).start()
