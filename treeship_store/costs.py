@@ -16,7 +16,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from .errors import ValidationError
-from .pricing import Price, Pricer, breakdown
+from .pricing import Price, Pricer
+from .times import parse_time
 
 GROUPS = ("day", "week", "month", "session", "model", "agent", "host", "project")
 KINDS = ("input", "cache_read", "cache_write", "output", "reasoning")
@@ -31,15 +32,15 @@ class Usage:
     unknown: int = 0  # decisions without a known price: the cost leaves them out
     estimated: int = 0  # decisions priced without their input's breakdown
 
-    def add(self, tokens: dict[str, int], estimate: bool, price: Price) -> None:
+    def add(self, price: Price) -> None:
         self.decisions += 1
         for kind in KINDS:
-            self.tokens[kind] += tokens[kind]
+            self.tokens[kind] += price.tokens[kind]
         if price.usd is None:
             self.unknown += 1
         else:
             self.cost += price.usd
-        self.estimated += estimate
+        self.estimated += price.estimate
 
     def shown(self) -> str:
         """The cost as people read it: "unknown" when no decision had a known
@@ -72,21 +73,30 @@ class Report:
 def usage_report(decisions: Iterable[dict], pricer: Pricer, by: str | None, project: str | None = None) -> Report:
     """Tokens and cost of `decisions` (agent.decision events), in total and,
     with `by`, per group, in the group's order."""
+    return report_of(priced(decisions, pricer), pricer.sources, by, project)
+
+
+def priced(decisions: Iterable[dict], pricer: Pricer) -> list[tuple[dict, Price]]:
+    """Each decision with its price, priced once whatever it is then counted in."""
+    return [(event, pricer.price(event)) for event in decisions]
+
+
+def report_of(pairs: list[tuple[dict, Price]], sources: list[str], by: str | None,
+              project: str | None = None) -> Report:
+    """usage_report of decisions priced already (priced())."""
     if by is not None and by not in GROUPS:
         raise ValidationError(f"--by must be one of {', '.join(GROUPS)}, got {by!r}")
     groups: dict[str, Usage] = {}
     total = Usage()
     unknown: dict[str, int] = {}  # model -> decisions without a known price
-    for event in decisions:
-        priced = (*breakdown(event), pricer.price(event))  # once, whatever it is counted in
-        total.add(*priced)
-        if priced[2].usd is None:
+    for event, price in pairs:
+        total.add(price)
+        if price.usd is None:
             model = event.get("model") if isinstance(event.get("model"), str) else "(no model)"
             unknown[model] = unknown.get(model, 0) + 1
         if by is not None:
-            groups.setdefault(group_of(event, by, project), Usage()).add(*priced)
+            groups.setdefault(group_of(event, by, project), Usage()).add(price)
     ordered = dict(sorted(groups.items(), key=lambda item: item[0]))
-    sources = [pricer.library] + ([str(pricer.overrides_path)] if pricer.overrides else [])
     return Report(by, ordered, total, dict(sorted(unknown.items())), sources)
 
 
@@ -110,7 +120,6 @@ def group_of(event: dict, by: str, project: str | None) -> str:
 
 
 def _day(timestamp: object) -> date | None:
-    from .times import parse_time  # noqa: PLC0415
     try:
         micros = parse_time(timestamp) if isinstance(timestamp, str) else None
     except ValueError:
@@ -118,17 +127,11 @@ def _day(timestamp: object) -> date | None:
     return None if micros is None else date(1970, 1, 1) + timedelta(microseconds=micros)
 
 
-def session_costs(decisions: Iterable[dict], pricer: Pricer) -> dict[str, Usage]:
-    """{session_id: its usage}: the cost column of `sessions` and the web view's list."""
-    return usage_report(decisions, pricer, "session").groups
-
-
-def usage_grid(decisions: Iterable[dict], pricer: Pricer, rows: str, columns: str) -> dict[str, dict[str, Usage]]:
-    """{row group: {column group: usage}} (the web view's stacked bars: per
-    day, by model), each decision priced once."""
+def grid_of(pairs: list[tuple[dict, Price]], rows: str, columns: str) -> dict[str, dict[str, Usage]]:
+    """{row group: {column group: usage}} of decisions priced already (the web
+    view's stacked bars: per day, by model)."""
     grid: dict[str, dict[str, Usage]] = {}
-    for event in decisions:
-        priced = (*breakdown(event), pricer.price(event))
+    for event, price in pairs:
         row = grid.setdefault(group_of(event, rows, None), {})
-        row.setdefault(group_of(event, columns, None), Usage()).add(*priced)
+        row.setdefault(group_of(event, columns, None), Usage()).add(price)
     return dict(sorted(grid.items()))

@@ -48,6 +48,7 @@ class Price:
     usd: Decimal | None
     source: str | None  # "genai-prices 0.2.3", or the override file
     estimate: bool  # priced without the breakdown of its input tokens
+    tokens: dict[str, int]  # what was priced: breakdown()
 
 
 def breakdown(event: dict) -> tuple[dict[str, int], bool]:
@@ -70,7 +71,7 @@ def breakdown(event: dict) -> tuple[dict[str, int], bool]:
 
 
 class Pricer:
-    """Prices decisions; one per question (it keeps what it looked up)."""
+    """Prices decisions, with the price data loaded and the overrides read once."""
 
     def __init__(self, store_root: str | os.PathLike | None = None):
         try:
@@ -91,15 +92,20 @@ class Pricer:
         tokens, estimate = breakdown(event)
         model = event.get("model") if isinstance(event.get("model"), str) else None
         if model is None:
-            return Price(None, None, estimate)
+            return Price(None, None, estimate, tokens)
         if model in self.overrides:
-            return Price(_override_cost(tokens, self.overrides[model]), str(self.overrides_path), estimate)
+            return Price(_override_cost(tokens, self.overrides[model]), str(self.overrides_path), estimate, tokens)
         try:
             usd = self._library.calc_price(self._usage(tokens), model, provider_id=self._provider(event),
                                            genai_request_timestamp=_time(event)).total_price
         except (LookupError, ValueError):  # a model or provider it does not know (its errors are ValueErrors)
-            return Price(None, None, estimate)
-        return Price(usd, self.library, estimate)
+            return Price(None, None, estimate, tokens)
+        return Price(usd, self.library, estimate, tokens)
+
+    @property
+    def sources(self) -> list[str]:
+        """Where its prices come from: the library, and the override file if it has one."""
+        return [self.library] + ([str(self.overrides_path)] if self.overrides else [])
 
     def _usage(self, tokens: dict[str, int]):
         cached = tokens["cache_read"] + tokens["cache_write"]

@@ -41,7 +41,8 @@ def prune(ctx: click.Context, older_than: str, dry_run: bool, archive: str | Non
         report = open_store(ctx).prune(older_than, dry_run=dry_run, archive=archive)
     data = report.as_dict()
     if output in ("json", "jsonl"):
-        click.echo(json_text(data) if output == "json" else __import__("orjson").dumps(data).decode())
+        import orjson  # noqa: PLC0415
+        click.echo(json_text(data) if output == "json" else orjson.dumps(data).decode())
         return
     if dry_run or not data["pruned"]:
         for line in table([[s["session_id"], s["bytes"], s["last"]] for s in data["older"]],

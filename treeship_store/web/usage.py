@@ -10,7 +10,7 @@ import importlib.util
 
 from starlette.requests import Request
 
-from ..costs import Usage, session_costs, usage_grid, usage_report
+from ..costs import Usage, grid_of, priced, report_of
 from . import charts
 from .stores import store
 
@@ -29,7 +29,7 @@ def list_costs(request: Request, sessions: list[dict]) -> dict[str, Usage] | Non
     if prices is None or not sessions:
         return None
     decisions = store(request).events([s["session_id"] for s in sessions], type="agent.decision")
-    return session_costs(decisions, prices)
+    return report_of(priced(decisions, prices), prices.sources, "session").groups
 
 
 def session_costs_by(request: Request, session_id: str) -> dict | None:
@@ -37,8 +37,8 @@ def session_costs_by(request: Request, session_id: str) -> dict | None:
     prices = pricer(request)
     if prices is None:
         return None
-    decisions = list(store(request).events(session_id, type="agent.decision"))
-    by_model, by_agent = (usage_report(decisions, prices, by) for by in ("model", "agent"))
+    pairs = priced(store(request).events(session_id, type="agent.decision"), prices)
+    by_model, by_agent = (report_of(pairs, prices.sources, by) for by in ("model", "agent"))
     return {"total": by_model.total, "by_model": by_model.groups, "by_agent": by_agent.groups,
             "unknown": by_model.unknown_models}
 
@@ -48,15 +48,15 @@ def stats_charts(request: Request, session: str | None, since: str | None, until
     prices = pricer(request)
     if prices is None:
         return None
-    decisions = list(store(request).events(session, type="agent.decision", since=since, until=until))
-    days = usage_grid(decisions, prices, "day", "model")
+    pairs = priced(store(request).events(session, type="agent.decision", since=since, until=until), prices)
+    days = grid_of(pairs, "day", "model")
     models = sorted({model for row in days.values() for model in row})
     columns = list(days)
 
     def series(value) -> dict[str, list[float]]:
         return {model: [value(days[day][model]) if model in days[day] else 0 for day in columns]
                 for model in models}
-    report = usage_report(decisions, prices, "agent")
+    report = report_of(pairs, prices.sources, "agent")
     return {"total": report.total, "unknown": report.unknown_models, "prices": report.sources,
             "tokens": charts.stacked_bars("Tokens per day, by model", columns, series(
                 lambda usage: usage.as_dict()["total_tokens"]), "tokens"),
